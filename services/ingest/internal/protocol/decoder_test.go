@@ -248,4 +248,3 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
-
