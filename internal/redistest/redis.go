@@ -1,0 +1,141 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// bindAttempts is how often a start picks a new port after a bind failure.
+const bindAttempts = 5
+
+// RedisOptions configures a redis-server. The server always runs with
+// appendonly yes and appendfsync everysec, bound to 127.0.0.1.
+type RedisOptions struct {
+	// Password sets requirepass and masterauth. Empty: no auth.
+	Password string
+	// ReplicaOf is the "host:port" of a master to replicate. Empty: master.
+	ReplicaOf string
+	// BaseDir holds the server's temp dir. Empty: the system temp dir.
+	BaseDir string
+	// ExtraConfig lines are appended to redis.conf, e.g.
+	// "min-replicas-to-write 1".
+	ExtraConfig []string
+}
+
+// Redis is a running redis-server.
+type Redis struct {
+	*Process
+	// Port and Addr ("127.0.0.1:port") stay the same across Restart.
+	Port     int
+	Addr     string
+	Password string
+}
+
+// StartRedis starts a redis-server on a free loopback port in its own temp
+// dir and waits until it answers PING. Close it when done.
+func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
+	bin, err := lookBinary("redis-server")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := makeDir(opts.BaseDir, "redis-")
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		port, err := FreePort()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		r := &Redis{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: opts.Password}
+		conf := filepath.Join(dir, "redis.conf")
+		if err := os.WriteFile(conf, []byte(redisConfig(port, dir, opts)), 0o644); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("write %s: %w", conf, err)
+		}
+		r.Process = newProcess("redis-server "+r.Addr, bin, dir, conf)
+		err = r.startAndWait(ctx)
+		if err == nil {
+			return r, nil
+		}
+		if errors.Is(err, errEarlyExit) && r.bindFailed() && attempt < bindAttempts {
+			os.Rename(r.logPath, fmt.Sprintf("%s.bindfail-%d", r.logPath, attempt))
+			continue
+		}
+		r.closeProcess()
+		return nil, fmt.Errorf("start redis-server in %s: %w", dir, err)
+	}
+}
+
+func redisConfig(port int, dir string, opts RedisOptions) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "port %d\n", port)
+	b.WriteString("bind 127.0.0.1\n")
+	b.WriteString("protected-mode no\n")
+	fmt.Fprintf(&b, "dir %s\n", dir)
+	b.WriteString("daemonize no\n")
+	b.WriteString("logfile \"\"\n") // stdout, which goes to process.log
+	b.WriteString("appendonly yes\n")
+	b.WriteString("appendfsync everysec\n")
+	b.WriteString("save \"\"\n") // AOF is the persistence; no periodic RDB
+	if opts.Password != "" {
+		fmt.Fprintf(&b, "requirepass %s\n", opts.Password)
+		fmt.Fprintf(&b, "masterauth %s\n", opts.Password)
+	}
+	if opts.ReplicaOf != "" {
+		host, p, _ := net.SplitHostPort(opts.ReplicaOf)
+		fmt.Fprintf(&b, "replicaof %s %s\n", host, p)
+	}
+	for _, l := range opts.ExtraConfig {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+func (r *Redis) startAndWait(ctx context.Context) error {
+	if err := r.start(); err != nil {
+		return err
+	}
+	c := r.Client()
+	defer c.Close()
+	return r.waitReady(ctx, func(ctx context.Context) error { return c.Ping(ctx).Err() })
+}
+
+// Restart stops the server (SIGTERM) if it runs, and starts it again on the
+// same port with the same dir, so it reloads its AOF. It waits for PING.
+func (r *Redis) Restart(ctx context.Context) error {
+	if err := r.Stop(); err != nil {
+		return err
+	}
+	if err := r.startAndWait(ctx); err != nil {
+		return fmt.Errorf("restart redis-server %s: %w", r.Addr, err)
+	}
+	return nil
+}
+
+// Client returns a new go-redis client for this server; the caller closes it.
+func (r *Redis) Client() *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr:                  r.Addr,
+		Password:              r.Password,
+		DialTimeout:           time.Second,
+		MaxRetries:            -1,
+		ContextTimeoutEnabled: true,
+	})
+}
+
+// Close kills the server and removes its dir.
+func (r *Redis) Close() error {
+	err := r.closeProcess()
+	return errors.Join(err, os.RemoveAll(r.dir))
+}
