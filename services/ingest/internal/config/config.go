@@ -1,0 +1,271 @@
+// Package config loads and validates the ingest service configuration from
+// INGEST_* environment variables.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Prefix is the prefix of every environment variable.
+const Prefix = "INGEST_"
+
+// Config is the whole ingest configuration. Each field is one INGEST_*
+// variable; `desc` feeds the `ingest -h` table.
+type Config struct {
+	ListenAddr string `env:"LISTEN_ADDR" envDefault:":9501" desc:"TCP address for client data"`
+	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":8086" desc:"HTTP address for /live, /ready, /metrics (and pprof)"`
+
+	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: Redis host:port (exclusive with INGEST_SENTINEL_ADDRS)"`
+	SentinelAddrs        []string `env:"SENTINEL_ADDRS" envSeparator:"," desc:"Sentinel mode: comma-separated Sentinel host:port list"`
+	SentinelMaster       string   `env:"SENTINEL_MASTER" envDefault:"sluice" desc:"master name monitored by the Sentinels"`
+	RedisPassword        string   `env:"REDIS_PASSWORD" desc:"Redis AUTH password (setting it and the _FILE variant is an error)"`
+	RedisPasswordFile    string   `env:"REDIS_PASSWORD_FILE" desc:"file holding the Redis password (trailing newline stripped)"`
+	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty means no Sentinel auth (not the Redis password)"`
+	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
+	RedisKey             string   `env:"REDIS_KEY" envDefault:"data_queue" desc:"Redis list that messages are RPUSHed to"`
+
+	MinReplicas       int           `env:"MIN_REPLICAS" envDefault:"0" desc:"replicas that must confirm each flush (WAIT) before it is acked; 0 = no WAIT"`
+	WaitTimeout       time.Duration `env:"WAIT_TIMEOUT" envDefault:"1s" desc:"timeout of one WAIT; short answers are retried until INGEST_REDIS_RETRY_TIMEOUT"`
+	BatchMax          int           `env:"BATCH_MAX" envDefault:"1024" desc:"messages per flush (one multi-value RPUSH)"`
+	BatchLinger       time.Duration `env:"BATCH_LINGER" envDefault:"200us" desc:"longest a message waits for its batch to fill; 0 = flush as soon as the lane is free"`
+	Writers           int           `env:"WRITERS" envDefault:"4" desc:"flush lanes: parallel Redis connections, one flush in flight each"`
+	MaxFrameBytes     int           `env:"MAX_FRAME_BYTES" envDefault:"1048576" desc:"largest frame; bigger ones get FRAME_TOO_LARGE"`
+	MaxInflightBytes  int           `env:"MAX_INFLIGHT_BYTES" envDefault:"16777216" desc:"message bytes read but not yet acked; readers stop reading beyond it"`
+	RedisRetryTimeout time.Duration `env:"REDIS_RETRY_TIMEOUT" envDefault:"30s" desc:"how long a flush is retried before its connections get UNAVAILABLE"`
+	RedisTimeout      time.Duration `env:"REDIS_TIMEOUT" envDefault:"5s" desc:"dial and I/O timeout of one Redis round trip (WAIT time comes on top)"`
+
+	MaxConns        int           `env:"MAX_CONNS" envDefault:"10000" desc:"connection cap; beyond it clients get TOO_MANY_CONNECTIONS"`
+	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" desc:"close a connection that sent nothing and has nothing pending for this long; 0 = never"`
+	WriteTimeout    time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s" desc:"deadline for writing acks; a client that does not read them is closed"`
+	DrainDelay      time.Duration `env:"DRAIN_DELAY" envDefault:"5s" desc:"on SIGTERM: keep serving this long while /ready is 503"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" desc:"on SIGTERM: upper bound for the whole drain"`
+	ProxyProtocol   bool          `env:"PROXY_PROTOCOL" envDefault:"false" desc:"expect a PROXY protocol (v1/v2) header on data connections"`
+
+	ReadyInterval time.Duration `env:"READY_INTERVAL" envDefault:"1s" desc:"how often the cached /ready Redis check runs"`
+	ReadyTimeout  time.Duration `env:"READY_TIMEOUT" envDefault:"500ms" desc:"timeout of one /ready Redis check"`
+	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error"`
+	Pprof         bool          `env:"PPROF" envDefault:"false" desc:"serve /debug/pprof/ on the admin address"`
+}
+
+// Load reads the configuration through getenv, reads the password files
+// and validates the result.
+func Load(getenv func(string) string) (Config, error) {
+	environ := map[string]string{}
+	for _, v := range Variables() {
+		if val := getenv(v.Name); val != "" {
+			environ[v.Name] = val
+		}
+	}
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: Prefix, Environment: environ}); err != nil {
+		return cfg, namedParseErrors(err)
+	}
+	errs := []error{cfg.Validate()}
+	if err := readSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, "INGEST_REDIS_PASSWORD_FILE"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := readSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, "INGEST_SENTINEL_PASSWORD_FILE"); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// namedParseErrors rewrites env's per-field errors so each names its
+// variable and the value's expected type.
+func namedParseErrors(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("parse environment: %w", err)
+	}
+	t := reflect.TypeOf(Config{})
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := t.FieldByName(pe.Name); ok {
+				name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+				errs = append(errs, fmt.Errorf("%s%s: not a valid %s: %w", Prefix, name, pe.Type, pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+func readSecret(dst *string, file, name string) error {
+	if file == "" || *dst != "" {
+		return nil // the conflict is reported by Validate
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%s: read %s: %w", name, file, err)
+	}
+	*dst = strings.TrimRight(string(b), "\r\n")
+	return nil
+}
+
+// Validate reports every invalid setting, each naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf(Prefix+name+": "+format, args...))
+	}
+	addr := func(name, value string, hostRequired bool) {
+		host, _, err := net.SplitHostPort(value)
+		if err != nil {
+			bad(name, "%q is not host:port: %v", value, err)
+		} else if hostRequired && host == "" {
+			bad(name, "%q has no host", value)
+		}
+	}
+	addr("LISTEN_ADDR", c.ListenAddr, false)
+	addr("ADMIN_ADDR", c.AdminAddr, false)
+	switch {
+	case c.RedisAddr == "" && len(c.SentinelAddrs) == 0:
+		bad("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS")
+	case c.RedisAddr != "" && len(c.SentinelAddrs) > 0:
+		bad("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS, not both")
+	case c.RedisAddr != "":
+		addr("REDIS_ADDR", c.RedisAddr, true)
+	default:
+		for _, a := range c.SentinelAddrs {
+			addr("SENTINEL_ADDRS", strings.TrimSpace(a), true)
+		}
+		if c.SentinelMaster == "" {
+			bad("SENTINEL_MASTER", "must not be empty in Sentinel mode")
+		}
+	}
+	if c.RedisPassword != "" && c.RedisPasswordFile != "" {
+		bad("REDIS_PASSWORD", "set it or INGEST_REDIS_PASSWORD_FILE, not both")
+	}
+	if c.SentinelPassword != "" && c.SentinelPasswordFile != "" {
+		bad("SENTINEL_PASSWORD", "set it or INGEST_SENTINEL_PASSWORD_FILE, not both")
+	}
+	if c.RedisKey == "" {
+		bad("REDIS_KEY", "must not be empty")
+	}
+	if c.MinReplicas < 0 {
+		bad("MIN_REPLICAS", "%d is negative", c.MinReplicas)
+	}
+	if c.WaitTimeout < time.Millisecond {
+		bad("WAIT_TIMEOUT", "%s is below 1ms (WAIT counts milliseconds; 0 would block forever)", c.WaitTimeout)
+	}
+	if c.BatchMax < 1 || c.BatchMax > 1<<20 {
+		bad("BATCH_MAX", "%d is outside 1..1048576", c.BatchMax)
+	}
+	if c.BatchLinger < 0 {
+		bad("BATCH_LINGER", "%s is negative", c.BatchLinger)
+	}
+	if c.Writers < 1 || c.Writers > 256 {
+		bad("WRITERS", "%d is outside 1..256", c.Writers)
+	}
+	if c.MaxFrameBytes < 1 || c.MaxFrameBytes > 512<<20 {
+		bad("MAX_FRAME_BYTES", "%d is outside 1..536870912 (Redis proto-max-bulk-len)", c.MaxFrameBytes)
+	}
+	if min := MinInflightBytes(c.MaxFrameBytes); c.MaxInflightBytes < min {
+		bad("MAX_INFLIGHT_BYTES", "%d is below %d (twice the read buffer for INGEST_MAX_FRAME_BYTES=%d)", c.MaxInflightBytes, min, c.MaxFrameBytes)
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad(name, "%s must be positive", d)
+		}
+	}
+	positive("REDIS_RETRY_TIMEOUT", c.RedisRetryTimeout)
+	positive("REDIS_TIMEOUT", c.RedisTimeout)
+	positive("WRITE_TIMEOUT", c.WriteTimeout)
+	positive("READY_INTERVAL", c.ReadyInterval)
+	positive("READY_TIMEOUT", c.ReadyTimeout)
+	if c.MaxConns < 1 {
+		bad("MAX_CONNS", "%d must be at least 1", c.MaxConns)
+	}
+	if c.IdleTimeout < 0 {
+		bad("IDLE_TIMEOUT", "%s is negative", c.IdleTimeout)
+	}
+	if c.DrainDelay < 0 {
+		bad("DRAIN_DELAY", "%s is negative", c.DrainDelay)
+	}
+	if c.ShutdownTimeout <= c.DrainDelay {
+		bad("SHUTDOWN_TIMEOUT", "%s must be longer than INGEST_DRAIN_DELAY (%s)", c.ShutdownTimeout, c.DrainDelay)
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		bad("LOG_LEVEL", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// MinInflightBytes is the smallest valid INGEST_MAX_INFLIGHT_BYTES for a
+// frame size limit: two full read buffers, so a reader can always make
+// progress.
+func MinInflightBytes(maxFrame int) int {
+	return 2 * max(maxFrame+2, 64<<10)
+}
+
+// SlogLevel parses LogLevel.
+func (c Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// Variable describes one environment variable.
+type Variable struct {
+	Name        string
+	Default     string
+	Description string
+}
+
+// Variables lists every variable in declaration order.
+func Variables() []Variable {
+	t := reflect.TypeOf(Config{})
+	out := make([]Variable, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name == "" {
+			continue
+		}
+		out = append(out, Variable{Name: Prefix + name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc")})
+	}
+	return out
+}
+
+// PrintTable writes the variable table (name, default, description).
+func PrintTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
+	for _, v := range Variables() {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, def, v.Description)
+	}
+	return tw.Flush()
+}
+
+// String formats the configuration for logs with passwords redacted.
+func (c Config) String() string {
+	r := c
+	if r.RedisPassword != "" {
+		r.RedisPassword = "REDACTED"
+	}
+	if r.SentinelPassword != "" {
+		r.SentinelPassword = "REDACTED"
+	}
+	type plain Config
+	return fmt.Sprintf("%+v", plain(r))
+}
