@@ -1,0 +1,136 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// The container layout mirrors compose/compose.yaml: same images, same
+// entrypoint commands, same config files at the same paths.
+
+const (
+	redisConfPath    = "/etc/sluice/redis.conf"
+	sentinelConfPath = "/etc/sluice/sentinel.conf"
+	haproxyCfgPath   = "/etc/haproxy/haproxy.cfg"
+)
+
+func (s *Stack) redisEnv() map[string]string {
+	env := map[string]string{
+		"REDIS_PASSWORD":               s.RedisPassword,
+		"REDIS_SENTINELS":              "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
+		"REDIS_INITIAL_MASTER":         "redis-1",
+		"SENTINEL_MASTER_NAME":         SentinelMaster,
+		"SENTINEL_DOWN_AFTER_MS":       strconv.FormatInt(s.opts.DownAfter.Milliseconds(), 10),
+		"SENTINEL_FAILOVER_TIMEOUT_MS": strconv.FormatInt(s.opts.FailoverTimeout.Milliseconds(), 10),
+		// min-replicas-max-lag must stay below down-after (whole seconds, at least 1).
+		"REDIS_MIN_REPLICAS_MAX_LAG": strconv.Itoa(max(1, int(s.opts.DownAfter/time.Second))),
+	}
+	maps.Copy(env, s.opts.RedisEnv)
+	return env
+}
+
+func (s *Stack) startRedis(ctx context.Context, name string) error {
+	env := s.redisEnv()
+	env["REDIS_ANNOUNCE_HOST"] = name
+	return s.run(ctx, containerSpec{
+		name:     name,
+		image:    s.Image("redis"),
+		env:      env,
+		cmd:      []string{"redis"},
+		files:    []testcontainers.ContainerFile{s.repoFile("redis/redis.conf", redisConfPath, 0o644)},
+		ports:    []string{redisPort},
+		netAdmin: true,
+	})
+}
+
+func (s *Stack) startSentinel(ctx context.Context, name string) error {
+	env := s.redisEnv()
+	env["REDIS_ANNOUNCE_HOST"] = name
+	return s.run(ctx, containerSpec{
+		name:     name,
+		image:    s.Image("redis"),
+		env:      env,
+		cmd:      []string{"sentinel"},
+		files:    []testcontainers.ContainerFile{s.repoFile("redis/sentinel.conf", sentinelConfPath, 0o644)},
+		ports:    []string{sentinelPort},
+		netAdmin: true,
+	})
+}
+
+// IngestEnv is the environment of the ingest containers (before IngestEnv overrides).
+func (s *Stack) ingestEnv() map[string]string {
+	env := map[string]string{
+		"INGEST_SENTINEL_ADDRS":    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
+		"INGEST_SENTINEL_MASTER":   SentinelMaster,
+		"INGEST_REDIS_PASSWORD":    s.RedisPassword,
+		"INGEST_SENTINEL_PASSWORD": s.RedisPassword,
+		"INGEST_PROXY_PROTOCOL":    "true",
+		// Tests roll containers quickly; HAProxy's checks (inter/fall) take it out of rotation
+		// well within this.
+		"INGEST_DRAIN_DELAY": "3s",
+	}
+	if s.opts.MinReplicas > 0 {
+		env["INGEST_MIN_REPLICAS"] = strconv.Itoa(s.opts.MinReplicas)
+	}
+	maps.Copy(env, s.opts.IngestEnv)
+	return env
+}
+
+func (s *Stack) startIngest(ctx context.Context, name string) error {
+	err := s.run(ctx, containerSpec{
+		name:    name,
+		image:   s.Image("ingest"),
+		env:     s.ingestEnv(),
+		ports:   []string{dataPort, adminPort},
+		aliases: []string{"ingest"}, // HAProxy's server-template resolves this alias
+	})
+	if err != nil {
+		return err
+	}
+	return s.WaitIngestReady(ctx, name)
+}
+
+// WaitIngestReady waits until an ingest container's /ready answers 200.
+func (s *Stack) WaitIngestReady(ctx context.Context, name string) error {
+	return retry(ctx, 100*time.Millisecond, func() error {
+		code, body, err := s.IngestGet(ctx, name, "/ready")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("%s /ready: %d %s", name, code, strings.TrimSpace(body))
+		}
+		return nil
+	})
+}
+
+// IngestGet does a GET on an ingest container's admin port.
+func (s *Stack) IngestGet(ctx context.Context, name, path string) (int, string, error) {
+	base, err := s.IngestAdminURL(ctx, name)
+	if err != nil {
+		return 0, "", err
+	}
+	return httpGet(ctx, base+path, "", "")
+}
+
+func (s *Stack) startHAProxy(ctx context.Context) error {
+	return s.run(ctx, containerSpec{
+		name:  "haproxy",
+		image: s.Image("haproxy"),
+		env: map[string]string{
+			"HAPROXY_STATS_USER":     s.StatsUser,
+			"HAPROXY_STATS_PASSWORD": s.StatsPassword,
+		},
+		files: []testcontainers.ContainerFile{s.repoFile("haproxy/haproxy.cfg", haproxyCfgPath, 0o644)},
+		ports: []string{dataPort, statsPort},
+	})
+}
