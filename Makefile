@@ -1,0 +1,161 @@
+# sluice: `make` (or `make help`) lists the targets.
+#
+# Images are tagged sluice/<part>:$(TAG); TAG is exported as SLUICE_TAG so that Compose,
+# Terraform and the e2e suite use exactly the images `make images` built.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+export SLUICE_TAG := $(TAG)
+# Classic builder on purpose: Docker 20.10 hosts without BuildKit must build the same way.
+export DOCKER_BUILDKIT := 0
+# Quiet build: only the errors (and not the legacy builder's deprecation notice) are shown.
+DOCKER_BUILD := build() { out=$$(docker build -q "$$@" 2>&1) || { echo "$$out" >&2; return 1; }; }; build
+BIN := bin/docker
+GOBUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w"
+
+# Compose v2 plugin if present, else docker-compose 1.29 (both run compose/compose.yaml).
+COMPOSE_BIN ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+PROJECT ?= sluice
+COMPOSE = $(COMPOSE_BIN) -p $(PROJECT) -f compose/compose.yaml
+SLUICE_BIND ?= 127.0.0.1
+SLUICE_PORT ?= 9501
+SLUICE_STATS_PORT ?= 8404
+export SLUICE_BIND SLUICE_PORT SLUICE_STATS_PORT
+
+# Dev-only passwords so that `make up` works out of the box. compose.yaml itself has no
+# default and refuses to start without them; set your own for anything but a laptop.
+DEV_REDIS_PASSWORD := sluice-dev-only-redis
+DEV_STATS_PASSWORD := sluice-dev-only-stats
+COMPOSE_TARGETS := up down down-volumes ps logs send wait-healthy
+$(COMPOSE_TARGETS): export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
+$(COMPOSE_TARGETS): export HAPROXY_STATS_PASSWORD ?= $(DEV_STATS_PASSWORD)
+HAPROXY_STATS_USER ?= admin
+export HAPROXY_STATS_USER
+
+E2E_TIMEOUT ?= 40m
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo "  (TAG=$(TAG), compose: $(or $(COMPOSE_BIN),not found))"
+
+## ---- images ------------------------------------------------------------------------
+
+.PHONY: images images-base images-infra images-ingest images-backup
+images: images-infra images-ingest images-backup ## build every image (base image is cached by its inputs)
+	@echo ">> images tagged $(TAG)"
+
+images-base: ## debootstrap base image sluice/base:<hash of inputs> (skipped when it exists)
+	@images/build-base.sh >/dev/null
+
+images-infra: ## sluice/redis and sluice/haproxy on the base image
+	@base=$$(images/build-base.sh); \
+	echo ">> sluice/redis:$(TAG) (from $$base)"; \
+	$(DOCKER_BUILD) --build-arg BASE=$$base -t sluice/redis:$(TAG) -f images/redis/Dockerfile redis ; \
+	echo ">> sluice/haproxy:$(TAG)"; \
+	$(DOCKER_BUILD) --build-arg BASE=$$base -t sluice/haproxy:$(TAG) -f images/haproxy/Dockerfile haproxy
+
+images-ingest: ## static ingest binary + sluice/ingest (FROM scratch)
+	@echo ">> go build ./services/ingest"
+	@mkdir -p $(BIN)
+	@$(GOBUILD) -o $(BIN)/ingest ./services/ingest
+	@echo ">> sluice/ingest:$(TAG)"
+	@$(DOCKER_BUILD) -t sluice/ingest:$(TAG) -f services/ingest/Dockerfile $(BIN)
+
+# Built only once services/backup is a main package with a Dockerfile (it may still be in
+# progress); the compose stack needs it.
+images-backup: ## static backup binary + sluice/backup (when services/backup exists)
+	@if [ "$$($(GO) list -f '{{.Name}}' ./services/backup 2>/dev/null)" = main ] && [ -f services/backup/Dockerfile ]; then \
+		echo ">> go build ./services/backup"; mkdir -p $(BIN); \
+		$(GOBUILD) -o $(BIN)/backup ./services/backup; \
+		echo ">> sluice/backup:$(TAG)"; \
+		$(DOCKER_BUILD) -t sluice/backup:$(TAG) -f services/backup/Dockerfile $(BIN) ; \
+	else \
+		echo ">> WARNING: ./services/backup is not a main package with a Dockerfile yet; sluice/backup not built"; \
+	fi
+
+## ---- local stack (compose/compose.yaml) ----------------------------------------------
+
+.PHONY: up down down-volumes ps logs send wait-healthy
+up: images ## build images, start the stack, wait until healthy, print endpoints
+	@test -n "$(COMPOSE_BIN)" || { echo "neither 'docker compose' nor docker-compose found" >&2; exit 1; }
+	@echo ">> $(COMPOSE_BIN) up -d (project $(PROJECT), tag $(TAG))"
+	@$(COMPOSE) up -d --remove-orphans
+	@$(MAKE) --no-print-directory wait-healthy
+	@echo ">> sluice is up"
+	@echo "   ingest (TCP, newline-delimited):  $(SLUICE_BIND):$(SLUICE_PORT)"
+	@echo "   HAProxy stats:    http://$(SLUICE_BIND):$(SLUICE_STATS_PORT)/stats    (user $(HAPROXY_STATS_USER))"
+	@echo "   HAProxy metrics:  http://$(SLUICE_BIND):$(SLUICE_STATS_PORT)/metrics  (same basic auth)"
+	@if [ "$$HAPROXY_STATS_PASSWORD" = "$(DEV_STATS_PASSWORD)" ]; then echo "   dev password:     $(DEV_STATS_PASSWORD)"; fi
+	@echo "   try: make send; make ps; make logs; make down"
+
+WAIT_HEALTHY_S ?= 180
+wait-healthy: ## wait until every container of the stack is healthy
+	@echo ">> waiting up to $(WAIT_HEALTHY_S)s for every container to be healthy"
+	@deadline=$$(( $$(date +%s) + $(WAIT_HEALTHY_S) )); \
+	while :; do \
+		ids=$$($(COMPOSE) ps -q); \
+		states=$$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' $$ids); \
+		bad=$$(awk '$$2 != "healthy"' <<<"$$states"); \
+		if [ -n "$$ids" ] && [ -z "$$bad" ]; then break; fi; \
+		if [ "$$(date +%s)" -ge "$$deadline" ]; then \
+			echo "!! not healthy after $(WAIT_HEALTHY_S)s:" >&2; echo "$$bad" >&2; exit 1; \
+		fi; \
+		sleep 2; \
+	done
+
+down: ## stop and remove the stack (keeps Redis data and backups)
+	@echo ">> $(COMPOSE_BIN) down"
+	@$(COMPOSE) down --remove-orphans
+
+down-volumes: ## stop the stack and delete its volumes (all Redis data and backups)
+	@echo ">> $(COMPOSE_BIN) down --volumes"
+	@$(COMPOSE) down --remove-orphans --volumes
+
+ps: ## containers of the stack and their health
+	@$(COMPOSE) ps
+
+logs: ## follow the stack's logs
+	@$(COMPOSE) logs -f --tail=100
+
+SEND_COUNT ?= 10
+send: ## send a few messages through HAProxy and print the acks
+	@echo ">> sending $(SEND_COUNT) messages to $(SLUICE_BIND):$(SLUICE_PORT)"
+	@exec 3<>/dev/tcp/$(SLUICE_BIND)/$(SLUICE_PORT); \
+	for i in $$(seq 1 $(SEND_COUNT)); do printf 'hello from make send %s %s\n' "$$(date +%s)" "$$i" >&3; done; \
+	timeout 5 head -n 1 <&3
+
+## ---- checks --------------------------------------------------------------------------
+
+.PHONY: test vet test-unit test-terraform test-e2e
+test: vet test-unit test-terraform test-e2e ## everything CI runs: vet, unit + integration, terraform fmt, images, e2e
+
+vet: ## gofmt + go vet
+	@echo ">> gofmt"
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/') 2>&1 || true); \
+	if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
+	@echo ">> go vet ./..."
+	@$(GO) vet ./...
+	@echo ">> go vet -tags e2e ./e2e/..."
+	@$(GO) vet -tags e2e ./e2e/...
+
+test-unit: ## unit and integration tests (real redis/sentinel/haproxy processes), with -race
+	@echo ">> go test -race ./..."
+	@$(GO) test -race -count=1 ./...
+
+test-terraform: ## terraform fmt -check (when terraform is installed)
+	@if command -v terraform >/dev/null 2>&1 && ls terraform/*.tf >/dev/null 2>&1; then \
+		echo ">> terraform fmt -check"; terraform fmt -check -recursive terraform; \
+	else echo ">> terraform or terraform/*.tf missing: skipping terraform fmt"; fi
+
+test-e2e: images ## e2e + fault suite on real containers (testcontainers, build tag e2e)
+	@echo ">> go test -tags e2e ./e2e/... (SLUICE_TAG=$(TAG), timeout $(E2E_TIMEOUT))"
+	@TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
+		$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/...
+
+## ---- targets owned by other engineers (bench, backup, restore, reliability-report) ----
+## Add them below this line; keep `.PHONY`, a `## description` for `make help`, and `>>` lines.

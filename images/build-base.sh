@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the sluice base image from Debian bookworm packages, offline-friendly:
+#   debootstrap --variant=minbase --include=<images/base-packages.txt> bookworm ROOTFS MIRROR
+#   trim (apt lists, docs, man pages, locales) | docker import - sluice/base:<hash>
+# <hash> is derived from this script and the package list, so the ~45 s build is skipped
+# whenever an image with that tag (or a cached tarball of it) already exists.
+#
+# Usage: images/build-base.sh            prints the image name (sluice/base:<hash>) on stdout
+# Env:   DEBIAN_MIRROR     mirror URL (default: first URIs line of the host's apt sources,
+#                          else http://deb.debian.org/debian)
+#        DEBIAN_SUITE      default bookworm
+#        SLUICE_CACHE_DIR  where the rootfs tarball is kept (default: <repo>/.cache, gitignored)
+#        BASE_IMAGE_REPO   default sluice/base
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+suite=${DEBIAN_SUITE:-bookworm}
+image_repo=${BASE_IMAGE_REPO:-sluice/base}
+cache=${SLUICE_CACHE_DIR:-$repo/.cache}/base
+
+log() { printf '>> %s\n' "$*" >&2; }
+
+packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/base-packages.txt" | tr -d ' \t' | sort -u | paste -sd, -)
+hash=$( { cat "$0"; printf '%s\n' "$suite" "$packages"; } | sha256sum | cut -c1-12)
+image="$image_repo:$hash"
+
+if docker image inspect "$image" >/dev/null 2>&1; then
+	log "base image $image is up to date"
+	echo "$image"
+	exit 0
+fi
+
+mkdir -p "$cache"
+# Serialise concurrent builds (several people / CI jobs may run `make images` at once).
+exec 9>"$cache/lock"
+flock 9
+if docker image inspect "$image" >/dev/null 2>&1; then
+	log "base image $image was built meanwhile"
+	echo "$image"
+	exit 0
+fi
+
+tarball="$cache/base-$hash.tar"
+if [ ! -s "$tarball" ]; then
+	mirror=${DEBIAN_MIRROR:-}
+	if [ -z "$mirror" ] && [ -r /etc/apt/sources.list.d/debian.sources ]; then
+		mirror=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' /etc/apt/sources.list.d/debian.sources)
+	fi
+	if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
+		mirror=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; exit } }' /etc/apt/sources.list)
+	fi
+	mirror=${mirror:-http://deb.debian.org/debian}
+	command -v debootstrap >/dev/null || { log "debootstrap is not installed (apt-get install debootstrap)"; exit 1; }
+	[ "$(id -u)" = 0 ] || { log "debootstrap needs root"; exit 1; }
+
+	rootfs="$cache/rootfs-$hash"
+	rm -rf "$rootfs"
+	log "debootstrap $suite from $mirror with $packages (about a minute)"
+	start=$(date +%s)
+	if ! debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+		tail -n 30 "$cache/debootstrap.log" >&2
+		log "debootstrap failed; full log in $cache/debootstrap.log"
+		exit 1
+	fi
+	log "debootstrap took $(($(date +%s) - start)) s"
+
+	# Trim: nothing in the image downloads packages, reads docs or switches locale.
+	rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/var/cache/debconf/*-old \
+		"$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/lintian \
+		"$rootfs"/usr/share/locale/* "$rootfs"/var/log/* "$rootfs"/tmp/* "$rootfs"/debootstrap
+	# Keep the licence texts (copyright files); drop the rest of /usr/share/doc.
+	find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+	find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+	# Debian's packages ship an enabled redis/haproxy config; the sluice images use their own.
+	rm -f "$rootfs/etc/redis/redis.conf" "$rootfs/etc/redis/sentinel.conf"
+	printf 'sluice-base\n' >"$rootfs/etc/hostname"
+
+	tar --numeric-owner -C "$rootfs" -cf "$tarball.tmp" .
+	mv "$tarball.tmp" "$tarball"
+	rm -rf "$rootfs"
+fi
+
+log "docker import $image"
+docker import \
+	--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+	--change 'ENV LANG=C.UTF-8' \
+	--change "LABEL org.opencontainers.image.title=sluice-base io.sluice.base.hash=$hash io.sluice.base.packages=$packages" \
+	--change 'CMD ["/bin/sh"]' \
+	- "$image" <"$tarball" >/dev/null
+# Old tarballs are useless once their inputs changed.
+find "$cache" -maxdepth 1 -name 'base-*.tar' -not -name "base-$hash.tar" -delete
+echo "$image"

@@ -1,0 +1,211 @@
+#!/bin/sh
+# Entrypoint of the sluice/redis image (POSIX sh). One image, three commands:
+#   entrypoint.sh redis        a Redis node; master or replica is decided at start (below)
+#   entrypoint.sh sentinel     a Sentinel watching master "sluice"
+#   entrypoint.sh healthcheck  used by the image's HEALTHCHECK, for whichever role runs
+# Anything else is exec'd as is (e.g. `sh` for debugging).
+#
+# Environment (all optional except the password):
+#   REDIS_PASSWORD / REDIS_PASSWORD_FILE  password of every Redis node and Sentinel; required,
+#                                        the container refuses to start without one
+#   REDIS_ANNOUNCE_HOST       name others reach this container by (default: `hostname`)
+#   REDIS_SENTINELS           Sentinels to ask for the master, host:port, comma separated
+#                             (default sentinel-1:26379,sentinel-2:26379,sentinel-3:26379)
+#   REDIS_SENTINEL_WAIT_S     how long a Redis node waits for a Sentinel answer (default 15)
+#   REDIS_INITIAL_MASTER      master when no Sentinel knows one yet, i.e. first boot (default redis-1)
+#   REDIS_MIN_REPLICAS_MAX_LAG  seconds; keep below Sentinel's down-after (default 2)
+#   SENTINEL_MASTER_NAME      default sluice
+#   SENTINEL_QUORUM           default 2
+#   SENTINEL_DOWN_AFTER_MS    default 5000 (production value; tests may shorten it)
+#   SENTINEL_FAILOVER_TIMEOUT_MS  default 60000
+#   SENTINEL_CONFIG_DIR       default /var/lib/sentinel (mount a volume to keep Sentinel's state)
+set -eu
+
+REDIS_CONF_SRC=${REDIS_CONF_SRC:-/etc/sluice/redis.conf}
+SENTINEL_CONF_SRC=${SENTINEL_CONF_SRC:-/etc/sluice/sentinel.conf}
+ANNOUNCE=${REDIS_ANNOUNCE_HOST:-$(hostname)}
+SENTINELS=${REDIS_SENTINELS:-sentinel-1:26379,sentinel-2:26379,sentinel-3:26379}
+MASTER_NAME=${SENTINEL_MASTER_NAME:-sluice}
+INITIAL_MASTER=${REDIS_INITIAL_MASTER:-redis-1}
+ROLE_FILE=/run/sluice-role
+
+log() { printf '%s sluice-entrypoint: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+load_password() {
+	if [ -n "${REDIS_PASSWORD_FILE:-}" ]; then
+		[ -r "$REDIS_PASSWORD_FILE" ] || die "REDIS_PASSWORD_FILE=$REDIS_PASSWORD_FILE is not readable"
+		REDIS_PASSWORD=$(cat "$REDIS_PASSWORD_FILE")
+	fi
+	[ -n "${REDIS_PASSWORD:-}" ] || die "set REDIS_PASSWORD or REDIS_PASSWORD_FILE; refusing to start without a password"
+	# redis-cli reads the password from REDISCLI_AUTH: it never shows up in `ps`.
+	REDISCLI_AUTH=$REDIS_PASSWORD
+	export REDISCLI_AUTH
+}
+
+is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+
+# The master most of the reachable Sentinels name, as "host port"; fails if none answers.
+# $1: Sentinels to ask (comma separated host:port).
+ask_sentinels() {
+	answers=""
+	for s in $(printf '%s' "$1" | tr ',' ' '); do
+		out=$(timeout 2 redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
+		host=$(printf '%s\n' "$out" | sed -n 1p)
+		port=$(printf '%s\n' "$out" | sed -n 2p)
+		case "$host" in '' | *' '*) continue ;; esac
+		is_uint "$port" || continue
+		answers="$answers$host $port
+"
+	done
+	[ -n "$answers" ] || return 1
+	printf '%s' "$answers" | sort | uniq -c | sort -rn | sed -n '1s/^ *[0-9]* //p'
+}
+
+is_me() {
+	[ "$1" = "$ANNOUNCE" ] && return 0
+	[ "$1" = "$(hostname)" ] && return 0
+	for ip in $(hostname -i 2>/dev/null); do [ "$1" = "$ip" ] && return 0; done
+	return 1
+}
+
+run_redis() {
+	load_password
+	lag=${REDIS_MIN_REPLICAS_MAX_LAG:-2}
+	is_uint "$lag" || die "REDIS_MIN_REPLICAS_MAX_LAG=$lag is not a whole number of seconds"
+	wait_s=${REDIS_SENTINEL_WAIT_S:-15}
+	is_uint "$wait_s" || die "REDIS_SENTINEL_WAIT_S=$wait_s is not a whole number of seconds"
+
+	# Who is master? Ask the Sentinels first: after a failover the old master must come back
+	# as a replica of the new one, not as a second master with stale data. Only when no
+	# Sentinel answers (first boot of the whole topology) is REDIS_INITIAL_MASTER the master.
+	master=""
+	deadline=$(($(date +%s) + wait_s))
+	while :; do
+		if master=$(ask_sentinels "$SENTINELS"); then
+			log "Sentinels name $master as master of $MASTER_NAME"
+			break
+		fi
+		[ "$(date +%s)" -lt "$deadline" ] || break
+		sleep 1
+	done
+	if [ -z "$master" ]; then
+		master="$INITIAL_MASTER 6379"
+		log "no Sentinel answered within ${wait_s}s; first boot, $INITIAL_MASTER is master"
+	fi
+	mhost=${master% *}
+	mport=${master#* }
+
+	mkdir -p /data /var/lib/sluice-redis
+	chown redis:redis /data /var/lib/sluice-redis
+	chown -R redis:redis /data
+	chmod 700 /var/lib/sluice-redis
+	# Private writable copy: Sentinel's CONFIG REWRITE must not touch the (read-only) original.
+	conf=/var/lib/sluice-redis/redis.conf
+	cp "$REDIS_CONF_SRC" "$conf"
+	chown redis:redis "$conf"
+	chmod 600 "$conf"
+	echo redis >"$ROLE_FILE"
+
+	set -- "$conf" \
+		--requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD" \
+		--replica-announce-ip "$ANNOUNCE" --replica-announce-port 6379 \
+		--min-replicas-max-lag "$lag"
+	if is_me "$mhost"; then
+		log "starting $ANNOUNCE as master"
+	else
+		log "starting $ANNOUNCE as replica of $mhost:$mport"
+		set -- "$@" --replicaof "$mhost" "$mport"
+	fi
+	exec setpriv --reuid=redis --regid=redis --init-groups redis-server "$@"
+}
+
+run_sentinel() {
+	load_password
+	down_after=${SENTINEL_DOWN_AFTER_MS:-5000}
+	failover_timeout=${SENTINEL_FAILOVER_TIMEOUT_MS:-60000}
+	quorum=${SENTINEL_QUORUM:-2}
+	for v in "$down_after" "$failover_timeout" "$quorum"; do
+		is_uint "$v" || die "SENTINEL_DOWN_AFTER_MS, SENTINEL_FAILOVER_TIMEOUT_MS and SENTINEL_QUORUM must be whole numbers (got $v)"
+	done
+	dir=${SENTINEL_CONFIG_DIR:-/var/lib/sentinel}
+	conf=$dir/sentinel.conf
+	mkdir -p "$dir"
+
+	if [ -s "$conf" ] && grep -q "^sentinel monitor $MASTER_NAME " "$conf"; then
+		# Sentinel's own state from its last run (a volume): it knows the latest master and
+		# config epoch, which matters after `make down` / `make up` following a failover.
+		log "reusing Sentinel state in $conf"
+		mhost=$(awk -v n="$MASTER_NAME" '$1 == "sentinel" && $2 == "monitor" && $3 == n { print $4 }' "$conf")
+	else
+		peers=""
+		for s in $(printf '%s' "$SENTINELS" | tr ',' ' '); do
+			is_me "${s%:*}" || peers="$peers,$s"
+		done
+		if master=$(ask_sentinels "${peers#,}"); then
+			log "peer Sentinels name $master as master of $MASTER_NAME"
+		else
+			master="$INITIAL_MASTER 6379"
+			log "no peer Sentinel answered; monitoring the initial master $INITIAL_MASTER"
+		fi
+		mhost=${master% *}
+		{
+			cat "$SENTINEL_CONF_SRC"
+			echo
+			echo "# --- added by entrypoint.sh ---"
+			# A stable id: peers recognise this Sentinel across container re-creation.
+			echo "sentinel myid $(printf '%s' "$ANNOUNCE" | sha1sum | cut -c1-40)"
+			echo "sentinel announce-ip $ANNOUNCE"
+			echo "sentinel monitor $MASTER_NAME $mhost ${master#* } $quorum"
+		} >"$conf"
+	fi
+	chown -R redis:redis "$dir"
+	chmod 700 "$dir"
+	chmod 600 "$conf"
+
+	# With resolve-hostnames, Sentinel exits if the master's name does not resolve yet
+	# (its container not started); wait for Docker's DNS rather than crash-looping.
+	i=0
+	until getent hosts "$mhost" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ "$i" -le 120 ] || die "master host $mhost does not resolve"
+		sleep 0.5
+	done
+	echo sentinel >"$ROLE_FILE"
+	# Tunables and secrets as arguments: they apply on every start, also over kept state.
+	exec setpriv --reuid=redis --regid=redis --init-groups redis-sentinel "$conf" \
+		--requirepass "$REDIS_PASSWORD" \
+		--sentinel auth-pass "$MASTER_NAME" "$REDIS_PASSWORD" \
+		--sentinel down-after-milliseconds "$MASTER_NAME" "$down_after" \
+		--sentinel failover-timeout "$MASTER_NAME" "$failover_timeout" \
+		--sentinel parallel-syncs "$MASTER_NAME" 1 \
+		--sentinel announce-ip "$ANNOUNCE"
+}
+
+# Healthy Redis node: answers PING (not LOADING); a replica also has a live link to its
+# master. Healthy Sentinel: knows the master and can reach quorum and a majority (CKQUORUM).
+healthcheck() {
+	load_password
+	case "$(cat "$ROLE_FILE" 2>/dev/null)" in
+	redis)
+		[ "$(timeout 3 redis-cli --raw -p 6379 PING)" = PONG ] || exit 1
+		info=$(timeout 3 redis-cli --raw -p 6379 INFO replication | tr -d '\r')
+		case "$info" in
+		*role:master*) exit 0 ;;
+		*master_link_status:up*) exit 0 ;;
+		*) exit 1 ;;
+		esac
+		;;
+	sentinel)
+		timeout 3 redis-cli --raw -p 26379 SENTINEL CKQUORUM "$MASTER_NAME" | grep -q '^OK' || exit 1
+		;;
+	*) exit 1 ;;
+	esac
+}
+
+case "${1:-redis}" in
+redis) run_redis ;;
+sentinel) run_sentinel ;;
+healthcheck) healthcheck ;;
+*) exec "$@" ;;
+esac
