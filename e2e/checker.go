@@ -403,3 +403,16 @@ func (v Verdict) Problems() []string {
 	}
 	return p
 }
+
+// AcksBetween counts messages acked at or after from and before to.
+func (r *Recorder) AcksBetween(from, to time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, a := range r.acks {
+		if !a.at.Before(from) && a.at.Before(to) {
+			n += a.n
+		}
+	}
+	return n
+}

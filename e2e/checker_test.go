@@ -199,6 +199,9 @@ func TestTiming(t *testing.T) {
 	r.Acked([]string{"d"}, at(4700))
 	r.MarkEnd(at(5000))
 	got := r.Timing()
+	if n := r.AcksBetween(at(2000), at(4500)); n != 1 {
+		t.Errorf("AcksBetween(fault, 4.5 s) = %d, want 1", n)
+	}
 	if got.AcksResume != 2500*time.Millisecond {
 		t.Errorf("AcksResume = %v, want 2.5s", got.AcksResume)
 	}

@@ -1,0 +1,340 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+const (
+	idleConns       = 5000
+	hostilePhase    = 12 * time.Second
+	memoryBoundMiB  = 512 // per ingest container; the baseline is a few tens of MiB
+	defaultMaxFrame = 1 << 20
+)
+
+// 10: hostile clients while the normal load runs: 5,000 idle connections,
+// frames just over the size limit, random bytes, clients that never read
+// their acks, and half-open connections. Every ingest container must stay
+// ready, its memory bounded, and the normal clients lose nothing.
+func hostileClients(f *faultRun) error {
+	if err := raiseNoFile(idleConns + 2000); err != nil {
+		return err
+	}
+	addr := haproxyAddr(f.s)
+	maxFrame := defaultMaxFrame
+	if v, ok := ingestEnv(f.ctx, f.s, "INGEST_MAX_FRAME_BYTES"); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			maxFrame = n
+		}
+	}
+	base := map[string]uint64{}
+	for _, n := range f.s.IngestNames() {
+		base[n], _ = containerMemory(f.ctx, f.s, n)
+	}
+
+	ctx, cancel := context.WithTimeout(f.ctx, hostilePhase+30*time.Second)
+	defer cancel()
+	phaseEnd := time.Now().Add(hostilePhase)
+	f.markFault()
+
+	var (
+		wg                                   sync.WaitGroup
+		mu                                   sync.Mutex
+		conns                                []net.Conn
+		idleOK, idleFail                     atomic.Int64
+		tooLarge, tooLargeOther              atomic.Int64
+		randomSent, noReadSent, halfClosedOK atomic.Int64
+		halfClosedFail                       atomic.Int64
+	)
+	keep := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	dial := func() (net.Conn, error) {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		return d.DialContext(ctx, "tcp", addr())
+	}
+	// 5,000 idle connections (and a partial frame, never finished, on every tenth).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sem := make(chan struct{}, 50)
+		var inner sync.WaitGroup
+		for i := 0; i < idleConns && ctx.Err() == nil; i++ {
+			sem <- struct{}{}
+			inner.Add(1)
+			go func() {
+				defer inner.Done()
+				defer func() { <-sem }()
+				c, err := dial()
+				if err != nil {
+					idleFail.Add(1)
+					return
+				}
+				if i%10 == 0 {
+					// Half-open in the protocol sense: a frame begun and abandoned.
+					_, _ = fmt.Fprintf(c, "hostile-partial-%d-", i)
+				}
+				idleOK.Add(1)
+				keep(c)
+			}()
+		}
+		inner.Wait()
+	}()
+	// Frames just over the size limit: the answer must be FRAME_TOO_LARGE.
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			frame := append([]byte(strings.Repeat("H", maxFrame+1)), '\n')
+			for i := 0; i < 3 && time.Now().Before(phaseEnd); i++ {
+				c, err := dial()
+				if err != nil {
+					continue
+				}
+				_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+				_, _ = c.Write(frame)
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				if f := strings.Fields(line); len(f) >= 3 && f[0] == "ERR" && f[2] == "FRAME_TOO_LARGE" {
+					tooLarge.Add(1)
+				} else {
+					tooLargeOther.Add(1)
+				}
+				c.Close()
+			}
+		}()
+	}
+	// Random bytes (they hold newlines, so part of them is stored as frames).
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for i := 0; i < 4 && time.Now().Before(phaseEnd); i++ {
+				c, err := dial()
+				if err != nil {
+					continue
+				}
+				go func() { _, _ = io.Copy(io.Discard, c) }()
+				_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				for j := 0; j < 8; j++ {
+					_, _ = rand.Read(buf)
+					if _, err := c.Write(buf); err != nil {
+						break
+					}
+					randomSent.Add(int64(len(buf)))
+				}
+				sleepCtx(ctx, time.Second)
+				c.Close()
+			}
+		}()
+	}
+	// Clients that send but never read their acks.
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dial()
+			if err != nil {
+				return
+			}
+			keep(c)
+			var b strings.Builder
+			for seq := 0; seq < 40_000 && time.Now().Before(phaseEnd); seq++ {
+				fmt.Fprintf(&b, "hostile-noread-%d-%d-%s\n", w, seq, strings.Repeat("n", 100))
+				if seq%1000 == 999 {
+					_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					if _, err := io.WriteString(c, b.String()); err != nil {
+						return
+					}
+					noReadSent.Add(1000)
+					b.Reset()
+				}
+			}
+		}()
+	}
+	// Half-closed connections: send 10 messages, shut down the write side,
+	// and read until the server closes. The acks must still arrive.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 100 && time.Now().Before(phaseEnd); i++ {
+			c, err := dial()
+			if err != nil {
+				halfClosedFail.Add(1)
+				continue
+			}
+			for j := 0; j < 10; j++ {
+				fmt.Fprintf(c, "hostile-halfclose-%d-%d\n", i, j)
+			}
+			_ = c.(*net.TCPConn).CloseWrite()
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, _ := io.ReadAll(c)
+			if strings.Contains(string(got), "OK 10\n") {
+				halfClosedOK.Add(1)
+			} else {
+				halfClosedFail.Add(1)
+			}
+			c.Close()
+		}
+	}()
+
+	// Watch readiness and memory while the hostile clients run.
+	notReady := map[string]int{}
+	maxMem := map[string]uint64{}
+	metrics := map[string]float64{}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	samples := 0
+	for time.Now().Before(phaseEnd) && ctx.Err() == nil {
+		samples++
+		for _, n := range f.s.IngestNames() {
+			if !ready(ctx, f.s, hc, n) {
+				notReady[n]++
+			}
+			if m, err := containerMemory(ctx, f.s, n); err == nil && m > maxMem[n] {
+				maxMem[n] = m
+			}
+			scrapeMax(ctx, f.s, hc, n, metrics)
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+	wg.Wait()
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	f.markHeal()
+
+	f.note("hostile: %d idle connections open (%d failed), FRAME_TOO_LARGE %d (other answer %d), %d KiB random bytes, %d never-read messages, half-closed acked %d (not %d)",
+		idleOK.Load(), idleFail.Load(), tooLarge.Load(), tooLargeOther.Load(), randomSent.Load()>>10, noReadSent.Load(), halfClosedOK.Load(), halfClosedFail.Load())
+	for _, n := range f.s.IngestNames() {
+		f.note("%s: memory %d MiB before, max %d MiB during; not ready in %d of %d samples",
+			n, base[n]>>20, maxMem[n]>>20, notReady[n], samples)
+		if notReady[n] > 0 {
+			f.fail("%s was not ready in %d of %d samples under hostile clients", n, notReady[n], samples)
+		}
+		if maxMem[n] > memoryBoundMiB<<20 {
+			f.fail("%s used %d MiB under hostile clients (bound %d MiB)", n, maxMem[n]>>20, memoryBoundMiB)
+		}
+	}
+	for k, v := range metrics {
+		f.note("max %s = %.0f", k, v)
+	}
+	if tooLarge.Load() == 0 {
+		f.fail("no oversized frame was answered with FRAME_TOO_LARGE (%d other answers)", tooLargeOther.Load())
+	}
+	if idleOK.Load() < idleConns*9/10 {
+		f.fail("only %d of %d idle connections could be opened", idleOK.Load(), idleConns)
+	}
+	return nil
+}
+
+func raiseNoFile(n uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur >= n {
+		return nil
+	}
+	if lim.Max < n {
+		return fmt.Errorf("RLIMIT_NOFILE hard limit %d is below the %d the hostile scenario needs", lim.Max, n)
+	}
+	lim.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("setrlimit: %w", err)
+	}
+	return nil
+}
+
+// containerMemory is the container's memory use as `docker stats` shows it.
+func containerMemory(ctx context.Context, s *Stack, name string) (uint64, error) {
+	res, err := s.Docker().ContainerStats(ctx, s.ContainerID(name), client.ContainerStatsOptions{Stream: false})
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	var st container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return 0, err
+	}
+	return st.MemoryStats.Usage, nil
+}
+
+func ready(ctx context.Context, s *Stack, hc *http.Client, name string) bool {
+	base, err := s.IngestAdminURL(ctx, name)
+	if err != nil {
+		return false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ready", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// scrapeMax keeps the maximum of the memory and in-flight gauges an ingest
+// container exports.
+func scrapeMax(ctx context.Context, s *Stack, hc *http.Client, name string, max map[string]float64) {
+	base, err := s.IngestAdminURL(ctx, name)
+	if err != nil {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.HasPrefix(line, "process_resident_memory_bytes") && !strings.Contains(line, "inflight") &&
+			!strings.Contains(line, "connections") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			continue
+		}
+		key := name + " " + fields[0]
+		if v > max[key] {
+			max[key] = v
+		}
+	}
+}

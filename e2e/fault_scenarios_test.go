@@ -1,0 +1,301 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// 1: SIGKILL one ingest container, keep it down a while, start it again.
+func killIngest(f *faultRun) error {
+	f.markFault()
+	if err := f.s.Kill(f.ctx, "ingest-2"); err != nil {
+		return err
+	}
+	sleepCtx(f.ctx, 4*time.Second)
+	if err := f.s.Start(f.ctx, "ingest-2"); err != nil {
+		return err
+	}
+	err := f.s.WaitHAProxyUp(f.ctx, len(f.s.IngestNames()))
+	f.markHeal()
+	return err
+}
+
+// 2: graceful rolling restart: SIGTERM each ingest container in turn (docker
+// stop waits for its drain), start it, and wait until HAProxy has it UP again.
+func rollingRestart(f *faultRun) error {
+	f.markFault()
+	for _, n := range f.s.IngestNames() {
+		t0 := time.Now()
+		if err := f.s.Stop(f.ctx, n, 60*time.Second); err != nil {
+			return err
+		}
+		stopped := time.Since(t0)
+		if err := f.s.Start(f.ctx, n); err != nil {
+			return err
+		}
+		if err := f.s.WaitHAProxyUp(f.ctx, len(f.s.IngestNames())); err != nil {
+			return err
+		}
+		f.note("%s: SIGTERM to exit %s, back UP in HAProxy after %s", n, stopped.Round(10*time.Millisecond), time.Since(t0).Round(10*time.Millisecond))
+	}
+	f.markHeal()
+	return nil
+}
+
+// onlyShuttingDown checks the drain promise of scenario 2: clients see no
+// resets and no error but SHUTTING_DOWN (then they reconnect).
+func onlyShuttingDown(f *faultRun) []string {
+	var bad []string
+	var keys []string
+	for reason, n := range f.rec.Timing().Disconnects {
+		if reason == "ERR SHUTTING_DOWN" || reason == "client close" {
+			continue
+		}
+		keys = append(keys, fmt.Sprintf("%s x%d", reason, n))
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		bad = append(bad, "rolling restart: clients saw disconnects other than SHUTTING_DOWN: "+strings.Join(keys, ", "))
+	}
+	return bad
+}
+
+// 3: SIGKILL the master and keep it down until Sentinel promoted a replica
+// and a few seconds passed; then start it and check it rejoins as a replica.
+func killMasterKeepDown(f *faultRun) error {
+	old, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	f.markFault()
+	if err := f.s.Kill(f.ctx, old); err != nil {
+		return err
+	}
+	promoted, err := waitPromoted(f.ctx, f.s, old, SentinelNames()...)
+	if err != nil {
+		return err
+	}
+	f.note("killed master %s; Sentinels promoted %s after %s", old, promoted, time.Since(f.faultAt).Round(10*time.Millisecond))
+	sleepCtx(f.ctx, 5*time.Second)
+	down := f.rec.AcksBetween(f.faultAt.Add(time.Second), time.Now())
+	f.note("%d messages acked while %s was down (INGEST_MIN_REPLICAS=%d, 1 replica left)", down, old, f.minReplicas)
+	if err := f.s.Start(f.ctx, old); err != nil {
+		return err
+	}
+	if err := waitRole(f.ctx, f.s, old, "slave", 60*time.Second); err != nil {
+		return fmt.Errorf("old master did not rejoin as a replica: %w", err)
+	}
+	f.note("%s rejoined as a replica %s after the kill", old, time.Since(f.faultAt).Round(10*time.Millisecond))
+	f.markHeal()
+	return nil
+}
+
+// 4: SIGKILL the master and start it again before Sentinel's down-after: the
+// master comes back from its AOF, and its replicas resynchronise from it. For
+// this scenario the Sentinels' down-after is raised to 10 s at runtime (and
+// restored afterwards) so that the restart reliably beats it.
+func killMasterRestartFast(f *faultRun) error {
+	old, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	if err := setDownAfter(f.ctx, f.s, 10*time.Second); err != nil {
+		return err
+	}
+	defer func() {
+		if err := setDownAfter(context.Background(), f.s, f.downAfter); err != nil {
+			f.note("restore down-after: %v", err)
+		}
+	}()
+	f.markFault()
+	if err := f.s.Kill(f.ctx, old); err != nil {
+		return err
+	}
+	if err := f.s.Start(f.ctx, old); err != nil {
+		return err
+	}
+	restarted := time.Since(f.faultAt)
+	if err := waitRole(f.ctx, f.s, old, "master", 30*time.Second); err != nil {
+		return err
+	}
+	f.note("killed and restarted master %s in %s (down-after raised to 10 s for this scenario); serving again after %s",
+		old, restarted.Round(10*time.Millisecond), time.Since(f.faultAt).Round(10*time.Millisecond))
+	sleepCtx(f.ctx, 3*time.Second)
+	now, err := f.s.Master(f.ctx)
+	switch {
+	case err != nil:
+		return err
+	case now != old:
+		f.note("a failover happened anyway: the master is now %s", now)
+	default:
+		f.note("no failover: %s is still the master", old)
+	}
+	f.markHeal()
+	return nil
+}
+
+func setDownAfter(ctx context.Context, s *Stack, d time.Duration) error {
+	var errs []error
+	for _, sn := range SentinelNames() {
+		if err := s.Sentinel(sn).Set(ctx, SentinelMaster, "down-after-milliseconds", fmt.Sprint(d.Milliseconds())).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("sentinel set on %s: %w", sn, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// partitioned cuts a from b, waits until the majority Sentinels promote a new
+// master, holds the partition a few seconds more, and heals it.
+func partitioned(f *faultRun, old string, a, b []string, majority []string) error {
+	heal, err := Partition(f.ctx, f.s, a, b)
+	if err != nil {
+		return err
+	}
+	f.markFault()
+	defer func() {
+		if heal != nil {
+			_ = heal(context.Background())
+		}
+	}()
+	promoted, perr := waitPromoted(f.ctx, f.s, old, majority...)
+	if perr == nil {
+		f.note("partition %v | %v: %v promoted %s after %s", a, b, majority, promoted, time.Since(f.faultAt).Round(10*time.Millisecond))
+	}
+	sleepCtx(f.ctx, 4*time.Second)
+	during := f.rec.AcksBetween(f.faultAt.Add(time.Second), time.Now())
+	f.note("%d messages acked during the partition (after its first second)", during)
+	herr := heal(f.ctx)
+	heal = nil
+	f.markHeal()
+	if err := errors.Join(perr, herr); err != nil {
+		return err
+	}
+	if err := waitRole(f.ctx, f.s, old, "slave", 60*time.Second); err != nil {
+		return fmt.Errorf("old master after the partition: %w", err)
+	}
+	f.note("old master %s demoted to replica %s after the heal", old, time.Since(f.healAt).Round(10*time.Millisecond))
+	return nil
+}
+
+// 5: the master, one Sentinel and one ingest container cut off from the other
+// Redis nodes, Sentinels and ingest containers. HAProxy (the clients' side)
+// still reaches every ingest container.
+func isolateMaster(f *faultRun) error {
+	old, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	a := []string{old, "sentinel-1", "ingest-1"}
+	b := append(replicasOf(old), "sentinel-2", "sentinel-3")
+	b = append(b, f.s.IngestNames()[1:]...)
+	return partitioned(f, old, a, b, []string{"sentinel-2", "sentinel-3"})
+}
+
+// 6: {master, replica-1, sentinel-1} | {replica-2, sentinel-2, sentinel-3}.
+// The ingest containers reach both sides. With WAIT for 1 replica, the old
+// master keeps acking through replica-1 while replica-2 is promoted.
+func splitBrain(f *faultRun) error {
+	old, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	reps := replicasOf(old)
+	a := []string{old, reps[0], "sentinel-1"}
+	b := []string{reps[1], "sentinel-2", "sentinel-3"}
+	return partitioned(f, old, a, b, []string{"sentinel-2", "sentinel-3"})
+}
+
+// 7: docker pause the master for longer than down-after, then unpause it.
+func pauseMaster(f *faultRun) error {
+	old, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	f.markFault()
+	if err := f.s.Pause(f.ctx, old); err != nil {
+		return err
+	}
+	promoted, perr := waitPromoted(f.ctx, f.s, old, SentinelNames()...)
+	if perr == nil {
+		f.note("paused master %s; Sentinels promoted %s after %s", old, promoted, time.Since(f.faultAt).Round(10*time.Millisecond))
+	}
+	sleepCtx(f.ctx, 2*time.Second)
+	uerr := f.s.Unpause(f.ctx, old)
+	f.markHeal()
+	if err := errors.Join(perr, uerr); err != nil {
+		return err
+	}
+	if err := waitRole(f.ctx, f.s, old, "slave", 60*time.Second); err != nil {
+		return fmt.Errorf("old master after unpause: %w", err)
+	}
+	f.note("%s demoted to replica %s after the unpause", old, time.Since(f.healAt).Round(10*time.Millisecond))
+	return nil
+}
+
+// 8: SIGKILL one replica, keep it down, start it again.
+func killReplica(f *faultRun) error {
+	m, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	victim := replicasOf(m)[0]
+	f.markFault()
+	if err := f.s.Kill(f.ctx, victim); err != nil {
+		return err
+	}
+	sleepCtx(f.ctx, 6*time.Second)
+	if err := f.s.Start(f.ctx, victim); err != nil {
+		return err
+	}
+	err = waitRole(f.ctx, f.s, victim, "slave", 30*time.Second)
+	f.markHeal()
+	f.note("killed replica %s for 6 s", victim)
+	return err
+}
+
+// acksFollowMinReplicas checks scenario 8: with INGEST_MIN_REPLICAS equal to
+// the number of replicas, no ack may be given while one of them is down (a
+// 1 s grace covers flushes replicated before the kill); with fewer, acks go on.
+func acksFollowMinReplicas(f *faultRun) []string {
+	from := f.faultAt.Add(time.Second)
+	n := f.rec.AcksBetween(from, f.healAt)
+	f.note("%d messages acked while the replica was down (from 1 s after the kill to its restart)", n)
+	replicas := len(RedisNames()) - 1
+	switch {
+	case f.minReplicas >= replicas && n > 0:
+		return []string{fmt.Sprintf("INGEST_MIN_REPLICAS=%d but %d messages were acked with one of %d replicas down", f.minReplicas, n, replicas)}
+	case f.minReplicas < replicas && n == 0:
+		return []string{fmt.Sprintf("INGEST_MIN_REPLICAS=%d allows acks with one replica down, but none came", f.minReplicas)}
+	}
+	return nil
+}
+
+// 9: reload HAProxy (SIGUSR2, when it runs in master-worker mode), then
+// restart it, under load.
+func restartHAProxy(f *faultRun) error {
+	f.markFault()
+	if cmdline, err := f.s.Exec(f.ctx, "haproxy", "cat", "/proc/1/cmdline"); err == nil && strings.Contains(cmdline, "-W") {
+		before := f.rec.Timing().Disconnects
+		if err := f.s.Signal(f.ctx, "haproxy", "SIGUSR2"); err != nil {
+			return err
+		}
+		sleepCtx(f.ctx, 3*time.Second)
+		f.note("reload (SIGUSR2, master-worker): disconnects before %v, after %v", before, f.rec.Timing().Disconnects)
+	} else {
+		f.note("HAProxy does not run in master-worker mode (-W): no reload step")
+	}
+	t0 := time.Now()
+	if err := f.s.Restart(f.ctx, "haproxy"); err != nil {
+		return err
+	}
+	err := f.s.WaitHAProxyUp(f.ctx, len(f.s.IngestNames()))
+	f.note("HAProxy restarted, all ingest UP after %s", time.Since(t0).Round(10*time.Millisecond))
+	f.markHeal()
+	return err
+}
