@@ -1,0 +1,248 @@
+package terraform_test
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// aspects are the ways compare can find compose.yaml and the module apart.
+var aspects = []string{"services", "terraform", "images", "replicas", "env", "ports", "files", "volumes",
+	"healthcheck", "command", "restart", "stop", "hostname", "logging", "depends_on"}
+
+// TestModuleMatchesCompose: the Terraform module lays out the same topology
+// as compose/compose.yaml, aspect by aspect.
+func TestModuleMatchesCompose(t *testing.T) {
+	composeTop, err := loadCompose(filepath.Join("..", "compose", "compose.yaml"))
+	if err != nil {
+		t.Fatalf("load compose: %v", err)
+	}
+	_, tfTop, err := loadModule(".")
+	if err != nil {
+		t.Fatalf("load terraform module: %v", err)
+	}
+	for _, name := range tfTop.names() {
+		s := tfTop[name]
+		t.Logf("terraform %s: %s ×%d env=%d ports=%q files=%d volumes=%q depends=%d",
+			name, s.Image, s.Replicas, len(s.Env), s.Ports, len(s.Files), s.Volumes, len(s.Depends))
+	}
+	diffs := compare(composeTop, tfTop)
+	for _, aspect := range aspects {
+		t.Run(aspect, func(t *testing.T) {
+			for _, d := range diffs {
+				if d.Aspect == aspect {
+					t.Error(d)
+				}
+			}
+		})
+	}
+	for _, d := range diffs {
+		if !slices.Contains(aspects, d.Aspect) {
+			t.Errorf("unlisted aspect: %v", d)
+		}
+	}
+
+	// Both sides must also be the topology of ARCHITECTURE.md, so that two
+	// equally wrong files do not pass.
+	want := []struct {
+		name     string
+		image    string
+		replicas int
+		ports    []string
+	}{
+		{"redis-1", "sluice/redis", 1, nil},
+		{"redis-2", "sluice/redis", 1, nil},
+		{"redis-3", "sluice/redis", 1, nil},
+		{"sentinel-1", "sluice/redis", 1, nil},
+		{"sentinel-2", "sluice/redis", 1, nil},
+		{"sentinel-3", "sluice/redis", 1, nil},
+		{"ingest", "sluice/ingest", 3, nil},
+		{"haproxy", "sluice/haproxy", 1, []string{"127.0.0.1:8404:8404/tcp", "127.0.0.1:9501:9501/tcp"}},
+		{"backup", "sluice/backup", 1, nil},
+	}
+	for _, side := range []struct {
+		name string
+		top  topology
+	}{{"compose", composeTop}, {"terraform", tfTop}} {
+		t.Run("architecture/"+side.name, func(t *testing.T) {
+			if len(side.top) != len(want) {
+				t.Errorf("%d services %q, want %d", len(side.top), side.top.names(), len(want))
+			}
+			for _, w := range want {
+				s := side.top[w.name]
+				if s == nil {
+					t.Errorf("service %s missing", w.name)
+					continue
+				}
+				if s.Image != w.image || s.Replicas != w.replicas || !slices.Equal(s.Ports, w.ports) {
+					t.Errorf("service %s: image %s ×%d ports %q, want %s ×%d ports %q",
+						w.name, s.Image, s.Replicas, s.Ports, w.image, w.replicas, w.ports)
+				}
+				if s.Health == "" {
+					t.Errorf("service %s has no healthcheck", w.name)
+				}
+			}
+		})
+	}
+}
+
+// TestComparisonDetectsDrift: every fixture under testdata/drift is a small
+// compose.yaml plus module that disagree in one known way; compare must
+// report exactly that, and nothing for the aligned pair.
+func TestComparisonDetectsDrift(t *testing.T) {
+	cases := []struct {
+		dir  string
+		want []difference // Msg is matched as a substring
+	}{
+		{"aligned", nil},
+		{"missing-env", []difference{{"env", "ingest", "INGEST_MIN_REPLICAS only in compose"}}},
+		{"extra-env", []difference{{"env", "haproxy", "HAPROXY_DEBUG only in terraform"}}},
+		{"port", []difference{
+			{"ports", "haproxy", "127.0.0.1:9501:9501/tcp only in compose"},
+			{"ports", "haproxy", "0.0.0.0:9501:9501/tcp only in terraform"},
+		}},
+		{"replicas", []difference{{"replicas", "ingest", "compose runs 3, terraform runs 2"}}},
+		{"missing-service", []difference{{"services", "backup", "in compose, missing in terraform"}}},
+		{"image", []difference{{"images", "ingest", `compose image "sluice/ingest", terraform image "sluice/loadgen"`}}},
+		{"config-file", []difference{
+			{"files", "haproxy", "haproxy.cfg -> /usr/local/etc/haproxy/haproxy.cfg only in compose"},
+			{"files", "haproxy", "haproxy.cfg -> /etc/haproxy/haproxy.cfg only in terraform"},
+		}},
+		{"healthcheck", []difference{{"healthcheck", "ingest", `retries=3`}}},
+		{"depends-on", []difference{{"depends_on", "haproxy", "compose waits for ingest to be healthy, terraform does not"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			dir := filepath.Join("testdata", "drift", tc.dir)
+			composeTop, err := loadCompose(filepath.Join(dir, "compose.yaml"))
+			if err != nil {
+				t.Fatalf("load compose: %v", err)
+			}
+			_, tfTop, err := loadModule(dir)
+			if err != nil {
+				t.Fatalf("load module: %v", err)
+			}
+			got := compare(composeTop, tfTop)
+			for _, w := range tc.want {
+				found := slices.ContainsFunc(got, func(d difference) bool {
+					return d.Aspect == w.Aspect && d.Service == w.Service && strings.Contains(d.Msg, w.Msg)
+				})
+				if !found {
+					t.Errorf("missing difference %v", w)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("got %d differences, want %d:", len(got), len(tc.want))
+				for _, d := range got {
+					t.Logf("  %v", d)
+				}
+			}
+		})
+	}
+}
+
+// TestVariables: every variable is typed and described; passwords are
+// sensitive and have no default. The fixture proves the check bites.
+func TestVariables(t *testing.T) {
+	cases := []struct {
+		dir  string
+		want []string
+	}{
+		{".", nil},
+		{filepath.Join("testdata", "variables"), []string{
+			"variable db_password is a password but not sensitive = true",
+			"variable db_password is a password with a default",
+			"variable port has an empty description",
+			"variable replicas has no description",
+			"variable replicas has no type",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			m, err := parseModule(tc.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.variables) == 0 {
+				t.Fatal("no variables")
+			}
+			if got := m.variableProblems(); !slices.Equal(got, tc.want) {
+				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestModuleShape: provider pin, the documented variables and the outputs.
+func TestModuleShape(t *testing.T) {
+	m, _, err := loadModule(".")
+	if err != nil {
+		t.Fatalf("load module: %v", err)
+	}
+	t.Run("provider", func(t *testing.T) {
+		var source, version, required string
+		for _, b := range m.blocks {
+			if b.Type != "terraform" {
+				continue
+			}
+			if a := b.Body.Attributes["required_version"]; a != nil {
+				v, _ := a.Expr.Value(nil)
+				required = v.AsString()
+			}
+			for _, rp := range b.Body.Blocks {
+				if rp.Type != "required_providers" || rp.Body.Attributes["docker"] == nil {
+					continue
+				}
+				v, diags := rp.Body.Attributes["docker"].Expr.Value(nil)
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				source, version = v.GetAttr("source").AsString(), v.GetAttr("version").AsString()
+			}
+		}
+		if source != "kreuzwerker/docker" || version != "~> 3.0" || required == "" {
+			t.Errorf("docker provider %q %q, required_version %q; want kreuzwerker/docker ~> 3.0 and a required_version", source, version, required)
+		}
+	})
+	t.Run("variables", func(t *testing.T) {
+		for _, name := range []string{"docker_host", "image_tag", "ingest_replicas", "bind_address", "ingest_port",
+			"stats_port", "redis_password", "haproxy_stats_password"} {
+			if m.variables[name] == nil {
+				t.Errorf("variable %s missing", name)
+			}
+		}
+		if got := m.vars["ingest_replicas"]; !got.RawEquals(cty.NumberIntVal(3)) {
+			t.Errorf("ingest_replicas default %#v, want 3", got)
+		}
+		if got := m.vars["bind_address"]; !got.RawEquals(cty.StringVal("127.0.0.1")) {
+			t.Errorf("bind_address default %#v, want 127.0.0.1", got)
+		}
+	})
+	t.Run("outputs", func(t *testing.T) {
+		want := map[string]string{
+			"ingest_endpoint": "127.0.0.1:9501",
+			"stats_url":       "http://127.0.0.1:8404/stats",
+		}
+		for name, value := range want {
+			b := m.outputs[name]
+			if b == nil {
+				t.Errorf("output %s missing", name)
+				continue
+			}
+			if b.Body.Attributes["description"] == nil {
+				t.Errorf("output %s has no description", name)
+			}
+			v, _, err := m.evalAttr(b.Body, "value", nil, nil)
+			if err != nil {
+				t.Errorf("output %s: %v", name, err)
+				continue
+			}
+			if got, _ := ctyString(v); got != value {
+				t.Errorf("output %s = %q with default variables, want %q", name, got, value)
+			}
+		}
+	})
+}

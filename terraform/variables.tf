@@ -1,0 +1,119 @@
+variable "docker_host" {
+  type        = string
+  description = "Docker daemon to deploy to: unix:///var/run/docker.sock, or ssh://user@host for a remote machine."
+  default     = "unix:///var/run/docker.sock"
+}
+
+variable "docker_ssh_opts" {
+  type        = list(string)
+  description = "Extra ssh options when docker_host is ssh://, e.g. [\"-o\", \"StrictHostKeyChecking=accept-new\"]."
+  default     = []
+}
+
+variable "project_name" {
+  type        = string
+  description = "Prefix of every container, volume and network name (plays the role of the Compose project name)."
+  default     = "sluice"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*$", var.project_name))
+    error_message = "The project_name must be lowercase letters, digits, '-' or '_'."
+  }
+}
+
+variable "image_tag" {
+  type        = string
+  description = "Tag of the locally built sluice/* images (make images prints it; it is `git describe --always --dirty`). Images are never pulled: build or load them on the Docker host first."
+}
+
+variable "ingest_replicas" {
+  type        = number
+  description = "Number of ingest containers behind HAProxy. All share the network alias `ingest`, which HAProxy's server-template resolves (haproxy.cfg reserves the slots)."
+  default     = 3
+
+  validation {
+    condition     = var.ingest_replicas >= 1 && floor(var.ingest_replicas) == var.ingest_replicas
+    error_message = "The ingest_replicas must be a whole number of at least 1."
+  }
+}
+
+variable "bind_address" {
+  type        = string
+  description = "Host address HAProxy's ports are published on. 127.0.0.1 keeps the stack private to the Docker host; 0.0.0.0 exposes it."
+  default     = "127.0.0.1"
+}
+
+variable "ingest_port" {
+  type        = number
+  description = "Host port of the TCP ingest endpoint (HAProxy frontend, container port 9501)."
+  default     = 9501
+}
+
+variable "stats_port" {
+  type        = number
+  description = "Host port of HAProxy's stats page and Prometheus exporter (container port 8404, basic auth)."
+  default     = 8404
+}
+
+variable "redis_password" {
+  type        = string
+  description = "Password of every Redis node and Sentinel (REDIS_PASSWORD). No default: pass it with TF_VAR_redis_password or a *.tfvars file kept out of git."
+  sensitive   = true
+
+  validation {
+    condition     = length(var.redis_password) >= 16
+    error_message = "The redis_password must be at least 16 characters."
+  }
+}
+
+variable "haproxy_stats_password" {
+  type        = string
+  description = "Basic-auth password of HAProxy's stats page and /metrics (HAPROXY_STATS_PASSWORD). No default: pass it with TF_VAR_haproxy_stats_password."
+  sensitive   = true
+
+  validation {
+    condition     = length(var.haproxy_stats_password) >= 8
+    error_message = "The haproxy_stats_password must be at least 8 characters."
+  }
+}
+
+variable "haproxy_stats_user" {
+  type        = string
+  description = "Basic-auth user of HAProxy's stats page and /metrics (HAPROXY_STATS_USER)."
+  default     = "admin"
+}
+
+variable "ingest_min_replicas" {
+  type        = number
+  description = "Replicas that must confirm each write (WAIT) before ingest acks it (INGEST_MIN_REPLICAS). 2 = both replicas: acked data survives the loss of the master, but no acks while a replica is down. 1 prefers availability; see RELIABILITY.md."
+  default     = 2
+
+  validation {
+    condition     = contains([0, 1, 2], var.ingest_min_replicas)
+    error_message = "The ingest_min_replicas must be 0, 1 or 2 (there are two replicas)."
+  }
+}
+
+variable "sentinel_down_after_ms" {
+  type        = number
+  description = "Milliseconds without an answer before Sentinel considers a node down (SENTINEL_DOWN_AFTER_MS). Must stay above redis_min_replicas_max_lag seconds."
+  default     = 5000
+}
+
+variable "sentinel_failover_timeout_ms" {
+  type        = number
+  description = "Sentinel failover timeout in milliseconds (SENTINEL_FAILOVER_TIMEOUT_MS)."
+  default     = 60000
+}
+
+variable "redis_min_replicas_max_lag" {
+  type        = number
+  description = "Seconds a master accepts writes without a replica ack (min-replicas-max-lag, REDIS_MIN_REPLICAS_MAX_LAG). Kept below sentinel_down_after_ms so a cut-off master stops writing before a replica is promoted."
+  default     = 2
+}
+
+variable "backup_interval" {
+  type        = string
+  description = "Time between two RDB snapshots taken by the backup service (BACKUP_INTERVAL, a Go duration such as 1h or 30m)."
+  default     = "1h"
+}
