@@ -159,3 +159,8 @@ test-e2e: images ## e2e + fault suite on real containers (testcontainers, build 
 
 ## ---- targets owned by other engineers (bench, backup, restore, reliability-report) ----
 ## Add them below this line; keep `.PHONY`, a `## description` for `make help`, and `>>` lines.
+
+.PHONY: reliability-report
+reliability-report: ## regenerate the scenario table of RELIABILITY.md from e2e/out/scenario-*.json
+	@echo ">> reliability-report: e2e/out/scenario-*.json -> RELIABILITY.md"
+	@$(GO) run ./e2e/cmd/reliability-report -in e2e/out -doc RELIABILITY.md
