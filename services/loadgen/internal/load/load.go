@@ -1,0 +1,325 @@
+// Package load generates ingest load over several client connections and
+// measures throughput and ack latency.
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluice-ingest/sluice/services/ingest/client"
+	"github.com/sluice-ingest/sluice/services/loadgen/internal/histogram"
+)
+
+// Options of one load run.
+type Options struct {
+	Addr     string
+	Messages int           // total messages, split over Conns
+	Size     int           // bytes per message (without the newline)
+	Conns    int           // parallel connections
+	Rate     float64       // total messages per second; 0 = as fast as acks allow
+	Window   int           // unacked messages per connection (client MaxUnacked)
+	Timeout  time.Duration // bound of the whole run, drain included
+	Progress io.Writer     // progress bar destination; nil = none
+	RunID    string        // payload prefix that tells runs apart
+}
+
+// Validate reports every bad option.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Addr == "" {
+		errs = append(errs, errors.New("-addr is empty"))
+	}
+	if o.Messages < 1 {
+		errs = append(errs, fmt.Errorf("-n %d: need at least 1 message", o.Messages))
+	}
+	if o.Conns < 1 {
+		errs = append(errs, fmt.Errorf("-c %d: need at least 1 connection", o.Conns))
+	}
+	if min := MinSize(o.RunID, o.Conns, o.Messages); o.Size < min {
+		errs = append(errs, fmt.Errorf("-size %d: need at least %d bytes for the unique prefix", o.Size, min))
+	}
+	if o.Rate < 0 {
+		errs = append(errs, fmt.Errorf("-rate %v: must be >= 0", o.Rate))
+	}
+	if o.Window < 1 {
+		errs = append(errs, fmt.Errorf("-window %d: need at least 1", o.Window))
+	}
+	if o.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("-timeout %v: must be > 0", o.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Result of one run. Latencies are in microseconds.
+type Result struct {
+	Addr        string   `json:"addr"`
+	Messages    int      `json:"messages"`
+	Size        int      `json:"size"`
+	Conns       int      `json:"conns"`
+	Rate        float64  `json:"rate"`
+	Acked       uint64   `json:"acked"`
+	Unacked     uint64   `json:"unacked"`
+	Resent      uint64   `json:"resent"`
+	Reconnects  uint64   `json:"reconnects"`
+	Seconds     float64  `json:"seconds"`
+	MsgsPerSec  float64  `json:"msgs_per_sec"`
+	MBPerSec    float64  `json:"mb_per_sec"`
+	LatencyP50  float64  `json:"latency_p50_us"`
+	LatencyP90  float64  `json:"latency_p90_us"`
+	LatencyP99  float64  `json:"latency_p99_us"`
+	LatencyP999 float64  `json:"latency_p999_us"`
+	LatencyMax  float64  `json:"latency_max_us"`
+	LatencyMean float64  `json:"latency_mean_us"`
+	Errors      []string `json:"errors,omitempty"`
+}
+
+// Run sends the messages and waits for their acks. It returns the result
+// even when some messages stay unacked (Result.Unacked > 0).
+func Run(ctx context.Context, o Options) (Result, error) {
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	var ackedTotal atomic.Uint64
+	hists := make([]*histogram.Histogram, o.Conns)
+	statuses := make([]client.Status, o.Conns)
+	errs := make([]error, o.Conns)
+	var lastAck atomic.Int64 // ns since start of the last ack
+	start := time.Now()
+
+	var bar *progressbar.ProgressBar
+	var barDone chan struct{}
+	var barWG sync.WaitGroup
+	if o.Progress != nil {
+		bar = progressbar.NewOptions64(int64(o.Messages),
+			progressbar.OptionSetWriter(o.Progress),
+			progressbar.OptionSetDescription("acked"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("msg"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		barDone = make(chan struct{})
+		barWG.Add(1)
+		go func() {
+			defer barWG.Done()
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					bar.Set64(int64(ackedTotal.Load()))
+				case <-barDone:
+					bar.Set64(int64(ackedTotal.Load()))
+					return
+				}
+			}
+		}()
+	}
+
+	var g errgroup.Group
+	for conn := range o.Conns {
+		n := o.Messages / o.Conns
+		if conn < o.Messages%o.Conns {
+			n++
+		}
+		rate := o.Rate / float64(o.Conns)
+		g.Go(func() error {
+			h := histogram.New()
+			hists[conn] = h
+			st, err := runConn(ctx, o, conn, n, rate, start, h, &ackedTotal, &lastAck)
+			statuses[conn], errs[conn] = st, err
+			return nil
+		})
+	}
+	g.Wait()
+	if bar != nil {
+		close(barDone)
+		barWG.Wait()
+		bar.Finish()
+	}
+
+	all := histogram.New()
+	for _, h := range hists {
+		if h != nil {
+			all.Merge(h)
+		}
+	}
+	r := Result{Addr: o.Addr, Messages: o.Messages, Size: o.Size, Conns: o.Conns, Rate: o.Rate}
+	for i, st := range statuses {
+		r.Acked += st.Acked
+		r.Resent += st.Resent
+		if st.Connects > 0 {
+			r.Reconnects += st.Connects - 1
+		}
+		if errs[i] != nil {
+			r.Errors = append(r.Errors, fmt.Sprintf("conn %d: %v", i, errs[i]))
+		}
+	}
+	r.Unacked = uint64(o.Messages) - r.Acked
+	r.Seconds = time.Duration(lastAck.Load()).Seconds()
+	if r.Seconds > 0 {
+		r.MsgsPerSec = float64(r.Acked) / r.Seconds
+		r.MBPerSec = float64(r.Acked) * float64(o.Size) / r.Seconds / 1e6
+	}
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	r.LatencyP50 = us(all.Quantile(0.50))
+	r.LatencyP90 = us(all.Quantile(0.90))
+	r.LatencyP99 = us(all.Quantile(0.99))
+	r.LatencyP999 = us(all.Quantile(0.999))
+	r.LatencyMax = us(all.Max())
+	r.LatencyMean = us(all.Mean())
+	return r, nil
+}
+
+// runConn sends n messages over one client. Latency is measured from the
+// moment a message is due (its slot in the rate schedule, or the moment the
+// sender gets to it when unlimited, waiting for window space included) to
+// the ack that covers it.
+func runConn(ctx context.Context, o Options, conn, n int, rate float64, start time.Time,
+	h *histogram.Histogram, ackedTotal *atomic.Uint64, lastAck *atomic.Int64,
+) (client.Status, error) {
+	if n == 0 {
+		return client.Status{}, nil
+	}
+	// due[seq % len] holds the due time (ns since start) of message seq.
+	// The sender reuses a slot only once onAck has processed the message
+	// that used it before (processed); Window bounds the unacked messages,
+	// so with 2*Window slots it practically never waits.
+	due := make([]atomic.Int64, 2*o.Window+1)
+	var processed atomic.Uint64
+	var prev uint64
+	onAck := func(acked uint64) {
+		now := int64(time.Since(start))
+		for s := prev + 1; s <= acked; s++ {
+			h.Record(time.Duration(now - due[s%uint64(len(due))].Load()))
+		}
+		ackedTotal.Add(acked - prev)
+		prev = acked
+		processed.Store(acked)
+		for {
+			old := lastAck.Load()
+			if now <= old || lastAck.CompareAndSwap(old, now) {
+				break
+			}
+		}
+	}
+	c, err := client.Dial(ctx, client.Config{
+		Addr:       o.Addr,
+		MaxUnacked: o.Window,
+		MaxFrame:   max(o.Size, 1<<20),
+		OnAck:      onAck,
+	})
+	if err != nil {
+		return client.Status{}, err
+	}
+	buf := make([]byte, 0, o.Size)
+	var interval float64
+	if rate > 0 {
+		interval = float64(time.Second) / rate
+	}
+	for seq := 1; seq <= n; seq++ {
+		now := time.Since(start)
+		d := now
+		if interval > 0 {
+			d = time.Duration(float64(seq-1) * interval)
+			if wait := d - now; wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return c.Close(), ctx.Err()
+				}
+			}
+		}
+		for processed.Load()+uint64(len(due)) <= uint64(seq) {
+			if ctx.Err() != nil {
+				return c.Close(), ctx.Err()
+			}
+			time.Sleep(10 * time.Microsecond)
+		}
+		due[uint64(seq)%uint64(len(due))].Store(int64(d))
+		buf = Payload(buf[:0], o.RunID, conn, seq, o.Size)
+		if _, err := c.Send(ctx, buf); err != nil {
+			return c.Close(), err
+		}
+	}
+	err = c.WaitAcked(ctx)
+	return c.Close(), err
+}
+
+// MinSize is the smallest -size that fits the unique prefix.
+func MinSize(runID string, conns, messages int) int {
+	return len(runID) + len(strconv.Itoa(conns)) + len(strconv.Itoa(messages)) + 3
+}
+
+// Payload appends message seq of connection conn: "<runID>c<conn>-<seq>-"
+// followed by filler letters that depend on seq, size bytes in all (or
+// longer if the prefix does not fit). Every message of a run is unique and
+// CheckPayload can verify it.
+func Payload(dst []byte, runID string, conn, seq, size int) []byte {
+	start := len(dst)
+	dst = append(dst, runID...)
+	dst = append(dst, 'c')
+	dst = strconv.AppendInt(dst, int64(conn), 10)
+	dst = append(dst, '-')
+	dst = strconv.AppendInt(dst, int64(seq), 10)
+	dst = append(dst, '-')
+	for j := len(dst) - start; j < size; j++ {
+		dst = append(dst, byte('a'+(seq+j)%26))
+	}
+	return dst
+}
+
+// CheckPayload parses a payload made by Payload and verifies its filler.
+func CheckPayload(b []byte, runID string) (conn, seq int, err error) {
+	rest, ok := cutPrefix(b, runID+"c")
+	if !ok {
+		return 0, 0, fmt.Errorf("payload %.40q: no prefix %q", b, runID+"c")
+	}
+	conn, rest, err = cutInt(rest)
+	if err != nil {
+		return 0, 0, fmt.Errorf("payload %.40q: conn: %w", b, err)
+	}
+	seq, rest, err = cutInt(rest)
+	if err != nil {
+		return 0, 0, fmt.Errorf("payload %.40q: seq: %w", b, err)
+	}
+	off := len(b) - len(rest)
+	for i, c := range rest {
+		if c != byte('a'+(seq+off+i)%26) {
+			return 0, 0, fmt.Errorf("payload %.40q: filler byte %d is %q", b, off+i, c)
+		}
+	}
+	return conn, seq, nil
+}
+
+func cutPrefix(b []byte, p string) ([]byte, bool) {
+	if len(b) < len(p) || string(b[:len(p)]) != p {
+		return nil, false
+	}
+	return b[len(p):], true
+}
+
+func cutInt(b []byte) (int, []byte, error) {
+	for i, c := range b {
+		if c == '-' {
+			n, err := strconv.Atoi(string(b[:i]))
+			return n, b[i+1:], err
+		}
+	}
+	return 0, nil, errors.New("no '-'")
+}

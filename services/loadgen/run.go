@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
+)
+
+// errUnacked is returned when messages stay unacked, so the exit code is 1.
+var errUnacked = errors.New("messages left unacked")
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := getenv("LOADGEN_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:9501"
+	}
+	var o load.Options
+	fs.StringVar(&o.Addr, "addr", addr, "ingest or HAProxy address (env LOADGEN_ADDR)")
+	fs.IntVar(&o.Messages, "n", 100_000, "total messages")
+	fs.IntVar(&o.Size, "size", 100, "bytes per message, newline not counted")
+	fs.IntVar(&o.Conns, "c", 16, "connections")
+	fs.Float64Var(&o.Rate, "rate", 0, "total messages per second; 0 = unlimited")
+	fs.IntVar(&o.Window, "window", 2000, "unacked messages per connection before Send blocks")
+	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "bound for the whole run")
+	fs.StringVar(&o.RunID, "run-id", "", "payload prefix that tells runs apart")
+	noProgress := fs.Bool("no-progress", false, "no progress bar on stderr")
+	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: loadgen [flags]\n\nSends -n messages of -size bytes over -c connections and waits for their acks.\nExits 1 if any message is left unacked.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if !*noProgress {
+		o.Progress = stderr
+	}
+	r, err := load.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+	} else {
+		printTable(stdout, r)
+	}
+	if r.Unacked > 0 {
+		return fmt.Errorf("%d of %d %w (%v)", r.Unacked, r.Messages, errUnacked, r.Errors)
+	}
+	return nil
+}
+
+func printTable(w io.Writer, r load.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	ms := func(us float64) string { return fmt.Sprintf("%.3f ms", us/1e3) }
+	rate := "unlimited"
+	if r.Rate > 0 {
+		rate = fmt.Sprintf("%.0f msgs/s", r.Rate)
+	}
+	fmt.Fprintf(tw, "target\t%s\t%d conns, %d x %d B, rate %s\n", r.Addr, r.Conns, r.Messages, r.Size, rate)
+	fmt.Fprintf(tw, "acked\t%d\tunacked %d, resent %d, reconnects %d\n", r.Acked, r.Unacked, r.Resent, r.Reconnects)
+	fmt.Fprintf(tw, "duration\t%.3f s\t\n", r.Seconds)
+	fmt.Fprintf(tw, "throughput\t%.0f msgs/s\t%.2f MB/s\n", r.MsgsPerSec, r.MBPerSec)
+	fmt.Fprintf(tw, "ack latency p50\t%s\t\n", ms(r.LatencyP50))
+	fmt.Fprintf(tw, "ack latency p90\t%s\t\n", ms(r.LatencyP90))
+	fmt.Fprintf(tw, "ack latency p99\t%s\t\n", ms(r.LatencyP99))
+	fmt.Fprintf(tw, "ack latency p99.9\t%s\t\n", ms(r.LatencyP999))
+	fmt.Fprintf(tw, "ack latency max\t%s\tmean %s\n", ms(r.LatencyMax), ms(r.LatencyMean))
+	tw.Flush()
+}
