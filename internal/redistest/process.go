@@ -63,6 +63,7 @@ type Process struct {
 	args    []string // arguments
 	dir     string   // working directory, holds config, data and log
 	logPath string   // stdout and stderr of every run, appended
+	env     []string // environment; nil = inherit
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -142,6 +143,7 @@ func (p *Process) start() error {
 	fmt.Fprintf(logf, "=== %s start %s %v\n", time.Now().UTC().Format(time.RFC3339Nano), p.bin, p.args)
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Dir = p.dir
+	cmd.Env = p.env
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{

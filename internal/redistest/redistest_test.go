@@ -307,3 +307,31 @@ func TestMissingBinary(t *testing.T) {
 		})
 	}
 }
+
+func TestCommand(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	c := NewCommand(t, CommandOptions{
+		Name:  "plain redis-server",
+		Path:  "sh",
+		Args:  []string{"-c", fmt.Sprintf("echo marker=$SLUICE_TEST_MARKER; exec redis-server --port %d --bind 127.0.0.1 --save ''", port)},
+		Env:   []string{"SLUICE_TEST_MARKER=1"},
+		Ready: TCPReady(addr),
+	})
+	pid := c.PID()
+	if !strings.Contains(c.Logs(), "marker=1") {
+		t.Fatalf("the program did not see the extra variable: %s", c.Logs())
+	}
+	if err := c.Restart(t.Context()); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if c.PID() == pid || !alive(c.PID()) {
+		t.Fatalf("restart kept pid %d or is dead", pid)
+	}
+	if _, err := StartCommand(t.Context(), CommandOptions{Name: "nothing", Path: "/nonexistent/bin"}); !errors.Is(err, ErrBinaryMissing) {
+		t.Fatalf("missing path: %v", err)
+	}
+}
