@@ -1,8 +1,11 @@
 package terraform_test
 
 import (
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -113,6 +116,14 @@ func TestComparisonDetectsDrift(t *testing.T) {
 		}},
 		{"healthcheck", []difference{{"healthcheck", "ingest", `retries=3`}}},
 		{"depends-on", []difference{{"depends_on", "haproxy", "compose waits for ingest to be healthy, terraform does not"}}},
+		{"runtime", []difference{
+			{"restart", "ingest", `compose restart "unless-stopped", terraform restart "no"`},
+			{"stop", "ingest", `compose stop_grace_period "40s", terraform stop_timeout "30s"`},
+			{"logging", "ingest", `compose logging "json-file max-size=10m", terraform logging ""`},
+			{"hostname", "haproxy", `compose hostname "haproxy", terraform hostname "proxy"`},
+			{"command", "haproxy", `compose command ["haproxy" "-V"], terraform command ["haproxy"]`},
+		}},
+		{"executable", []difference{{"terraform", "haproxy", "entrypoint.sh is executable, set executable = true"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -245,4 +256,37 @@ func TestModuleShape(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestIngestReplicasFitServerTemplate: the ingest_replicas validation accepts
+// exactly as many containers as haproxy.cfg's server-template has slots.
+func TestIngestReplicasFitServerTemplate(t *testing.T) {
+	cfg, err := os.ReadFile(filepath.Join("..", "haproxy", "haproxy.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := regexp.MustCompile(`(?m)^\s*server-template\s+\S+\s+(\d+)\s`).FindSubmatch(cfg)
+	if match == nil {
+		t.Fatal("no server-template line in haproxy.cfg")
+	}
+	slots, _ := strconv.Atoi(string(match[1]))
+	m, err := parseModule(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		replicas int
+		valid    bool
+	}{{0, false}, {1, true}, {3, true}, {slots, true}, {slots + 1, false}}
+	for _, tc := range cases {
+		t.Run(strconv.Itoa(tc.replicas), func(t *testing.T) {
+			ok, err := m.validate("ingest_replicas", cty.NumberIntVal(int64(tc.replicas)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tc.valid {
+				t.Errorf("ingest_replicas = %d (server-template has %d slots): valid %v, want %v", tc.replicas, slots, ok, tc.valid)
+			}
+		})
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -541,6 +542,38 @@ func (m *module) variableProblems() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// validate evaluates every validation block of variable name for value.
+func (m *module) validate(name string, value cty.Value) (bool, error) {
+	b := m.variables[name]
+	if b == nil {
+		return false, fmt.Errorf("no variable %s", name)
+	}
+	ctx := m.ctx(nil, nil)
+	ctx.Variables["var"] = cty.ObjectVal(map[string]cty.Value{name: value})
+	ctx.Functions["floor"] = stdlib.FloorFunc
+	ctx.Functions["can"] = tryfunc.CanFunc
+	ctx.Functions["regex"] = stdlib.RegexFunc
+	ctx.Functions["contains"] = stdlib.ContainsFunc
+	var validations int
+	for _, v := range b.Body.Blocks {
+		if v.Type != "validation" {
+			continue
+		}
+		validations++
+		ok, diags := v.Body.Attributes["condition"].Expr.Value(ctx)
+		if diags.HasErrors() {
+			return false, diags
+		}
+		if ok.False() {
+			return false, nil
+		}
+	}
+	if validations == 0 {
+		return false, fmt.Errorf("variable %s has no validation", name)
+	}
+	return true, nil
 }
 
 func isTrue(e hclsyntax.Expression) bool {

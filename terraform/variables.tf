@@ -28,12 +28,14 @@ variable "image_tag" {
 
 variable "ingest_replicas" {
   type        = number
-  description = "Number of ingest containers behind HAProxy. All share the network alias `ingest`, which HAProxy's server-template resolves (haproxy.cfg reserves the slots)."
+  description = "Number of ingest containers behind HAProxy (1 to 10). All share the network alias `ingest`, which HAProxy's server-template resolves, so scaling needs no config edit."
   default     = 3
 
   validation {
-    condition     = var.ingest_replicas >= 1 && floor(var.ingest_replicas) == var.ingest_replicas
-    error_message = "The ingest_replicas must be a whole number of at least 1."
+    # 10 = the slot count of `server-template ingest 10` in haproxy/haproxy.cfg: HAProxy
+    # would never send traffic to an 11th container (module_test.go keeps the two in step).
+    condition     = var.ingest_replicas >= 1 && var.ingest_replicas <= 10 && floor(var.ingest_replicas) == var.ingest_replicas
+    error_message = "The ingest_replicas must be a whole number from 1 to 10 (HAProxy's server-template slots)."
   }
 }
 
