@@ -1,6 +1,7 @@
 package terraform_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -286,6 +287,59 @@ func TestIngestReplicasFitServerTemplate(t *testing.T) {
 			}
 			if ok != tc.valid {
 				t.Errorf("ingest_replicas = %d (server-template has %d slots): valid %v, want %v", tc.replicas, slots, ok, tc.valid)
+			}
+		})
+	}
+}
+
+// TestArgumentsExistInProviderV3: terraform validate needs the provider, which
+// cannot be downloaded here, so every argument and block the module writes is
+// checked against the provider's documented 3.x schema (testdata). The
+// fixture proves typos and post-3.0 arguments are caught.
+func TestArgumentsExistInProviderV3(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "provider-schema-v3.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]providerSchema{}
+	for name, msg := range schema {
+		if strings.HasPrefix(name, "_") {
+			continue
+		}
+		var s providerSchema
+		if err := json.Unmarshal(msg, &s); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		kinds[name] = s
+	}
+	cases := []struct {
+		dir  string
+		want []string
+	}{
+		{".", nil},
+		{filepath.Join("testdata", "schema-typo"), []string{
+			`docker_container.c: block "network" not in the provider schema`,
+			`docker_container.c: stop_timout not in the provider schema`,
+			`docker_container.c: healthcheck.start_interval not in the provider schema`,
+			`docker_service.s: resource type not covered by testdata/provider-schema-v3.json`,
+			`provider docker: ssh not in the provider schema`,
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			m, err := parseModule(tc.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := m.schemaProblems(kinds)
+			slices.Sort(got)
+			slices.Sort(tc.want)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -574,6 +575,57 @@ func (m *module) validate(name string, value cty.Value) (bool, error) {
 		return false, fmt.Errorf("variable %s has no validation", name)
 	}
 	return true, nil
+}
+
+// providerSchema lists a resource's (or the provider's) argument names.
+type providerSchema struct {
+	Attributes []string            `json:"attributes"`
+	Blocks     map[string][]string `json:"blocks"`
+}
+
+// metaArguments are Terraform's own, valid in every resource block.
+var metaArguments = []string{"count", "for_each", "depends_on", "provider"}
+
+// schemaProblems reports arguments and blocks the provider does not define.
+func (m *module) schemaProblems(kinds map[string]providerSchema) []string {
+	var out []string
+	check := func(where string, s providerSchema, body *hclsyntax.Body, meta bool) {
+		for name := range body.Attributes {
+			if !slices.Contains(s.Attributes, name) && !(meta && slices.Contains(metaArguments, name)) {
+				out = append(out, fmt.Sprintf("%s: %s not in the provider schema", where, name))
+			}
+		}
+		for _, b := range body.Blocks {
+			if meta && b.Type == "lifecycle" {
+				continue
+			}
+			args, ok := s.Blocks[b.Type]
+			if !ok {
+				out = append(out, fmt.Sprintf("%s: block %q not in the provider schema", where, b.Type))
+				continue
+			}
+			for name := range b.Body.Attributes {
+				if !slices.Contains(args, name) {
+					out = append(out, fmt.Sprintf("%s: %s.%s not in the provider schema", where, b.Type, name))
+				}
+			}
+		}
+	}
+	for _, b := range m.blocks {
+		switch {
+		case b.Type == "provider" && b.Labels[0] == "docker":
+			check("provider docker", kinds["provider"], b.Body, false)
+		case b.Type == "resource":
+			where := b.Labels[0] + "." + b.Labels[1]
+			s, ok := kinds[b.Labels[0]]
+			if !ok {
+				out = append(out, where+": resource type not covered by testdata/provider-schema-v3.json")
+				continue
+			}
+			check(where, s, b.Body, true)
+		}
+	}
+	return out
 }
 
 func isTrue(e hclsyntax.Expression) bool {
