@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluice-ingest/sluice/services/ingest/internal/admin"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/config"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/ingest"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
+)
+
+const usage = `Usage:
+  ingest              run the service (configured by the environment)
+  ingest healthcheck  exit 0 if GET http://127.0.0.1:<admin port>/ready answers 200
+  ingest -h           this help and the configuration table
+
+Clients send newline-delimited messages over TCP and get cumulative acks
+("OK <n>") once their messages are stored in Redis. See PROTOCOL.md.
+
+Environment:
+`
+
+// errHelp is returned after -h so the exit status is 0.
+var errHelp = flag.ErrHelp
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usage)
+		_ = config.PrintTable(stdout)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	switch fs.Arg(0) {
+	case "":
+	case "healthcheck":
+		return healthcheck(ctx, getenv, stdout)
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", fs.Arg(0))
+	}
+
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	level, _ := cfg.SlogLevel()
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+	return serve(ctx, cfg, log, func(addr net.Addr) {})
+}
+
+// serve runs the service until ctx is cancelled and the drain finished.
+// ready is called with the data address once both listeners are bound.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(data net.Addr)) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	storeMetrics := store.NewMetrics(reg)
+	mode := "single"
+	if len(cfg.SentinelAddrs) > 0 {
+		mode = "sentinel"
+	}
+	rdb := store.NewClient(store.ClientOptions{
+		Addr:             cfg.RedisAddr,
+		SentinelAddrs:    trimAll(cfg.SentinelAddrs),
+		MasterName:       cfg.SentinelMaster,
+		Password:         cfg.RedisPassword,
+		SentinelPassword: cfg.SentinelPassword,
+		Timeout:          cfg.RedisTimeout,
+		WaitTimeout:      cfg.WaitTimeout,
+		PoolSize:         cfg.Writers + 4,
+	}, storeMetrics, log)
+	defer rdb.Close()
+	writer := store.NewWriter(rdb, store.WriterOptions{
+		Key:         cfg.RedisKey,
+		MinReplicas: cfg.MinReplicas,
+		WaitTimeout: cfg.WaitTimeout,
+		Timeout:     cfg.RedisTimeout,
+		Logger:      log,
+		Metrics:     storeMetrics,
+	})
+	srv, err := ingest.New(ingest.Options{
+		ListenAddr:       cfg.ListenAddr,
+		ProxyProtocol:    cfg.ProxyProtocol,
+		Writers:          cfg.Writers,
+		BatchMax:         cfg.BatchMax,
+		BatchLinger:      cfg.BatchLinger,
+		MaxFrameBytes:    cfg.MaxFrameBytes,
+		MaxInflightBytes: cfg.MaxInflightBytes,
+		RetryTimeout:     cfg.RedisRetryTimeout,
+		MaxConns:         cfg.MaxConns,
+		IdleTimeout:      cfg.IdleTimeout,
+		WriteTimeout:     cfg.WriteTimeout,
+		DrainDelay:       cfg.DrainDelay,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
+	}, func() ingest.Pusher { return writer.NewLane() }, log, reg)
+	if err != nil {
+		return err
+	}
+	adm, err := admin.New(admin.Options{
+		Addr:          cfg.AdminAddr,
+		Pprof:         cfg.Pprof,
+		ReadyInterval: cfg.ReadyInterval,
+		ReadyTimeout:  cfg.ReadyTimeout,
+	}, admin.Checks{
+		Redis:  func(ctx context.Context) error { return store.CheckMaster(ctx, rdb) },
+		Server: srv.Ready,
+	}, reg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("ingest listening", "data", srv.Addr().String(), "admin", adm.Addr().String(), "redis_mode", mode,
+		"min_replicas", cfg.MinReplicas, "writers", cfg.Writers, "batch_max", cfg.BatchMax, "proxy_protocol", cfg.ProxyProtocol)
+	ready(srv.Addr())
+
+	// The admin server outlives the drain so HAProxy sees /ready turn 503.
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer stopAdmin()
+		return srv.Serve(gctx)
+	})
+	g.Go(func() error { return adm.Serve(adminCtx) })
+	err = g.Wait()
+	log.Info("ingest stopped", "err", err)
+	return err
+}
+
+func trimAll(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// healthcheck GETs /ready on the local admin port (the image has no curl).
+func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	addr := getenv(config.Prefix + "ADMIN_ADDR")
+	if addr == "" {
+		addr = ":8086"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("INGEST_ADMIN_ADDR %q: %w", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	url := "http://" + net.JoinHostPort("127.0.0.1", port) + "/ready"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get %s: %s", url, resp.Status)
+	}
+	fmt.Fprintln(stdout, "ready")
+	return nil
+}
