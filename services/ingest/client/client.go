@@ -456,6 +456,7 @@ func (c *Client) serve(conn net.Conn) (progress bool, err error) {
 	c.st.Connects++
 	connBase := c.st.Acked // acks on this connection count from here
 	writeOff := c.bufBase  // resend everything after the last ack
+	sendEnd := writeOff    // end of the bytes handed to Write so far
 	connDone := false      // set when the connection ends; wakes the writer
 	startAcked := c.st.Acked
 	c.mu.Unlock()
@@ -487,20 +488,24 @@ func (c *Client) serve(conn net.Conn) (progress bool, err error) {
 				c.mu.Unlock()
 				return
 			}
-			if writeOff < c.bufBase { // acked meanwhile (cannot happen: acks follow writes)
+			if writeOff < c.bufBase { // an ack overtook our bookkeeping of the last write
 				writeOff = c.bufBase
 			}
 			chunk := c.buf[writeOff-c.bufBase:]
 			if len(chunk) > maxChunk {
 				chunk = chunk[:maxChunk]
 			}
+			// Bookkeeping comes before Write: the server may ack part of
+			// the chunk before Write returns. A message handed to Write
+			// counts as written (Indeterminate until acked) even if Write
+			// then fails: it may have reached the server.
+			sendEnd = writeOff + int64(len(chunk))
+			c.noteWrittenLocked(writeOff, sendEnd)
 			c.mu.Unlock()
 			conn.SetWriteDeadline(time.Now().Add(c.cfg.AckTimeout))
 			n, err := conn.Write(chunk)
 			c.mu.Lock()
-			from := writeOff
 			writeOff += int64(n)
-			c.noteWrittenLocked(from, writeOff)
 			c.mu.Unlock()
 			if err != nil {
 				end(fmt.Errorf("write to ingest %s: %w", c.cfg.Addr, err))
@@ -521,7 +526,7 @@ func (c *Client) serve(conn net.Conn) (progress bool, err error) {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
 					c.mu.Lock()
-					waiting := c.maxWrit > c.bufBase && writeOff > c.bufBase
+					waiting := sendEnd > c.bufBase
 					c.mu.Unlock()
 					if !waiting {
 						continue // nothing outstanding: an idle connection is fine
@@ -540,7 +545,7 @@ func (c *Client) serve(conn net.Conn) (progress bool, err error) {
 				end(fmt.Errorf("read from ingest %s: %w", c.cfg.Addr, err))
 				return
 			}
-			if err := c.ack(connBase, r.N, &writeOff); err != nil {
+			if err := c.ack(connBase, r.N, &sendEnd); err != nil {
 				end(err)
 				return
 			}
@@ -583,8 +588,9 @@ func (c *Client) noteWrittenLocked(from, to int64) {
 	}
 }
 
-// ack applies "n messages of this connection are stored".
-func (c *Client) ack(connBase, n uint64, writeOff *int64) error {
+// ack applies "n messages of this connection are stored". sendEnd is the
+// end of the bytes given to Write on this connection: no ack can go past it.
+func (c *Client) ack(connBase, n uint64, sendEnd *int64) error {
 	c.mu.Lock()
 	total := connBase + n
 	if total <= c.st.Acked {
@@ -593,7 +599,7 @@ func (c *Client) ack(connBase, n uint64, writeOff *int64) error {
 	}
 	k := int(total - c.st.Acked)
 	pend := c.ends
-	if k > len(pend) || pend[k-1] > *writeOff {
+	if k > len(pend) || pend[k-1] > *sendEnd {
 		c.mu.Unlock()
 		return fmt.Errorf("ingest %s acked %d messages on this connection, more than were written", c.cfg.Addr, n)
 	}
@@ -602,6 +608,9 @@ func (c *Client) ack(connBase, n uint64, writeOff *int64) error {
 	c.bufBase = newBase
 	c.ends = c.ends[k:]
 	c.st.Acked = total
+	// The ack may overtake the writer's bookkeeping of the same bytes.
+	c.st.Written = max(c.st.Written, total)
+	c.maxWrit = max(c.maxWrit, newBase)
 	c.wakeLocked()
 	c.mu.Unlock()
 	if c.cfg.OnAck != nil {

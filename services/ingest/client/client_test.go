@@ -147,8 +147,13 @@ func TestClientDelivers(t *testing.T) {
 		behave func(conn, i int) action
 		// wantReconnect: the client must have needed more than one connection.
 		wantReconnect bool
+		// window is MaxUnacked (default 64).
+		window int
 	}{
 		{name: "plain", n: 2000},
+		// Large writes: the server acks parts of a chunk before Write
+		// returns; that must not look like an ack of unwritten data.
+		{name: "large window, one connection", n: 200_000, window: 100_000},
 		{name: "drop without storing", n: 500, wantReconnect: true, behave: func(conn, i int) action {
 			if conn < 3 && i == 100 {
 				return dropConn
@@ -182,8 +187,12 @@ func TestClientDelivers(t *testing.T) {
 			srv := newFakeServer(t, tc.behave)
 			var mu sync.Mutex
 			var acks []uint64
+			window := tc.window
+			if window == 0 {
+				window = 64
+			}
 			c, err := Dial(t.Context(), Config{
-				Addr: srv.ln.Addr().String(), MaxUnacked: 64, BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond,
+				Addr: srv.ln.Addr().String(), MaxUnacked: window, BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond,
 				OnAck: func(n uint64) { mu.Lock(); acks = append(acks, n); mu.Unlock() },
 			})
 			if err != nil {
@@ -214,11 +223,14 @@ func TestClientDelivers(t *testing.T) {
 			if got := st.Outcome(uint64(tc.n) + 1); got != Unsent {
 				t.Fatalf("outcome past the end = %v", got)
 			}
+			if !tc.wantReconnect && st.Connects != 1 {
+				t.Fatalf("connects = %d on a server that never drops", st.Connects)
+			}
 			if tc.wantReconnect && st.Connects < 2 {
 				t.Fatalf("connects = %d, want a reconnect", st.Connects)
 			}
 			if tc.wantReconnect && st.Resent == 0 {
-				t.Fatalf("resent = 0 after a reconnect with unacked messages")
+				t.Fatalf("resent = 0 after a reconnect with unacked messages: %+v", st)
 			}
 			dups := checkStored(t, srv.Stored(), tc.n)
 			t.Logf("connects %d, resent %d, duplicates stored %d", st.Connects, st.Resent, dups)
