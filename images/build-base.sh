@@ -6,8 +6,10 @@
 # whenever an image with that tag (or a cached tarball of it) already exists.
 #
 # Usage: images/build-base.sh            prints the image name (sluice/base:<hash>) on stdout
-# Env:   DEBIAN_MIRROR     mirror URL (default: first URIs line of the host's apt sources,
+# Env:   DEBIAN_MIRROR     mirror URL (default: the host's apt source for the suite,
 #                          else http://deb.debian.org/debian)
+#        DEBIAN_SECURITY_MIRROR  default: the host's source for <suite>-security, else
+#                          http://deb.debian.org/debian-security (updates are applied)
 #        DEBIAN_SUITE      default bookworm
 #        SLUICE_CACHE_DIR  where the rootfs tarball is kept (default: <repo>/.cache, gitignored)
 #        BASE_IMAGE_REPO   default sluice/base
@@ -20,6 +22,24 @@ image_repo=${BASE_IMAGE_REPO:-sluice/base}
 cache=${SLUICE_CACHE_DIR:-$repo/.cache}/base
 
 log() { printf '>> %s\n' "$*" >&2; }
+
+# host_mirror SUITE: the host's apt mirror for SUITE (a Debian host); on other distributions
+# (Ubuntu CI runners) nothing matches and the caller falls back to deb.debian.org.
+host_mirror() {
+	local m=""
+	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+		m=$(awk -v suite="$1" '
+			function flush() { if (uri != "" && (" " suites " ") ~ (" " suite " ")) { print uri; found = 1; exit } uri = ""; suites = "" }
+			/^[[:space:]]*$/ { flush(); next }
+			/^URIs:/ { uri = $2 }
+			/^Suites:/ { suites = $0; sub(/^Suites:[[:space:]]*/, "", suites) }
+			END { if (!found) flush() }' /etc/apt/sources.list.d/debian.sources)
+	fi
+	if [ -z "$m" ] && [ -r /etc/apt/sources.list ]; then
+		m=$(awk -v suite="$1" '$1 == "deb" { sub(/\[[^]]*\][[:space:]]*/, ""); if ($3 == suite) { print $2; exit } }' /etc/apt/sources.list)
+	fi
+	printf '%s' "$m"
+}
 
 packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/base-packages.txt" | tr -d ' \t' | sort -u | paste -sd, -)
 hash=$( { cat "$0"; printf '%s\n' "$suite" "$packages"; } | sha256sum | cut -c1-12)
@@ -43,14 +63,10 @@ fi
 
 tarball="$cache/base-$hash.tar"
 if [ ! -s "$tarball" ]; then
-	mirror=${DEBIAN_MIRROR:-}
-	if [ -z "$mirror" ] && [ -r /etc/apt/sources.list.d/debian.sources ]; then
-		mirror=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' /etc/apt/sources.list.d/debian.sources)
-	fi
-	if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
-		mirror=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; exit } }' /etc/apt/sources.list)
-	fi
+	mirror=${DEBIAN_MIRROR:-$(host_mirror "$suite")}
 	mirror=${mirror:-http://deb.debian.org/debian}
+	security=${DEBIAN_SECURITY_MIRROR:-$(host_mirror "$suite-security")}
+	security=${security:-http://deb.debian.org/debian-security}
 	command -v debootstrap >/dev/null || { log "debootstrap is not installed (apt-get install debootstrap)"; exit 1; }
 	[ "$(id -u)" = 0 ] || { log "debootstrap needs root"; exit 1; }
 
@@ -64,6 +80,17 @@ if [ ! -s "$tarball" ]; then
 		exit 1
 	fi
 	log "debootstrap took $(($(date +%s) - start)) s"
+
+	# Security and point-release updates (debootstrap installs the release as it was).
+	printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
+		"$mirror" "$suite" "$mirror" "$suite" "$security" "$suite" >"$rootfs/etc/apt/sources.list"
+	log "apt-get upgrade from $suite-updates and $security"
+	if ! { chroot "$rootfs" apt-get update -qq && DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get -y -qq upgrade; } </dev/null >>"$cache/debootstrap.log" 2>&1; then
+		tail -n 30 "$cache/debootstrap.log" >&2
+		log "apt-get upgrade in the rootfs failed; full log in $cache/debootstrap.log"
+		exit 1
+	fi
+	chroot "$rootfs" apt-get clean
 
 	# Trim: nothing in the image downloads packages, reads docs or switches locale.
 	rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/var/cache/debconf/*-old \
