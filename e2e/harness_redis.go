@@ -169,6 +169,61 @@ func (s *Stack) converged(ctx context.Context) error {
 	if mr.ConnectedSlaves < replicas {
 		return fmt.Errorf("master %s has %d connected replicas, want %d", master, mr.ConnectedSlaves, replicas)
 	}
+	// Sentinels only promote replicas they know, and need their peers for a
+	// failover: each running Sentinel must see the master up, every running
+	// replica up, and every other running Sentinel.
+	var running []string
+	for _, sn := range SentinelNames() {
+		if s.running(ctx, sn) {
+			running = append(running, sn)
+		}
+	}
+	for _, sn := range running {
+		if err := s.sentinelSees(ctx, sn, master, len(running)-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sentinelSees checks one Sentinel's view: the master without s_down/o_down,
+// every running replica known and up, and at least peers other Sentinels.
+func (s *Stack) sentinelSees(ctx context.Context, sentinel, master string, peers int) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	sc := s.Sentinel(sentinel)
+	m, err := sc.Master(ctx, SentinelMaster).Result()
+	if err != nil {
+		return fmt.Errorf("%s: sentinel master: %w", sentinel, err)
+	}
+	if m["flags"] != "master" {
+		return fmt.Errorf("%s: master flags %q", sentinel, m["flags"])
+	}
+	if n, _ := strconv.Atoi(m["num-other-sentinels"]); n < peers {
+		return fmt.Errorf("%s: knows %d other sentinels, want %d", sentinel, n, peers)
+	}
+	reps, err := sc.Replicas(ctx, SentinelMaster).Result()
+	if err != nil {
+		return fmt.Errorf("%s: sentinel replicas: %w", sentinel, err)
+	}
+	flags := map[string]string{}
+	for _, r := range reps {
+		if name, err := s.nodeName(ctx, r["ip"]); err == nil {
+			flags[name] = r["flags"]
+		}
+	}
+	for _, n := range RedisNames() {
+		if n == master || !s.running(ctx, n) {
+			continue
+		}
+		f, ok := flags[n]
+		if !ok {
+			return fmt.Errorf("%s: does not know replica %s yet", sentinel, n)
+		}
+		if f != "slave" {
+			return fmt.Errorf("%s: replica %s flags %q", sentinel, n, f)
+		}
+	}
 	return nil
 }
 
