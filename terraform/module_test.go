@@ -344,3 +344,32 @@ func TestArgumentsExistInProviderV3(t *testing.T) {
 		})
 	}
 }
+
+// TestUncomparedSettingsFail: a setting the comparison does not understand,
+// on either side, fails the load instead of drifting unnoticed.
+func TestUncomparedSettingsFail(t *testing.T) {
+	dir := filepath.Join("testdata", "uncompared")
+	cases := []struct {
+		name string
+		load func() error
+		want []string
+	}{
+		{"compose", func() error { _, err := loadCompose(filepath.Join(dir, "compose.yaml")); return err },
+			[]string{`compose service ingest: key "ulimits" is not compared`, `compose service haproxy: key "deploy.resources" is not compared`}},
+		{"terraform", func() error { _, _, err := loadModule(dir); return err },
+			[]string{"argument memory is not compared", "block ulimit is not compared"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.load()
+			if err == nil {
+				t.Fatal("load succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -257,7 +257,31 @@ func loadCompose(path string) (topology, error) {
 	return top, errors.Join(errs...)
 }
 
+// composeKeys are the service keys compare understands; any other key would
+// be a setting the module may silently lack, so it fails the load.
+var composeKeys = []string{"image", "deploy", "environment", "ports", "volumes", "healthcheck", "command",
+	"entrypoint", "restart", "stop_grace_period", "hostname", "logging", "depends_on"}
+
+// containerArguments are the docker_container arguments compare understands
+// (plus wait_timeout, name and Terraform's meta-arguments, which have no
+// Compose counterpart to compare).
+var containerArguments = []string{"name", "image", "env", "command", "entrypoint", "restart", "stop_timeout",
+	"hostname", "log_driver", "log_opts", "wait", "wait_timeout", "count", "for_each", "depends_on",
+	"networks_advanced", "ports", "upload", "volumes", "healthcheck", "lifecycle"}
+
 func composeService(dir, name string, def map[string]any) (*service, error) {
+	for _, k := range sortedKeys(def) {
+		if !slices.Contains(composeKeys, k) {
+			return nil, fmt.Errorf("key %q is not compared with the Terraform module: extend topology_test.go and main.tf", k)
+		}
+	}
+	if deploy, ok := def["deploy"].(map[string]any); ok {
+		for _, k := range sortedKeys(deploy) {
+			if k != "replicas" {
+				return nil, fmt.Errorf("key \"deploy.%s\" is not compared with the Terraform module: extend topology_test.go and main.tf", k)
+			}
+		}
+	}
 	s := &service{Name: name, Replicas: 1, Restart: "no", Depends: map[string]bool{}}
 	s.Image = repository(interpolate(str(def["image"])))
 	if deploy, ok := def["deploy"].(map[string]any); ok && deploy["replicas"] != nil {
@@ -987,6 +1011,16 @@ func instKey(inst instance) string {
 func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) {
 	s := &service{Replicas: 1, Restart: "no", Depends: map[string]bool{}}
 	var errs []error
+	for name := range r.Body.Attributes {
+		if !slices.Contains(containerArguments, name) {
+			errs = append(errs, fmt.Errorf("argument %s is not compared with compose.yaml: extend topology_test.go", name))
+		}
+	}
+	for _, b := range r.Body.Blocks {
+		if !slices.Contains(containerArguments, b.Type) && b.Type != "dynamic" {
+			errs = append(errs, fmt.Errorf("block %s is not compared with compose.yaml: extend topology_test.go", b.Type))
+		}
+	}
 	get := func(body *hclsyntax.Body, name string, files *[]string) (cty.Value, bool) {
 		v, ok, err := m.evalAttr(body, name, inst, files)
 		if err != nil {
