@@ -103,6 +103,7 @@ func TestComparisonDetectsDrift(t *testing.T) {
 	}{
 		{"aligned", nil},
 		{"missing-env", []difference{{"env", "ingest", "INGEST_MIN_REPLICAS only in compose"}}},
+		{"env-value", []difference{{"env", "ingest", `env var INGEST_MIN_REPLICAS: compose "2", terraform "1"`}}},
 		{"extra-env", []difference{{"env", "haproxy", "HAPROXY_DEBUG only in terraform"}}},
 		{"port", []difference{
 			{"ports", "haproxy", "127.0.0.1:9501:9501/tcp only in compose"},

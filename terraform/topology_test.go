@@ -37,11 +37,12 @@ type service struct {
 	Name     string
 	Image    string // repository only: tags come from a variable on both sides
 	Replicas int
-	Env      []string // variable NAMES, sorted
-	Ports    []string // "ip:published:target/proto", sorted
-	Files    []string // "/abs/host/file -> /container/path", sorted
-	Volumes  []string // container paths of named volumes, sorted
-	Health   string   // normalised healthcheck, "" when none
+	Env      []string          // variable NAMES, sorted
+	EnvValue map[string]string // values with defaults; "<required>" where a value must be supplied
+	Ports    []string          // "ip:published:target/proto", sorted
+	Files    []string          // "/abs/host/file -> /container/path", sorted
+	Volumes  []string          // container paths of named volumes, sorted
+	Health   string            // normalised healthcheck, "" when none
 	Command  []string
 	Entry    []string
 	Restart  string
@@ -106,6 +107,11 @@ func compare(c, tf topology) []difference {
 			add("replicas", name, "compose runs %d, terraform runs %d", cs.Replicas, ts.Replicas)
 		}
 		setDiff(cs.Env, ts.Env, func(only, side string) { add("env", name, "env var %s only in %s", only, side) })
+		for _, k := range sortedKeys(cs.EnvValue) {
+			if tv, ok := ts.EnvValue[k]; ok && tv != cs.EnvValue[k] {
+				add("env", name, "env var %s: compose %q, terraform %q (with the defaults)", k, cs.EnvValue[k], tv)
+			}
+		}
 		setDiff(cs.Ports, ts.Ports, func(only, side string) { add("ports", name, "port %s only in %s", only, side) })
 		setDiff(cs.Files, ts.Files, func(only, side string) { add("files", name, "config file %s only in %s", only, side) })
 		setDiff(cs.Volumes, ts.Volumes, func(only, side string) { add("volumes", name, "named volume at %s only in %s", only, side) })
@@ -259,7 +265,7 @@ func loadCompose(path string) (topology, error) {
 
 // composeKeys are the service keys compare understands; any other key would
 // be a setting the module may silently lack, so it fails the load.
-var composeKeys = []string{"image", "deploy", "environment", "ports", "volumes", "healthcheck", "command",
+var composeKeys = []string{"image", "deploy", "scale", "environment", "ports", "volumes", "healthcheck", "command",
 	"entrypoint", "restart", "stop_grace_period", "hostname", "logging", "depends_on"}
 
 // containerArguments are the docker_container arguments compare understands
@@ -290,13 +296,18 @@ func composeService(dir, name string, def map[string]any) (*service, error) {
 	if def["scale"] != nil {
 		s.Replicas = num(def["scale"])
 	}
+	s.EnvValue = map[string]string{}
 	switch env := def["environment"].(type) {
 	case map[string]any:
 		s.Env = sortedKeys(env)
+		for k, v := range env {
+			s.EnvValue[k] = envValue(interpolate(str(v)))
+		}
 	case []any:
 		for _, e := range env {
-			k, _, _ := strings.Cut(str(e), "=")
+			k, v, _ := strings.Cut(str(e), "=")
 			s.Env = append(s.Env, k)
+			s.EnvValue[k] = envValue(interpolate(v))
 		}
 	case nil:
 	default:
@@ -379,6 +390,12 @@ func logging(driver string, opts map[string]any) string {
 	}
 	return out
 }
+
+var placeholder = regexp.MustCompile(`<[A-Za-z_][A-Za-z0-9_.]*>`)
+
+// envValue normalises a value: Compose's ${VAR:?...} and a Terraform variable
+// without default both become "<required>".
+func envValue(v string) string { return placeholder.ReplaceAllString(v, "<required>") }
 
 func composePort(p any) (string, error) {
 	ip, published, target, proto := "0.0.0.0", "", "", "tcp"
@@ -1052,12 +1069,14 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 		return l
 	}
 	s.Image = repository(getString(r.Body, "image"))
+	s.EnvValue = map[string]string{}
 	for _, e := range getStrings(r.Body, "env") {
-		k, _, ok := strings.Cut(e, "=")
+		k, v, ok := strings.Cut(e, "=")
 		if !ok {
 			errs = append(errs, fmt.Errorf("env entry %q is not KEY=VALUE", e))
 		}
 		s.Env = append(s.Env, k)
+		s.EnvValue[k] = envValue(v)
 	}
 	s.Command = getStrings(r.Body, "command")
 	s.Entry = getStrings(r.Body, "entrypoint")

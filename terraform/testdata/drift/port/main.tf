@@ -4,6 +4,12 @@ variable "image_tag" {
   description = "Image tag."
 }
 
+variable "stats_password" {
+  type        = string
+  description = "Stats password."
+  sensitive   = true
+}
+
 variable "bind_address" {
   type        = string
   description = "Host address."
@@ -57,7 +63,7 @@ resource "docker_container" "ingest" {
 resource "docker_container" "haproxy" {
   name       = "fixture-haproxy"
   image      = "sluice/haproxy:${var.image_tag}"
-  env        = ["HAPROXY_STATS_PASSWORD=x"]
+  env        = ["HAPROXY_STATS_PASSWORD=${var.stats_password}"]
   depends_on = [docker_container.ingest]
   networks_advanced {
     name    = docker_network.net.name
