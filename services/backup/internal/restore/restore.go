@@ -1,0 +1,359 @@
+// Package restore loads a verified snapshot back into a running Sentinel
+// topology (or a single node) with RESTORE on the master, so that the
+// replicas receive it through normal replication and no server restarts.
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
+	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
+)
+
+// ErrNotConfirmed is returned when Confirm is false: nothing was changed.
+var ErrNotConfirmed = errors.New("restore not confirmed: nothing was changed")
+
+// maxRDBVersion is the newest RDB version a Redis 7.0 RESTORE accepts.
+const maxRDBVersion = 10
+
+// Options configures a restore.
+type Options struct {
+	SentinelAddrs    []string
+	MasterName       string
+	SentinelPassword string
+	RedisAddr        string // single-node mode
+	Password         string
+	Key              string // the queue key (BACKUP_KEY)
+	// Replace discards what the queue holds now. Without it the queue
+	// becomes the backup's elements followed by the current ones
+	// (messages acknowledged after the data loss are kept).
+	Replace bool
+	Confirm bool
+	// Timeout bounds the wait for replicas and Sentinels (default 60s).
+	Timeout time.Duration
+	Out     io.Writer // the plan and progress, for the operator
+}
+
+// Result describes a finished restore.
+type Result struct {
+	Master      string
+	Replicas    []string
+	Restored    int64 // elements of the queue taken from the backup
+	KeptCurrent int64 // elements that were already in the queue and were kept
+	FinalLength int64
+	OtherKeys   int // other keys restored
+	Skipped     []string
+}
+
+type value struct {
+	db   int
+	key  rdb.Key
+	dump []byte
+}
+
+// Run verifies the snapshot at path, prints what will be overwritten, and,
+// if confirmed, restores it on the master and checks that every replica and
+// every Sentinel agrees.
+func Run(ctx context.Context, path string, o Options) (*Result, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	var values []value
+	v, err := snapshot.Verify(path, rdb.Options{
+		Capture: func(int, []byte) bool { return true },
+		OnKey: func(k rdb.Key) error {
+			values = append(values, value{db: k.DB, key: k})
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("refusing to restore: %w", err)
+	}
+	if v.Info.Version > maxRDBVersion {
+		return nil, fmt.Errorf("refusing to restore: RDB version %d is newer than Redis 7.0 reads (%d)", v.Info.Version, maxRDBVersion)
+	}
+	var queue *value
+	for i := range values {
+		values[i].dump = rdb.DumpPayload(values[i].key.Payload, v.Info.Version)
+		values[i].key.Payload = nil
+		if values[i].db == 0 && string(values[i].key.Name) == o.Key {
+			queue = &values[i]
+		}
+	}
+	if queue == nil {
+		return nil, fmt.Errorf("refusing to restore: %s has no key %q in db 0", path, o.Key)
+	}
+	fmt.Fprintf(o.Out, "backup %s: verified (sha256, CRC-64, %d keys); taken %s from %s, %s replication offset %d, %s has %d elements\n",
+		v.Meta.File, v.Info.Keys, v.Meta.CreatedAt.Format(time.RFC3339), v.Meta.Source, v.Meta.ReplID, v.Meta.ReplOffset, o.Key, queue.key.Len)
+
+	master, err := findMaster(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	mc := client(master, o.Password, 0)
+	defer mc.Close()
+	replicas, err := connectedReplicas(ctx, mc)
+	if err != nil {
+		return nil, err
+	}
+	current, err := mc.LLen(ctx, o.Key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("LLEN %s on master %s: %w", o.Key, master, err)
+	}
+	fmt.Fprintf(o.Out, "target: master %s, replicas %v (they follow the master)\n", master, replicas)
+	if o.Replace {
+		fmt.Fprintf(o.Out, "WILL OVERWRITE: %s on %s now holds %d elements; they are DISCARDED and replaced by the %d of the backup\n",
+			o.Key, master, current, queue.key.Len)
+	} else {
+		fmt.Fprintf(o.Out, "WILL OVERWRITE: %s becomes the %d elements of the backup followed by the %d it holds now\n",
+			o.Key, queue.key.Len, current)
+		fmt.Fprintf(o.Out, "  (elements consumed since the backup come back: consumers see them again)\n")
+	}
+	if len(values) > 1 {
+		fmt.Fprintf(o.Out, "also restores %d other keys of the backup where they do not exist yet (existing ones are left alone)\n", len(values)-1)
+	}
+	if !o.Confirm {
+		return nil, ErrNotConfirmed
+	}
+
+	res := &Result{Master: master, Replicas: replicas}
+	if err := restoreQueue(ctx, mc, o, queue, res); err != nil {
+		return nil, err
+	}
+	for _, val := range values {
+		if val.db == 0 && string(val.key.Name) == o.Key {
+			continue
+		}
+		if err := restoreOther(ctx, master, o.Password, val); err != nil {
+			if strings.Contains(err.Error(), "BUSYKEY") {
+				res.Skipped = append(res.Skipped, fmt.Sprintf("db%d:%s", val.db, val.key.Name))
+				continue
+			}
+			return nil, err
+		}
+		res.OtherKeys++
+	}
+	if err := checkReplicas(ctx, mc, o, replicas, res); err != nil {
+		return nil, err
+	}
+	if len(o.SentinelAddrs) > 0 {
+		if err := checkSentinels(ctx, o, master); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(o.Out, "restored: %s holds %d elements (%d from the backup, %d kept) on the master and %d replicas; %d other keys restored, %d skipped\n",
+		o.Key, res.FinalLength, res.Restored, res.KeptCurrent, len(replicas), res.OtherKeys, len(res.Skipped))
+	return res, nil
+}
+
+func client(addr, password string, db int) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr: addr, Password: password, DB: db, DisableIdentity: true,
+		DialTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second,
+	})
+}
+
+// mergeScript makes KEYS[2] (the restored backup) the queue, appending what
+// KEYS[1] holds now, atomically: no RPUSH of ingest can fall in between.
+var mergeScript = redis.NewScript(`
+local n = redis.call('LLEN', KEYS[1])
+local i = 0
+while i < n do
+  local chunk = redis.call('LRANGE', KEYS[1], i, i + 999)
+  redis.call('RPUSH', KEYS[2], unpack(chunk))
+  i = i + 1000
+end
+redis.call('RENAME', KEYS[2], KEYS[1])
+return n
+`)
+
+func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, res *Result) error {
+	ttl := q.key.ExpireAt
+	args := []any{"RESTORE", o.Key, ttl, q.dump, "REPLACE"}
+	if ttl > 0 {
+		args = append(args, "ABSTTL")
+	}
+	if o.Replace {
+		if err := mc.Do(ctx, args...).Err(); err != nil {
+			return fmt.Errorf("RESTORE %s on %s: %w", o.Key, mc.Options().Addr, err)
+		}
+	} else {
+		staging := o.Key + ":restore-staging"
+		args[1] = staging
+		if err := mc.Do(ctx, args...).Err(); err != nil {
+			return fmt.Errorf("RESTORE %s on %s: %w", staging, mc.Options().Addr, err)
+		}
+		kept, err := mergeScript.Run(ctx, mc, []string{o.Key, staging}).Int64()
+		if err != nil {
+			return fmt.Errorf("merge %s into %s on %s: %w", staging, o.Key, mc.Options().Addr, err)
+		}
+		res.KeptCurrent = kept
+	}
+	res.Restored = q.key.Len
+	fmt.Fprintf(o.Out, "master: %s restored (%d from the backup, %d kept)\n", o.Key, res.Restored, res.KeptCurrent)
+	return nil
+}
+
+func restoreOther(ctx context.Context, master, password string, val value) error {
+	c := client(master, password, val.db)
+	defer c.Close()
+	args := []any{"RESTORE", string(val.key.Name), val.key.ExpireAt, val.dump}
+	if val.key.ExpireAt > 0 {
+		if val.key.ExpireAt <= time.Now().UnixMilli() {
+			return nil // expired since the backup
+		}
+		args = append(args, "ABSTTL")
+	}
+	if err := c.Do(ctx, args...).Err(); err != nil {
+		return fmt.Errorf("RESTORE db%d %q: %w", val.db, val.key.Name, err)
+	}
+	return nil
+}
+
+// findMaster asks every Sentinel; all that answer must name the same master,
+// and that server must say it is a master.
+func findMaster(ctx context.Context, o Options) (string, error) {
+	master := o.RedisAddr
+	if master == "" {
+		seen := map[string][]string{}
+		var errs []error
+		for _, sa := range o.SentinelAddrs {
+			addr, err := sentinelMaster(ctx, sa, o)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			seen[addr] = append(seen[addr], sa)
+		}
+		if len(seen) != 1 {
+			return "", fmt.Errorf("refusing to restore: the Sentinels do not agree on the master of %s: %v %v", o.MasterName, seen, errors.Join(errs...))
+		}
+		for a := range seen {
+			master = a
+		}
+	}
+	c := client(master, o.Password, 0)
+	defer c.Close()
+	role, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return "", fmt.Errorf("ROLE on %s: %w", master, err)
+	}
+	if len(role) == 0 || role[0] != "master" {
+		return "", fmt.Errorf("refusing to restore: %s is not a master (ROLE %v)", master, role)
+	}
+	return master, nil
+}
+
+func sentinelMaster(ctx context.Context, addr string, o Options) (string, error) {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: o.SentinelPassword, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
+	defer sc.Close()
+	hp, err := sc.GetMasterAddrByName(ctx, o.MasterName).Result()
+	if err != nil {
+		return "", fmt.Errorf("sentinel %s: %w", addr, err)
+	}
+	if len(hp) != 2 {
+		return "", fmt.Errorf("sentinel %s: master address %v", addr, hp)
+	}
+	return net.JoinHostPort(hp[0], hp[1]), nil
+}
+
+// connectedReplicas reads the master's INFO replication.
+func connectedReplicas(ctx context.Context, mc *redis.Client) ([]string, error) {
+	info, err := mc.Info(ctx, "replication").Result()
+	if err != nil {
+		return nil, fmt.Errorf("INFO replication on %s: %w", mc.Options().Addr, err)
+	}
+	var out []string
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "slave") || !strings.Contains(line, "ip=") {
+			continue
+		}
+		_, kv, _ := strings.Cut(line, ":")
+		f := map[string]string{}
+		for _, p := range strings.Split(kv, ",") {
+			k, v, _ := strings.Cut(p, "=")
+			f[k] = v
+		}
+		if f["state"] == "online" {
+			out = append(out, net.JoinHostPort(f["ip"], f["port"]))
+		}
+	}
+	return out, nil
+}
+
+// checkReplicas waits until every replica holds the queue the master holds,
+// starting with the backup's first element.
+func checkReplicas(ctx context.Context, mc *redis.Client, o Options, replicas []string, res *Result) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	if n, err := mc.Wait(ctx, len(replicas), min(o.Timeout, 30*time.Second)).Result(); err != nil || n < int64(len(replicas)) {
+		return fmt.Errorf("WAIT %d replicas on %s: %d acknowledged, %v", len(replicas), mc.Options().Addr, n, err)
+	}
+	first, err := mc.LIndex(ctx, o.Key, 0).Result()
+	if err != nil && res.Restored > 0 {
+		return fmt.Errorf("LINDEX %s 0 on master: %w", o.Key, err)
+	}
+	for _, r := range replicas {
+		rc := client(r, o.Password, 0)
+		err := func() error {
+			defer rc.Close()
+			for {
+				ml, err1 := mc.LLen(ctx, o.Key).Result()
+				rl, err2 := rc.LLen(ctx, o.Key).Result()
+				rf, err3 := rc.LIndex(ctx, o.Key, 0).Result()
+				if err := errors.Join(err1, err2, err3); err == nil && ml == rl && rf == first {
+					res.FinalLength = ml
+					fmt.Fprintf(o.Out, "replica %s: %s has %d elements, like the master\n", r, o.Key, rl)
+					return nil
+				} else if ctx.Err() != nil {
+					return fmt.Errorf("replica %s does not match the master (master %d, replica %d elements): %v", r, ml, rl, err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	if len(replicas) == 0 {
+		l, err := mc.LLen(ctx, o.Key).Result()
+		if err != nil {
+			return err
+		}
+		res.FinalLength = l
+	}
+	return nil
+}
+
+// checkSentinels waits until every Sentinel names the master and counts
+// its replicas.
+func checkSentinels(ctx context.Context, o Options, master string) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	for _, sa := range o.SentinelAddrs {
+		for {
+			got, err := sentinelMaster(ctx, sa, o)
+			if err == nil && got == master {
+				fmt.Fprintf(o.Out, "sentinel %s: master of %s is %s\n", sa, o.MasterName, got)
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("sentinel %s names %q as master, want %s: %v", sa, got, master, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
