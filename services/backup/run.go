@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluice-ingest/sluice/services/backup/internal/admin"
+	"github.com/sluice-ingest/sluice/services/backup/internal/config"
+	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
+	"github.com/sluice-ingest/sluice/services/backup/internal/restore"
+	"github.com/sluice-ingest/sluice/services/backup/internal/retention"
+	"github.com/sluice-ingest/sluice/services/backup/internal/schedule"
+	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
+)
+
+const usage = `Usage:
+  backup                              run the service: a snapshot now and every BACKUP_INTERVAL
+  backup healthcheck                  exit 0 if GET http://127.0.0.1:<admin port>/ready answers 200
+  backup now [-local]                 take a snapshot now through the running service (POST /backup);
+                                      -local takes it in this process instead
+  backup list                         the snapshots in BACKUP_DIR with their metadata
+  backup verify FILE...               check sha256, metadata and a full RDB parse (CRC-64) of each FILE
+  backup restore [-confirm] [-replace] FILE
+                                      restore FILE into the running topology; without -confirm it only
+                                      prints what would be overwritten (see BACKUP.md)
+  backup -h                           this help and the configuration table
+
+Environment:
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usage)
+		_ = config.PrintTable(stdout)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	rest := fs.Args()
+	cmd := ""
+	if len(rest) > 0 {
+		cmd, rest = rest[0], rest[1:]
+	}
+	switch cmd {
+	case "":
+		cfg, log, err := load(getenv, stdout)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, log, func(net.Addr) {})
+	case "healthcheck":
+		return healthcheck(ctx, getenv, stdout)
+	case "now":
+		return now(ctx, rest, getenv, stdout, stderr)
+	case "list":
+		return list(getenv, stdout)
+	case "verify":
+		return verify(rest, stdout)
+	case "restore":
+		return restoreCmd(ctx, rest, getenv, stdout, stderr)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func load(getenv func(string) string, logOut io.Writer) (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	level, _ := cfg.SlogLevel()
+	return cfg, slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})), nil
+}
+
+func newSnapshotter(cfg config.Config, log *slog.Logger) (*snapshot.Snapshotter, error) {
+	return snapshot.New(snapshot.Options{
+		Dir: cfg.Dir, Key: cfg.Key,
+		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster, SentinelPassword: cfg.SentinelPassword,
+		RedisAddr: cfg.RedisAddr, Password: cfg.RedisPassword,
+		Attempts: cfg.Attempts, IdleTimeout: cfg.IdleTimeout, Logger: log,
+	})
+}
+
+func newScheduler(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*schedule.Scheduler, error) {
+	snap, err := newSnapshotter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	policy := retention.Policy{KeepLast: cfg.KeepLast, DailyDays: cfg.KeepDailyDays}
+	return schedule.New(snap, policy, cfg.Dir, cfg.Interval, schedule.NewMetrics(reg), log, nil), nil
+}
+
+// serve runs the scheduler and the admin server until ctx is cancelled.
+// ready is called with the admin address once it is bound.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(admin net.Addr)) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sched, err := newScheduler(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	adm, err := admin.New(cfg.AdminAddr, sched, reg, log)
+	if err != nil {
+		return err
+	}
+	mode := "sentinel"
+	if cfg.RedisAddr != "" {
+		mode = "single"
+	}
+	log.Info("backup service started", "admin", adm.Addr().String(), "dir", cfg.Dir, "interval", cfg.Interval.String(),
+		"redis_mode", mode, "keep_last", cfg.KeepLast, "keep_daily_days", cfg.KeepDailyDays)
+	ready(adm.Addr())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error { return adm.Serve(gctx) })
+	err = g.Wait()
+	log.Info("backup service stopped", "err", err)
+	return err
+}
+
+// adminURL is http://127.0.0.1:<port of BACKUP_ADMIN_ADDR><path>.
+func adminURL(getenv func(string) string, path string) (string, error) {
+	addr := getenv(config.Prefix + "ADMIN_ADDR")
+	if addr == "" {
+		addr = ":8087"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%sADMIN_ADDR %q: %w", config.Prefix, addr, err)
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", port) + path, nil
+}
+
+// healthcheck GETs /ready on the local admin port (the image has no curl).
+func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	url, err := adminURL(getenv, "/ready")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get %s: %s %s", url, resp.Status, body)
+	}
+	fmt.Fprintln(stdout, "ready")
+	return nil
+}
+
+// now takes a snapshot through the running service, or in-process with -local.
+func now(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup now", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	local := fs.Bool("local", false, "take the snapshot in this process, not through the service's admin port")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var m *snapshot.Meta
+	if *local {
+		cfg, log, err := load(getenv, stderr)
+		if err != nil {
+			return err
+		}
+		sched, err := newScheduler(cfg, log, prometheus.NewRegistry())
+		if err != nil {
+			return err
+		}
+		if m, err = sched.TakeNow(ctx); err != nil {
+			return err
+		}
+	} else {
+		url, err := adminURL(getenv, "/backup")
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("post %s: %w", url, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return fmt.Errorf("post %s: %w", url, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("post %s: %s %s", url, resp.Status, body)
+		}
+		m = &snapshot.Meta{}
+		if err := json.Unmarshal(body, m); err != nil {
+			return fmt.Errorf("post %s: decode %q: %w", url, body, err)
+		}
+	}
+	fmt.Fprintf(stdout, "%s\t%d bytes\t%.3fs\t%s=%d elements\tfrom %s\trepl offset %d\n",
+		m.File, m.SizeBytes, m.DurationSeconds, m.Key, m.KeyLength, m.Source, m.ReplOffset)
+	return nil
+}
+
+func list(getenv func(string) string, stdout io.Writer) error {
+	dir := getenv(config.Prefix + "DIR")
+	if dir == "" {
+		dir = "/backups"
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range ents {
+		if snapshot.IsSnapshot(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var m snapshot.Meta
+		b, err := os.ReadFile(filepath.Join(dir, n+".json"))
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "%s\t(no readable metadata: %v)\n", n, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s\t%d bytes\t%s=%d elements\trepl offset %d\n", n, m.SizeBytes, m.Key, m.KeyLength, m.ReplOffset)
+	}
+	return nil
+}
+
+func verify(files []string, stdout io.Writer) error {
+	if len(files) == 0 {
+		return errors.New("verify: name at least one FILE")
+	}
+	var errs []error
+	for _, f := range files {
+		v, err := snapshot.Verify(f, rdb.Options{})
+		if err != nil {
+			errs = append(errs, err)
+			fmt.Fprintf(stdout, "%s\tBAD\t%v\n", f, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s\tOK\tRDB v%d, %d keys, crc64 %016x, %s=%d elements, repl offset %d\n",
+			f, v.Info.Version, v.Info.Keys, v.Info.Checksum, v.Meta.Key, v.Meta.KeyLength, v.Meta.ReplOffset)
+	}
+	return errors.Join(errs...)
+}
+
+func restoreCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	confirm := fs.Bool("confirm", false, "really restore (without it: print the plan and change nothing)")
+	replace := fs.Bool("replace", false, "discard what the queue holds now instead of appending it after the backup")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("restore: name exactly one FILE")
+	}
+	cfg, _, err := load(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	file := fs.Arg(0)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && !filepath.IsAbs(file) {
+		file = filepath.Join(cfg.Dir, file) // a bare name means a snapshot in BACKUP_DIR
+	}
+	_, err = restore.Run(ctx, file, restore.Options{
+		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster, SentinelPassword: cfg.SentinelPassword,
+		RedisAddr: cfg.RedisAddr, Password: cfg.RedisPassword, Key: cfg.Key,
+		Replace: *replace, Confirm: *confirm, Out: stdout,
+	})
+	if errors.Is(err, restore.ErrNotConfirmed) {
+		return fmt.Errorf("%w; run again with -confirm (make restore BACKUP=%s CONFIRM=yes)", err, filepath.Base(file))
+	}
+	return err
+}
