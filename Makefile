@@ -8,7 +8,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 GO ?= go
-TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Evaluated once per make run (`:=`): other commits landing mid-build must not change it.
+ifeq ($(origin TAG),undefined)
+TAG := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+endif
 export SLUICE_TAG := $(TAG)
 # Classic builder on purpose: Docker 20.10 hosts without BuildKit must build the same way.
 export DOCKER_BUILDKIT := 0
@@ -164,3 +167,25 @@ test-e2e: images ## e2e + fault suite on real containers (testcontainers, build 
 reliability-report: ## regenerate the scenario table of RELIABILITY.md from e2e/out/scenario-*.json
 	@echo ">> reliability-report: e2e/out/scenario-*.json -> RELIABILITY.md"
 	@$(GO) run ./e2e/cmd/reliability-report -in e2e/out -doc RELIABILITY.md
+
+## ---- backup and restore (services/backup, see BACKUP.md) ------------------------------
+
+BACKUP_TARGETS := backup backups restore
+$(BACKUP_TARGETS): export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
+$(BACKUP_TARGETS): export HAPROXY_STATS_PASSWORD ?= $(DEV_STATS_PASSWORD)
+
+.PHONY: backup backups restore
+backup: ## take a verified snapshot now in the running stack (from a replica)
+	@echo ">> backup: snapshot now (POST /backup on the backup service)"
+	@$(COMPOSE) exec -T backup /backup now
+
+backups: ## list the snapshots in the backups volume
+	@echo ">> snapshots in the backups volume"
+	@$(COMPOSE) exec -T backup /backup list
+
+# Without CONFIRM=yes it prints what would be overwritten and exits 1 (nothing changes).
+# REPLACE=yes drops what the queue holds now instead of appending it after the backup.
+restore: ## restore a snapshot: make restore BACKUP=<file> CONFIRM=yes [REPLACE=yes]
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=<snapshot file> CONFIRM=yes (make backups lists them)" >&2; exit 2; }
+	@echo ">> restore $(BACKUP) into the running stack$(if $(filter yes,$(CONFIRM)),, (dry run: add CONFIRM=yes))"
+	@$(COMPOSE) exec -T backup /backup restore $(if $(filter yes,$(CONFIRM)),-confirm) $(if $(filter yes,$(REPLACE)),-replace) "$(notdir $(BACKUP))"
