@@ -58,8 +58,10 @@ locals {
     BACKUP_SENTINEL_ADDRS  = local.sentinel_addrs
     BACKUP_SENTINEL_MASTER = "sluice"
     BACKUP_REDIS_PASSWORD  = var.redis_password
-    BACKUP_DIR             = "/backups"
-    BACKUP_INTERVAL        = var.backup_interval
+    # The Sentinels use the same password (requirepass) as the Redis nodes.
+    BACKUP_SENTINEL_PASSWORD = var.redis_password
+    BACKUP_DIR               = "/backups"
+    BACKUP_INTERVAL          = var.backup_interval
   }
 }
 

@@ -512,6 +512,8 @@ type module struct {
 	blocks    []*hclsyntax.Block // every top-level block (terraform, provider, ...)
 
 	vars      map[string]cty.Value
+	overrides map[string]cty.Value // -var values, replacing defaults
+	specs     []*instanceSpec      // every docker_container instance, in file order
 	localVals map[string]cty.Value
 	objects   map[string]map[string]cty.Value // type -> name -> object (or map/tuple of objects)
 }
@@ -676,7 +678,16 @@ func isTrue(e hclsyntax.Expression) bool {
 
 // evaluate computes variables, locals and non-container resource objects.
 func (m *module) evaluate() error {
+	for name, v := range m.overrides {
+		if m.variables[name] == nil {
+			return fmt.Errorf("override of undeclared variable %s", name)
+		}
+		m.vars[name] = v
+	}
 	for name, b := range m.variables {
+		if _, ok := m.overrides[name]; ok {
+			continue
+		}
 		if d := b.Body.Attributes["default"]; d != nil {
 			v, diags := d.Expr.Value(nil)
 			if diags.HasErrors() {
@@ -982,11 +993,13 @@ func (m *module) containers() (topology, error) {
 			}
 		}
 		for _, inst := range insts {
-			s, err := m.container(r, inst)
+			s, spec, err := m.container(r, inst)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s%s: %w", addr, instKey(inst), err))
 				continue
 			}
+			spec.Resource, spec.Addr, spec.DependsOn = addr, addr+instKey(inst), refs
+			m.specs = append(m.specs, spec)
 			aliasesOf[addr] = append(aliasesOf[addr], s.Name)
 			dependsOf[s.Name] = refs
 			if prev := first[s.Name]; prev != nil {
@@ -1025,8 +1038,50 @@ func instKey(inst instance) string {
 	return ""
 }
 
-func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) {
+// instanceSpec is one docker_container instance with every value evaluated:
+// what the provider would send to the Docker API.
+type instanceSpec struct {
+	Resource, Addr string   // docker_container.NAME, and with the instance key
+	DependsOn      []string // docker_container.NAME of the depends_on list
+	Name, Image    string
+	Hostname       string
+	Restart        string
+	Env            []string // KEY=VALUE
+	Command, Entry []string
+	Network        string
+	Aliases        []string
+	Ports          []portSpec
+	Uploads        []uploadSpec
+	Volumes        []volumeSpec
+	Health         *healthSpec
+	StopTimeout    int
+	LogDriver      string
+	LogOpts        map[string]string
+	Wait           bool
+	WaitTimeout    int // seconds; the provider's default is 60
+}
+
+type portSpec struct {
+	Internal, External int
+	IP, Protocol       string
+}
+
+type uploadSpec struct {
+	File, Content string
+	Executable    bool
+}
+
+type volumeSpec struct{ Name, Path string }
+
+type healthSpec struct {
+	Test                           []string
+	Interval, Timeout, StartPeriod time.Duration
+	Retries                        int
+}
+
+func (m *module) container(r *hclsyntax.Block, inst instance) (*service, *instanceSpec, error) {
 	s := &service{Replicas: 1, Restart: "no", Depends: map[string]bool{}}
+	spec := &instanceSpec{WaitTimeout: 60, LogOpts: map[string]string{}}
 	var errs []error
 	for name := range r.Body.Attributes {
 		if !slices.Contains(containerArguments, name) {
@@ -1068,7 +1123,39 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 		}
 		return l
 	}
-	s.Image = repository(getString(r.Body, "image"))
+	getInt := func(body *hclsyntax.Body, name string) int {
+		v := getString(body, name)
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		return n
+	}
+	getDuration := func(body *hclsyntax.Body, name string) time.Duration {
+		v := getString(body, name)
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		return d
+	}
+	spec.Name = getString(r.Body, "name")
+	spec.Image = getString(r.Body, "image")
+	spec.Env = getStrings(r.Body, "env")
+	spec.Hostname = getString(r.Body, "hostname")
+	spec.StopTimeout = getInt(r.Body, "stop_timeout")
+	spec.LogDriver = getString(r.Body, "log_driver")
+	spec.Wait = getString(r.Body, "wait") == "true"
+	if _, ok := r.Body.Attributes["wait_timeout"]; ok {
+		spec.WaitTimeout = getInt(r.Body, "wait_timeout")
+	}
+	s.Image = repository(spec.Image)
 	s.EnvValue = map[string]string{}
 	for _, e := range getStrings(r.Body, "env") {
 		k, v, ok := strings.Cut(e, "=")
@@ -1080,9 +1167,11 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 	}
 	s.Command = getStrings(r.Body, "command")
 	s.Entry = getStrings(r.Body, "entrypoint")
+	spec.Command, spec.Entry = s.Command, s.Entry
 	if v := getString(r.Body, "restart"); v != "" {
 		s.Restart = v
 	}
+	spec.Restart = s.Restart
 	if v := getString(r.Body, "stop_timeout"); v != "" {
 		secs, err := strconv.Atoi(v)
 		if err != nil {
@@ -1101,6 +1190,7 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 					errs = append(errs, fmt.Errorf("log_opts: %w", err))
 				}
 				opts[k.AsString()] = str
+				spec.LogOpts[k.AsString()] = str
 			}
 		}
 		s.Logging = logging(driver, opts)
@@ -1116,6 +1206,7 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 				continue
 			}
 			s.Name = aliases[0]
+			spec.Network, spec.Aliases = getString(b.Body, "name"), aliases
 		case "ports":
 			ip, published, proto := getString(b.Body, "ip"), getString(b.Body, "external"), getString(b.Body, "protocol")
 			if ip == "" {
@@ -1125,10 +1216,14 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 				proto = "tcp"
 			}
 			s.Ports = append(s.Ports, fmt.Sprintf("%s:%s:%s/%s", ip, published, getString(b.Body, "internal"), proto))
+			spec.Ports = append(spec.Ports, portSpec{getInt(b.Body, "internal"), getInt(b.Body, "external"), ip, proto})
 		case "upload":
 			var files []string
-			get(b.Body, "content", &files)
+			content, _ := get(b.Body, "content", &files)
 			target := getString(b.Body, "file")
+			if c, err := ctyString(content); err == nil {
+				spec.Uploads = append(spec.Uploads, uploadSpec{target, c, getString(b.Body, "executable") == "true"})
+			}
 			if len(files) != 1 {
 				errs = append(errs, fmt.Errorf("upload %s: content must be file(<a file of this repository>)", target))
 				continue
@@ -1148,8 +1243,11 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 				continue
 			}
 			s.Volumes = append(s.Volumes, target)
+			spec.Volumes = append(spec.Volumes, volumeSpec{getString(b.Body, "volume_name"), target})
 		case "healthcheck":
 			retries, _ := strconv.Atoi(getString(b.Body, "retries"))
+			spec.Health = &healthSpec{getStrings(b.Body, "test"), getDuration(b.Body, "interval"),
+				getDuration(b.Body, "timeout"), getDuration(b.Body, "start_period"), retries}
 			s.Health = healthString(getStrings(b.Body, "test"), getString(b.Body, "interval"),
 				getString(b.Body, "timeout"), getString(b.Body, "start_period"), retries)
 		case "dynamic":
@@ -1163,15 +1261,21 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, error) 
 	sort.Strings(s.Ports)
 	sort.Strings(s.Files)
 	sort.Strings(s.Volumes)
-	return s, errors.Join(errs...)
+	return s, spec, errors.Join(errs...)
 }
 
 // loadModule parses, evaluates and lays out a module as a topology.
 func loadModule(dir string) (*module, topology, error) {
+	return loadModuleWith(dir, nil)
+}
+
+// loadModuleWith is loadModule with variable values (terraform -var).
+func loadModuleWith(dir string, overrides map[string]cty.Value) (*module, topology, error) {
 	m, err := parseModule(dir)
 	if err != nil {
 		return nil, nil, err
 	}
+	m.overrides = overrides
 	if err := m.evaluate(); err != nil {
 		return m, nil, err
 	}
