@@ -102,7 +102,10 @@ func (c *conn) serve() {
 	log.Debug("connection opened")
 	code, text := c.read()
 	c.finish(code, text)
-	log.Debug("connection closed", "reason", c.closeLabel, "acked", c.stored)
+	c.mu.Lock()
+	acked := c.stored
+	c.mu.Unlock()
+	log.Debug("connection closed", "reason", c.closeLabel, "acked", acked)
 }
 
 // read runs the read loop and returns the error code to send when reading
@@ -304,7 +307,7 @@ func (c *conn) finish(code, text string) {
 	}
 	n := c.stored
 	buf := c.finalBuf[:0]
-	if n > c.written || code == "" {
+	if n > c.written {
 		buf = protocol.AppendOK(buf, n)
 	}
 	if code != "" {
