@@ -189,3 +189,14 @@ restore: ## restore a snapshot: make restore BACKUP=<file> CONFIRM=yes [REPLACE=
 	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=<snapshot file> CONFIRM=yes (make backups lists them)" >&2; exit 2; }
 	@echo ">> restore $(BACKUP) into the running stack$(if $(filter yes,$(CONFIRM)),, (dry run: add CONFIRM=yes))"
 	@$(COMPOSE) exec -T backup /backup restore $(if $(filter yes,$(CONFIRM)),-confirm) $(if $(filter yes,$(REPLACE)),-replace) "$(notdir $(BACKUP))"
+
+## ---- bench (issue 5) ------------------------------------------------------------------
+
+# Local processes on loopback (redis-server, redis-sentinel, haproxy from the Debian
+# packages, plus the ingest binary); every BENCH_* variable is passed through:
+# `go run ./bench -h` lists them (e.g. BENCH_MESSAGES=200000 make bench for a quick run).
+.PHONY: bench
+bench: ## benchmark: ceiling vs acked throughput/latency per mode, writes bench/results.md + chart.png
+	@echo ">> go run ./bench (BENCH_MESSAGES=$${BENCH_MESSAGES:-2000000}, stack: local processes)"
+	@$(GO) run ./bench
+	@echo ">> bench/results.md and bench/chart.png written"

@@ -264,7 +264,7 @@ func (p *Process) waitReady(ctx context.Context, check func(context.Context) err
 		case <-p.exited():
 			return fmt.Errorf("%s: %w: %s", p.name, errEarlyExit, tail(p.Logs(), 2000))
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last check: %v)", p.name, ctx.Err(), last)
+			return fmt.Errorf("%s not ready: %w (last check: %v); log: %s", p.name, ctx.Err(), last, tail(p.Logs(), 2000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

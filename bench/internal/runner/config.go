@@ -1,0 +1,133 @@
+// Package runner runs the sluice benchmark on a local stack of real
+// processes: Redis master + replicas + Sentinels, HAProxy, ingest.
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config of one bench run; every field is a BENCH_* variable.
+type Config struct {
+	Messages        int           `env:"MESSAGES" envDefault:"2000000" desc:"messages per full-load run"`
+	Size            int           `env:"SIZE" envDefault:"100" desc:"bytes per message"`
+	Conns           int           `env:"CONNS" envDefault:"16" desc:"loadgen connections"`
+	Window          int           `env:"WINDOW" envDefault:"2000" desc:"unacked messages per loadgen connection"`
+	Modes           []int         `env:"MODES" envDefault:"0,1,2" envSeparator:"," desc:"INGEST_MIN_REPLICAS values to measure"`
+	ShippedMode     int           `env:"SHIPPED_MODE" envDefault:"2" desc:"INGEST_MIN_REPLICAS shipped by compose (used for the scaling runs)"`
+	Ingests         int           `env:"INGESTS" envDefault:"1" desc:"ingest processes behind HAProxy for the mode runs"`
+	Scale           []int         `env:"SCALE" envDefault:"1,2,3" envSeparator:"," desc:"ingest counts for the scaling runs (empty: skip)"`
+	CeilingRequests int           `env:"CEILING_REQUESTS" envDefault:"1000000" desc:"redis-benchmark -n (best of 3 runs is the ceiling)"`
+	RedisMode       string        `env:"REDIS_MODE" envDefault:"sentinel" desc:"how ingest finds Redis: sentinel (as shipped) or single (INGEST_REDIS_ADDR)"`
+	Profile         bool          `env:"PROFILE" envDefault:"true" desc:"take a CPU profile of ingest at full load (MIN_REPLICAS=0)"`
+	ProfileDir      string        `env:"PROFILE_DIR" desc:"keep the pprof files here (default: a temp dir, removed)"`
+	Out             string        `env:"OUT" envDefault:"bench" desc:"directory for results.md and chart.png"`
+	RunTimeout      time.Duration `env:"RUN_TIMEOUT" envDefault:"2m" desc:"bound of one loadgen run"`
+	Timeout         time.Duration `env:"TIMEOUT" envDefault:"15m" desc:"bound of the whole bench"`
+	IngestEnv       []string      `env:"INGEST_ENV" envSeparator:" " desc:"extra INGEST_*=value settings for every ingest, space-separated"`
+}
+
+// Prefix of every variable.
+const Prefix = "BENCH_"
+
+// Load reads the BENCH_* variables through getenv and validates them.
+func Load(getenv func(string) string) (Config, error) {
+	environ := map[string]string{}
+	t := reflect.TypeOf(Config{})
+	for i := range t.NumField() {
+		name := Prefix + t.Field(i).Tag.Get("env")
+		if v := getenv(name); v != "" {
+			environ[name] = v
+		}
+	}
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: Prefix, Environment: environ}); err != nil {
+		return cfg, namedParseErrors(err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// namedParseErrors rewrites parse errors to name the variable.
+func namedParseErrors(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("parse BENCH_* variables: %w", err)
+	}
+	t := reflect.TypeOf(Config{})
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := t.FieldByName(pe.Name); ok {
+				errs = append(errs, fmt.Errorf("%s%s: %w", Prefix, f.Tag.Get("env"), pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every bad setting, naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Messages < 1000 {
+		errs = append(errs, fmt.Errorf("BENCH_MESSAGES=%d: need at least 1000", c.Messages))
+	}
+	if c.Size < 24 {
+		errs = append(errs, fmt.Errorf("BENCH_SIZE=%d: need at least 24 bytes (unique prefix)", c.Size))
+	}
+	if c.Conns < 1 {
+		errs = append(errs, fmt.Errorf("BENCH_CONNS=%d: need at least 1", c.Conns))
+	}
+	if c.Window < 1 {
+		errs = append(errs, fmt.Errorf("BENCH_WINDOW=%d: need at least 1", c.Window))
+	}
+	if len(c.Modes) == 0 {
+		errs = append(errs, errors.New("BENCH_MODES is empty"))
+	}
+	for _, m := range append(append([]int{}, c.Modes...), c.ShippedMode) {
+		if m < 0 || m > 2 {
+			errs = append(errs, fmt.Errorf("BENCH_MODES/BENCH_SHIPPED_MODE: %d is not 0, 1 or 2 (the stack has 2 replicas)", m))
+		}
+	}
+	if c.Ingests < 1 || c.Ingests > 3 {
+		errs = append(errs, fmt.Errorf("BENCH_INGESTS=%d: need 1 to 3", c.Ingests))
+	}
+	for _, n := range c.Scale {
+		if n < 1 || n > 3 {
+			errs = append(errs, fmt.Errorf("BENCH_SCALE: %d is not 1 to 3", n))
+		}
+	}
+	if c.CeilingRequests < 1000 {
+		errs = append(errs, fmt.Errorf("BENCH_CEILING_REQUESTS=%d: need at least 1000", c.CeilingRequests))
+	}
+	if c.RedisMode != "sentinel" && c.RedisMode != "single" {
+		errs = append(errs, fmt.Errorf("BENCH_REDIS_MODE=%q: want sentinel or single", c.RedisMode))
+	}
+	if c.Out == "" {
+		errs = append(errs, errors.New("BENCH_OUT is empty"))
+	}
+	if c.RunTimeout <= 0 || c.Timeout <= 0 {
+		errs = append(errs, errors.New("BENCH_RUN_TIMEOUT and BENCH_TIMEOUT must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// PrintVariables writes the variable table with defaults.
+func PrintVariables(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
+	t := reflect.TypeOf(Config{})
+	for i := range t.NumField() {
+		f := t.Field(i)
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", Prefix, f.Tag.Get("env"), f.Tag.Get("envDefault"), f.Tag.Get("desc"))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,391 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-ingest/sluice/bench/internal/report"
+	"github.com/sluice-ingest/sluice/internal/redistest"
+)
+
+// bench is the state of one run.
+type bench struct {
+	cfg     Config
+	log     *slog.Logger
+	out     io.Writer
+	tmp     string
+	ingest  string // built binaries
+	loadgen string
+	top     *redistest.Topology
+}
+
+// Run builds the binaries, starts the stack, measures, writes the report
+// and tears everything down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	begin := time.Now()
+	tmp, err := os.MkdirTemp("", "sluice-bench-")
+	if err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	b := &bench{cfg: cfg, log: log, out: out, tmp: tmp}
+
+	b.say("building ingest and loadgen")
+	b.ingest, b.loadgen = filepath.Join(tmp, "ingest"), filepath.Join(tmp, "loadgen")
+	for bin, pkg := range map[string]string{b.ingest: "./services/ingest", b.loadgen: "./services/loadgen"} {
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w: %s", pkg, err, out)
+		}
+	}
+
+	b.say("starting redis master + 2 replicas + 3 sentinels")
+	b.top, err = startTopology(ctx, tmp)
+	if err != nil {
+		return fmt.Errorf("start topology: %w", err)
+	}
+	defer b.top.Close()
+	master := b.top.Redis[0]
+
+	res := report.Results{
+		Date: begin, Commit: commit(ctx), Machine: machine(), Versions: versions(ctx),
+		Messages: cfg.Messages, Size: cfg.Size, Conns: cfg.Conns, Window: cfg.Window, Ingests: cfg.Ingests,
+		ScaleMode: cfg.ShippedMode,
+	}
+	b.say("ceiling: redis-benchmark -t rpush -P 128 -c 50 -n %d, best of 3", cfg.CeilingRequests)
+	if res.Ceiling, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
+		return err
+	}
+	if res.CeilingD, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, cfg.Size); err != nil {
+		return err
+	}
+	b.say("ceiling %.0f RPUSH/s (-d %d: %.0f)", res.Ceiling, cfg.Size, res.CeilingD)
+	if err := resetData(ctx, b.top); err != nil {
+		return err
+	}
+
+	for _, mode := range cfg.Modes {
+		m := report.Mode{MinReplicas: mode, Shipped: mode == cfg.ShippedMode}
+		if m.AdjacentCeiling, err = ceilingOnce(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
+			return err
+		}
+		if err := resetData(ctx, b.top); err != nil {
+			return err
+		}
+		err := b.withStack(ctx, cfg.Ingests, mode, func(hap *redistest.HAProxy, ingests []*ingest) error {
+			var err error
+			b.say("MIN_REPLICAS=%d: full load", mode)
+			if m.Full, err = b.measure(ctx, hap, ingests, cfg.Messages, 0); err != nil {
+				return err
+			}
+			b.sayRun(m.Full, res.Ceiling)
+			rate := m.Full.Load.MsgsPerSec / 2
+			b.say("MIN_REPLICAS=%d: 50%% of peak (%.0f msgs/s)", mode, rate)
+			if m.Half, err = b.measure(ctx, hap, ingests, cfg.Messages/2, rate); err != nil {
+				return err
+			}
+			b.sayRun(m.Half, res.Ceiling)
+			if cfg.Profile && mode == cfg.Modes[0] {
+				res.ProfileOf = fmt.Sprintf("one ingest at full load, MIN_REPLICAS=%d", mode)
+				if res.Profile, err = b.profile(ctx, hap, ingests[0]); err != nil {
+					b.log.Warn("profile failed", "err", err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("mode MIN_REPLICAS=%d: %w", mode, err)
+		}
+		res.Modes = append(res.Modes, m)
+	}
+
+	for _, n := range cfg.Scale {
+		err := b.withStack(ctx, n, cfg.ShippedMode, func(hap *redistest.HAProxy, ingests []*ingest) error {
+			b.say("scaling: %d ingest(s), MIN_REPLICAS=%d, full load", n, cfg.ShippedMode)
+			r, err := b.measure(ctx, hap, ingests, cfg.Messages, 0)
+			if err != nil {
+				return err
+			}
+			b.sayRun(r, res.Ceiling)
+			res.Scale = append(res.Scale, report.Scale{Ingests: n, Run: r})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("scaling with %d ingests: %w", n, err)
+		}
+	}
+
+	res.Duration = time.Since(begin)
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", cfg.Out, err)
+	}
+	var md bytes.Buffer
+	if err := report.WriteMarkdown(&md, res); err != nil {
+		return err
+	}
+	mdPath := filepath.Join(cfg.Out, "results.md")
+	if err := os.WriteFile(mdPath, md.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", mdPath, err)
+	}
+	chart := filepath.Join(cfg.Out, "chart.png")
+	if err := report.WriteChart(chart, res); err != nil {
+		return err
+	}
+	b.say("wrote %s and %s in %s", mdPath, chart, res.Duration.Round(time.Second))
+	var unacked uint64
+	for _, m := range res.Modes {
+		unacked += m.Full.Load.Unacked + m.Half.Load.Unacked
+	}
+	for _, s := range res.Scale {
+		unacked += s.Run.Load.Unacked
+	}
+	if unacked > 0 {
+		return fmt.Errorf("%d messages left unacked across the runs (see %s)", unacked, mdPath)
+	}
+	return nil
+}
+
+func (b *bench) say(format string, a ...any) {
+	fmt.Fprintf(b.out, ">> "+format+"\n", a...)
+}
+
+func (b *bench) sayRun(r report.Run, ceiling float64) {
+	l := r.Load
+	fmt.Fprintf(b.out, "   %.0f msgs/s (%.0f%% of ceiling), %.1f MB/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms; ingest CPU %.0f%%, RSS %.1f MiB; redis CPU %.0f%%; unacked %d\n",
+		l.MsgsPerSec, 100*l.MsgsPerSec/ceiling, l.MBPerSec, l.LatencyP50/1e3, l.LatencyP99/1e3, l.LatencyP999/1e3,
+		r.IngestCPU, r.IngestRSSMiB, r.RedisCPU, l.Unacked)
+}
+
+// withStack starts n ingests with MIN_REPLICAS=mode and HAProxy, warms up,
+// runs fn, stops everything and resets the data.
+func (b *bench) withStack(ctx context.Context, n, mode int, fn func(*redistest.HAProxy, []*ingest) error) (err error) {
+	var ingests []*ingest
+	defer func() {
+		for _, in := range ingests {
+			if in.Running() {
+				in.Stop()
+			}
+			if err != nil {
+				b.log.Info("ingest log tail", "name", in.Dir(), "log", tailString(in.Logs(), 2000))
+			}
+			in.Close()
+		}
+	}()
+	for i := range n {
+		in, err := startIngest(ctx, b.ingest, b.tmp, b.top, b.cfg.RedisMode, fmt.Sprintf("ingest-%d", i+1), mode, b.cfg.IngestEnv)
+		if err != nil {
+			return err
+		}
+		ingests = append(ingests, in)
+	}
+	hap, err := startHAProxy(ctx, b.tmp, ingests)
+	if err != nil {
+		return err
+	}
+	defer hap.Close()
+	// Warm-up: connections, pools and Go's heap reach their working size.
+	if _, err := b.loadgenRun(ctx, hap.Addr, max(b.cfg.Messages/20, 1000), 0); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if err := fn(hap, ingests); err != nil {
+		return err
+	}
+	return resetData(ctx, b.top)
+}
+
+// measure runs loadgen while sampling CPU and RSS of ingest, the Redis
+// master, HAProxy and loadgen itself.
+func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*ingest, n int, rate float64) (report.Run, error) {
+	master, err := b.top.MasterRedis(ctx)
+	if err != nil {
+		return report.Run{}, err
+	}
+	pids := []int{master.PID(), hap.PID()}
+	for _, in := range ingests {
+		pids = append(pids, in.PID())
+	}
+	s := startSampler(pids)
+	start := time.Now()
+	l, loadgenCPU, err := b.loadgenRunWith(ctx, hap.Addr, n, rate)
+	wall := time.Since(start).Seconds()
+	use := s.stop()
+	if err != nil {
+		return report.Run{}, err
+	}
+	r := report.Run{Load: l, LoadgenCPU: 100 * loadgenCPU / wall, RedisCPU: use[0].CPUPercent, HAProxyCPU: use[1].CPUPercent}
+	for _, u := range use[2:] {
+		r.IngestCPU += u.CPUPercent
+		r.IngestRSSMiB = max(r.IngestRSSMiB, float64(u.PeakRSS)/(1<<20))
+	}
+	return r, nil
+}
+
+// loadgenRun runs the loadgen binary and parses its JSON result. A run with
+// unacked messages is returned with its result and no error: the report
+// shows it, and Run fails at the end.
+func (b *bench) loadgenRun(ctx context.Context, addr string, n int, rate float64) (report.Load, error) {
+	l, _, err := b.loadgenRunWith(ctx, addr, n, rate)
+	return l, err
+}
+
+// loadgenRunWith also returns the CPU seconds loadgen used.
+func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate float64) (report.Load, float64, error) {
+	args := []string{"-addr", addr, "-n", strconv.Itoa(n), "-size", strconv.Itoa(b.cfg.Size), "-c", strconv.Itoa(b.cfg.Conns),
+		"-window", strconv.Itoa(b.cfg.Window), "-timeout", b.cfg.RunTimeout.String(), "-json", "-no-progress"}
+	if rate > 0 {
+		args = append(args, "-rate", strconv.FormatFloat(rate, 'f', 0, 64))
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.RunTimeout+30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, b.loadgen, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var cpu float64
+	if cmd.ProcessState != nil {
+		cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	}
+	var l report.Load
+	if err := json.Unmarshal(stdout.Bytes(), &l); err != nil {
+		return l, cpu, fmt.Errorf("loadgen %v: %w (stderr %s; parse: %v)", args, runErr, tailString(stderr.String(), 1000), err)
+	}
+	if l.Unacked > 0 {
+		b.log.Warn("loadgen left messages unacked", "unacked", l.Unacked, "errors", l.Errors)
+	}
+	return l, cpu, nil
+}
+
+// profile takes a CPU profile of one ingest during a full-load run and
+// returns the top of `go tool pprof -top`.
+func (b *bench) profile(ctx context.Context, hap *redistest.HAProxy, in *ingest) (string, error) {
+	dir := b.cfg.ProfileDir
+	if dir == "" {
+		dir = b.tmp
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "ingest-cpu.pprof")
+	b.say("profiling ingest (pprof, 4 s) at full load -> %s", path)
+	type result struct {
+		data []byte
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, "http://"+in.Admin+"/debug/pprof/profile?seconds=4", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET pprof profile: %s: %s", resp.Status, tailString(string(data), 200))
+		}
+		got <- result{data, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// Enough messages to keep the ingest busy for the whole profile.
+	if _, err := b.loadgenRun(ctx, hap.Addr, b.cfg.Messages, 0); err != nil {
+		return "", err
+	}
+	r := <-got
+	if r.err != nil {
+		return "", r.err
+	}
+	if err := os.WriteFile(path, r.data, 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=30", b.ingest, path).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof: %w: %s", err, out)
+	}
+	return string(out), nil
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+func commit(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) > 1 {
+			if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
+				mem = fmt.Sprintf(", %.0f GiB RAM", kb/(1<<20))
+			}
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = fmt.Sprintf(", load average %s %s %s at start (shared machine)", f[0], f[1], f[2])
+		}
+	}
+	return fmt.Sprintf("%s, %d cores%s%s%s", model, runtime.NumCPU(), mem, kernel, load)
+}
+
+func versions(ctx context.Context) string {
+	var parts []string
+	if out, err := exec.CommandContext(ctx, "redis-server", "--version").Output(); err == nil {
+		f := strings.Fields(string(out))
+		for _, x := range f {
+			if v, ok := strings.CutPrefix(x, "v="); ok {
+				parts = append(parts, "redis "+v)
+			}
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "haproxy", "-v").Output(); err == nil {
+		line, _, _ := strings.Cut(string(out), "\n")
+		if f := strings.Fields(line); len(f) >= 3 {
+			parts = append(parts, "haproxy "+f[2])
+		}
+	}
+	parts = append(parts, runtime.Version())
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, ", ")
+}
