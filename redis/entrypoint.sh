@@ -136,6 +136,10 @@ run_sentinel() {
 		# Sentinel's own state from its last run (a volume): it knows the latest master and
 		# config epoch, which matters after `make down` / `make up` following a failover.
 		log "reusing Sentinel state in $conf"
+		# Drop the secrets Sentinel's rewrite stored there (`user default ... #<hash>` would
+		# override --requirepass and break a password change); they come from the arguments.
+		sed -i -e '/^user /d' -e '/^requirepass /d' -e '/^masterauth /d' \
+			-e '/^sentinel auth-pass /d' -e '/^sentinel sentinel-pass /d' "$conf"
 		mhost=$(awk -v n="$MASTER_NAME" '$1 == "sentinel" && $2 == "monitor" && $3 == n { print $4 }' "$conf")
 	else
 		peers=""
