@@ -24,6 +24,7 @@ type Config struct {
 	Ingests         int           `env:"INGESTS" envDefault:"1" desc:"ingest processes behind HAProxy for the mode runs"`
 	Scale           []int         `env:"SCALE" envDefault:"1,2,3" envSeparator:"," desc:"ingest counts for the scaling runs (empty: skip)"`
 	CeilingRequests int           `env:"CEILING_REQUESTS" envDefault:"1000000" desc:"redis-benchmark -n (best of 3 runs is the ceiling)"`
+	Stack           string        `env:"STACK" envDefault:"local" desc:"local (processes on loopback); docker is not implemented yet"`
 	RedisMode       string        `env:"REDIS_MODE" envDefault:"sentinel" desc:"how ingest finds Redis: sentinel (as shipped) or single (INGEST_REDIS_ADDR)"`
 	Profile         bool          `env:"PROFILE" envDefault:"true" desc:"take a CPU profile of ingest at full load (MIN_REPLICAS=0)"`
 	ProfileDir      string        `env:"PROFILE_DIR" desc:"keep the pprof files here (default: a temp dir, removed)"`
@@ -107,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.CeilingRequests < 1000 {
 		errs = append(errs, fmt.Errorf("BENCH_CEILING_REQUESTS=%d: need at least 1000", c.CeilingRequests))
+	}
+	if c.Stack != "local" {
+		errs = append(errs, fmt.Errorf("BENCH_STACK=%q: only local is implemented (docker: not yet)", c.Stack))
 	}
 	if c.RedisMode != "sentinel" && c.RedisMode != "single" {
 		errs = append(errs, fmt.Errorf("BENCH_REDIS_MODE=%q: want sentinel or single", c.RedisMode))
