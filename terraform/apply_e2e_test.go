@@ -331,6 +331,9 @@ func runInstance(ctx context.Context, t *testing.T, spec *instanceSpec, labels m
 			}
 		}),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			// The provider publishes only the ports blocks (publish_all_ports defaults to
+			// false); testcontainers would otherwise publish every EXPOSEd port on 0.0.0.0.
+			hc.PublishAllPorts = false
 			hc.PortBindings = bindings
 			hc.Mounts = mounts
 			hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyMode(spec.Restart)}
@@ -347,12 +350,26 @@ func runInstance(ctx context.Context, t *testing.T, spec *instanceSpec, labels m
 		opts = append(opts, testcontainers.WithWaitStrategy(
 			wait.ForHealthCheck().WithStartupTimeout(time.Duration(spec.WaitTimeout)*time.Second)))
 	}
-	c, err := testcontainers.Run(ctx, spec.Image, opts...)
-	testcontainers.CleanupContainer(t, c)
-	if err != nil {
-		return c, fmt.Errorf("%s (%s): %w", spec.Addr, spec.Name, err)
+	// Docker 20.10 picks a random host port without checking that no other
+	// process holds it; on a busy machine the start can fail on that. Only then
+	// is the container removed and created again.
+	for attempt := 1; ; attempt++ {
+		c, err := testcontainers.Run(ctx, spec.Image, opts...)
+		testcontainers.CleanupContainer(t, c)
+		if err != nil && attempt < 3 && len(bindings) > 0 && strings.Contains(err.Error(), "address already in use") {
+			t.Logf("%s: random host port taken, retrying: %v", spec.Addr, err)
+			if c != nil {
+				if err := c.Terminate(ctx); err != nil {
+					return nil, fmt.Errorf("%s: remove before retry: %w", spec.Addr, err)
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return c, fmt.Errorf("%s (%s): %w", spec.Addr, spec.Name, err)
+		}
+		return c, nil
 	}
-	return c, nil
 }
 
 // redisCLI runs redis-cli in a container (the password travels in
