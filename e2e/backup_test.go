@@ -1,0 +1,334 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sync/errgroup"
+)
+
+// backupMeta is the part of a snapshot's .json metadata the drill reads
+// (services/backup/internal/snapshot.Meta).
+type backupMeta struct {
+	File       string  `json:"file"`
+	SizeBytes  int64   `json:"size_bytes"`
+	Source     string  `json:"source"`
+	SourceRole string  `json:"source_role"`
+	ReplID     string  `json:"repl_id"`
+	ReplOffset int64   `json:"repl_offset"`
+	KeyLength  int64   `json:"key_length"`
+	DurationS  float64 `json:"duration_seconds"`
+}
+
+// TestBackupRestoreDrill is the disaster drill of BACKUP.md: ack 50k messages
+// through HAProxy, take a backup from a replica, destroy every Redis
+// container with its data, recreate them empty, restore, and check that
+// every acknowledged message is back on the master and both replicas, that
+// the Sentinels agree, and that ingest acknowledges new messages.
+func TestBackupRestoreDrill(t *testing.T) {
+	s := StartStack(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	startBackup(ctx, t, s)
+
+	const workers, perWorker = 4, 12500
+	prefix := fmt.Sprintf("drill%d", time.Now().UnixNano()%1e9)
+	t0 := time.Now()
+	acked, err := sendAcked(ctx, s, prefix, workers, perWorker, 100)
+	if err != nil {
+		t.Fatalf("send through HAProxy: %v (%d acked)", err, len(acked))
+	}
+	t.Logf("drill: %d messages acked through HAProxy in %s", len(acked), time.Since(t0).Round(time.Millisecond))
+
+	// The backup: every message above was acked (so stored on the master and,
+	// with INGEST_MIN_REPLICAS, on the replicas) before it starts.
+	t0 = time.Now()
+	out, err := s.Exec(ctx, "backup", "/backup", "now")
+	if err != nil {
+		t.Fatalf("backup now: %v", err)
+	}
+	file := strings.Fields(out)[0]
+	meta := readBackupMeta(ctx, t, s, file)
+	t.Logf("drill: backup %s in %s: %d bytes, %d elements, from %s (%s), replication %s offset %d",
+		file, time.Since(t0).Round(time.Millisecond), meta.SizeBytes, meta.KeyLength, meta.Source, meta.SourceRole, meta.ReplID, meta.ReplOffset)
+	if meta.SourceRole != "replica" || strings.HasPrefix(meta.Source, "redis-1:") {
+		t.Fatalf("backup taken from %s (%s), want a replica (redis-1 is the master)", meta.Source, meta.SourceRole)
+	}
+	if meta.KeyLength < int64(len(acked)) {
+		t.Fatalf("backup holds %d elements, %d were acked before it", meta.KeyLength, len(acked))
+	}
+	if out, err := s.Exec(ctx, "backup", "/backup", "verify", "/backups/"+file); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+
+	// The disaster: every Redis container goes, with its volumes.
+	t0 = time.Now()
+	for _, name := range RedisNames() {
+		destroyWithVolumes(ctx, t, s, name)
+	}
+	t.Logf("drill: redis-1..3 and their volumes destroyed in %s", time.Since(t0).Round(time.Millisecond))
+
+	// Recreate the data tier from the same images and config, empty.
+	t0 = time.Now()
+	var g errgroup.Group
+	for _, name := range RedisNames() {
+		g.Go(func() error {
+			if err := s.startRedis(ctx, name); err != nil {
+				return err
+			}
+			return s.waitPing(ctx, name, false)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatalf("recreate redis: %v", err)
+	}
+	if err := s.WaitConverged(ctx); err != nil {
+		t.Fatalf("recreated topology does not converge: %v", err)
+	}
+	master, err := s.Master(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Redis(master).LLen(ctx, QueueKey).Result(); err != nil || n != 0 {
+		t.Fatalf("recreated master %s holds %d elements (%v); the data was not destroyed", master, n, err)
+	}
+	t.Logf("drill: topology recreated empty in %s, master %s", time.Since(t0).Round(time.Millisecond), master)
+
+	// Without confirmation the restore refuses and changes nothing.
+	out, err = s.Exec(ctx, "backup", "/backup", "restore", file)
+	if err == nil || !strings.Contains(out, "WILL OVERWRITE") {
+		t.Fatalf("restore without -confirm: err=%v\n%s", err, out)
+	}
+	if n, _ := s.Redis(master).LLen(ctx, QueueKey).Result(); n != 0 {
+		t.Fatalf("unconfirmed restore wrote %d elements", n)
+	}
+
+	t0 = time.Now()
+	out, err = s.Exec(ctx, "backup", "/backup", "restore", "-confirm", file)
+	if err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	t.Logf("drill: restore in %s:\n%s", time.Since(t0).Round(time.Millisecond), out)
+
+	master, list, replicas, err := s.ReadAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHolds(t, master, list, acked)
+	if int64(len(list)) != meta.KeyLength {
+		t.Errorf("master %s holds %d elements after the restore, the backup %d", master, len(list), meta.KeyLength)
+	}
+	if len(replicas) != 2 {
+		t.Errorf("%d replicas after the restore, want 2", len(replicas))
+	}
+	for name, l := range replicas {
+		checkHolds(t, name, l, acked)
+		if len(l) != len(list) {
+			t.Errorf("replica %s holds %d elements, master %d", name, len(l), len(list))
+		}
+	}
+	for _, sn := range SentinelNames() {
+		got, err := s.sentinelMaster(ctx, sn)
+		if err != nil || got != master {
+			t.Errorf("sentinel %s names %q as master (%v), want %s", sn, got, err, master)
+		}
+	}
+
+	// Ingest resumes: new messages are acked and land after the restored ones.
+	if err := s.WaitHAProxyUp(ctx, s.Options().IngestReplicas); err != nil {
+		t.Fatalf("haproxy after the restore: %v", err)
+	}
+	after, err := sendAcked(ctx, s, prefix+"after", 2, 500, 100)
+	if err != nil {
+		t.Fatalf("send after the restore: %v (%d acked)", err, len(after))
+	}
+	master, list, _, err = s.ReadAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHolds(t, master, list, append(acked, after...))
+	t.Logf("drill: ingest resumed: %d new messages acked; master %s holds %d", len(after), master, len(list))
+}
+
+// startBackup runs the backup service (the sluice/backup image) on the stack's
+// network, configured like compose.yaml.
+func startBackup(ctx context.Context, t *testing.T, s *Stack) {
+	t.Helper()
+	if _, err := s.docker.ImageInspect(ctx, s.Image("backup")); err != nil {
+		t.Fatalf("e2e: image %s not found: run `make images`", s.Image("backup"))
+	}
+	err := s.run(ctx, containerSpec{
+		name:  "backup",
+		image: s.Image("backup"),
+		env: map[string]string{
+			"BACKUP_SENTINEL_ADDRS":    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
+			"BACKUP_SENTINEL_MASTER":   SentinelMaster,
+			"BACKUP_REDIS_PASSWORD":    s.RedisPassword,
+			"BACKUP_SENTINEL_PASSWORD": s.RedisPassword,
+			"BACKUP_DIR":               "/backups",
+			"BACKUP_INTERVAL":          "1h",
+		},
+		ports: []string{"8087/tcp"},
+	})
+	if err != nil {
+		t.Fatalf("start backup: %v", err)
+	}
+	if err := retry(ctx, 200*time.Millisecond, func() error {
+		_, err := s.Exec(ctx, "backup", "/backup", "healthcheck")
+		return err
+	}); err != nil {
+		t.Fatalf("backup not ready: %v\n%s", err, s.Logs(ctx, "backup"))
+	}
+}
+
+func readBackupMeta(ctx context.Context, t *testing.T, s *Stack, file string) backupMeta {
+	t.Helper()
+	rc, err := s.ctr("backup").CopyFileFromContainer(ctx, "/backups/"+file+".json")
+	if err != nil {
+		t.Fatalf("copy metadata of %s: %v", file, err)
+	}
+	defer rc.Close()
+	var m backupMeta
+	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+		t.Fatalf("decode metadata of %s: %v", file, err)
+	}
+	return m
+}
+
+// destroyWithVolumes removes a container and every volume it mounts, then
+// checks that both are gone.
+func destroyWithVolumes(ctx context.Context, t *testing.T, s *Stack, name string) {
+	t.Helper()
+	id := s.ContainerID(name)
+	res, err := s.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect %s: %v", name, err)
+	}
+	var volumes []string
+	for _, m := range res.Container.Mounts {
+		if m.Type == "volume" {
+			volumes = append(volumes, m.Name)
+		}
+	}
+	// Terminate removes the container and its anonymous volumes; named ones
+	// are removed below.
+	if err := s.ctr(name).Terminate(ctx); err != nil {
+		t.Fatalf("remove %s: %v", name, err)
+	}
+	for _, v := range volumes {
+		if _, err := s.Docker().VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such volume") {
+			t.Fatalf("remove volume %s of %s: %v", v, name, err)
+		}
+		if _, err := s.Docker().VolumeInspect(ctx, v, client.VolumeInspectOptions{}); err == nil {
+			t.Fatalf("volume %s of %s still exists", v, name)
+		}
+	}
+	if _, err := s.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil {
+		t.Fatalf("container %s still exists", name)
+	}
+	t.Logf("drill: %s removed (container %.12s, %d volumes)", name, id, len(volumes))
+}
+
+// checkHolds fails the test unless list contains every message of want.
+func checkHolds(t *testing.T, node string, list, want []string) {
+	t.Helper()
+	have := make(map[string]bool, len(list))
+	for _, e := range list {
+		have[e] = true
+	}
+	var missing []string
+	for _, id := range want {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%s lacks %d of %d acked messages, e.g. %q", node, len(missing), len(want), short(missing[0]))
+	}
+}
+
+// sendAcked sends perConn messages of size bytes on each of conns
+// connections through HAProxy and returns the IDs that were acked. Anything
+// short of every message acked within 3 minutes is an error.
+func sendAcked(ctx context.Context, s *Stack, prefix string, conns, perConn, size int) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	results := make([][]string, conns)
+	var g errgroup.Group
+	for w := range conns {
+		g.Go(func() error {
+			ids := make([]string, perConn)
+			for i := range ids {
+				ids[i] = MessageID(prefix, w, i, size)
+			}
+			n, err := sendConn(ctx, s.HAProxyAddr(), ids)
+			results[w] = ids[:n]
+			if err != nil {
+				return fmt.Errorf("connection %d: %d of %d acked: %w", w, n, perConn, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	var acked []string
+	for _, r := range results {
+		acked = append(acked, r...)
+	}
+	return acked, err
+}
+
+// sendConn writes ids on one connection and reads cumulative acks ("OK n")
+// until all are acked; it returns how many were.
+func sendConn(ctx context.Context, addr string, ids []string) (int, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	go func() {
+		bw := bufio.NewWriterSize(conn, 64<<10)
+		for _, id := range ids {
+			if _, err := bw.WriteString(id + "\n"); err != nil {
+				return
+			}
+		}
+		_ = bw.Flush()
+	}()
+	br := bufio.NewReader(conn)
+	acked := 0
+	for acked < len(ids) {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return acked, fmt.Errorf("connection ended: %w", errors.Join(err, ctx.Err()))
+			}
+			return acked, err
+		}
+		n, code, err := parseReply(line)
+		if err != nil {
+			return acked, err
+		}
+		if n < acked || n > len(ids) {
+			return acked, fmt.Errorf("ack count %d after %d, %d sent", n, acked, len(ids))
+		}
+		acked = n
+		if code != "" {
+			return acked, fmt.Errorf("server error %s: %s", code, strings.TrimSpace(line))
+		}
+	}
+	return acked, nil
+}
