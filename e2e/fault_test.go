@@ -113,18 +113,23 @@ func shippedMinReplicas(t *testing.T) int {
 	if err != nil {
 		t.Fatalf("read compose file: %v", err)
 	}
-	var doc struct {
-		Services map[string]struct {
-			Environment map[string]string `yaml:"environment"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	// Walk the node tree instead of decoding the whole file, so that a
+	// problem elsewhere in it does not hide this one value.
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
 		t.Fatalf("parse compose file: %v", err)
 	}
-	v, ok := doc.Services["ingest"].Environment["INGEST_MIN_REPLICAS"]
-	if !ok {
-		t.Fatal("compose/compose.yaml: ingest sets no INGEST_MIN_REPLICAS")
+	node := &root
+	if node.Kind == yaml.DocumentNode && len(node.Content) > 0 {
+		node = node.Content[0]
 	}
+	for _, key := range []string{"services", "ingest", "environment", "INGEST_MIN_REPLICAS"} {
+		node = mappingValue(node, key)
+		if node == nil {
+			t.Fatalf("compose/compose.yaml: no services.ingest.environment.INGEST_MIN_REPLICAS (missing %q)", key)
+		}
+	}
+	v := node.Value
 	if inner, ok := strings.CutPrefix(v, "${INGEST_MIN_REPLICAS:-"); ok {
 		v = strings.TrimSuffix(inner, "}")
 	}
@@ -133,6 +138,19 @@ func shippedMinReplicas(t *testing.T) int {
 		t.Fatalf("compose/compose.yaml: INGEST_MIN_REPLICAS default %q is not a positive number", v)
 	}
 	return n
+}
+
+// mappingValue is the value of key in a YAML mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func shippedScenarios() []scenario {
