@@ -586,8 +586,8 @@ func (s *Stack) Logs(ctx context.Context, name string) string {
 	return string(b)
 }
 
-// beforeRemove runs before the containers are removed: it saves the logs of a
-// failed test and thaws paused containers so that they stop cleanly.
+// beforeRemove runs first among the stack's cleanups: it saves the logs of a
+// failed test, then removes the containers in parallel.
 func (s *Stack) beforeRemove() {
 	if s.t.Failed() {
 		s.dumpLogs("failed")
@@ -600,11 +600,23 @@ func (s *Stack) beforeRemove() {
 		names = append(names, n)
 	}
 	s.mu.Unlock()
+	// Remove every container at once (SIGKILL, no drain): the per-container
+	// CleanupContainer that runs next finds them gone, which it accepts, and a
+	// stack goes in about a second instead of one stop timeout per container.
+	var g errgroup.Group
 	for _, n := range names {
-		if st, err := s.State(ctx, n); err == nil && st == container.StatePaused {
-			_ = s.Unpause(ctx, n)
-		}
+		g.Go(func() error {
+			if st, err := s.State(ctx, n); err == nil && st == container.StatePaused {
+				_ = s.Unpause(ctx, n)
+			}
+			_, err := s.docker.ContainerRemove(ctx, s.ContainerID(n), client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil {
+				s.t.Logf("e2e: remove %s: %v", n, err)
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 }
 
 // dumpLogs writes every container's log to e2e/out/<test>/<name>.log.

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"maps"
@@ -133,4 +134,36 @@ func (s *Stack) startHAProxy(ctx context.Context) error {
 		files: []testcontainers.ContainerFile{s.repoFile("haproxy/haproxy.cfg", haproxyCfgPath, 0o644)},
 		ports: []string{dataPort, statsPort},
 	})
+}
+
+// IngestMetrics reads an ingest container's /metrics and returns every
+// sample summed by metric name (labels dropped).
+func (s *Stack) IngestMetrics(ctx context.Context, name string) (map[string]float64, error) {
+	code, body, err := s.IngestGet(ctx, name, "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("%s /metrics: status %d", name, code)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		metric, _, _ := strings.Cut(fields[0], "{")
+		v, err := strconv.ParseFloat(fields[1], 64)
+		if err != nil {
+			continue
+		}
+		out[metric] += v
+	}
+	return out, sc.Err()
 }

@@ -1,0 +1,287 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-ingest/sluice/services/ingest/client"
+)
+
+// TestSmoke runs the smoke checks of the platform on one stack with the
+// shipped settings (INGEST_MIN_REPLICAS default): a 100k-message load through
+// HAProxy, the spread of connections over every ingest container, and
+// HAProxy taking an unready ingest out of rotation and back.
+func TestSmoke(t *testing.T) {
+	s := StartStack(t, Options{})
+
+	// The load's clients stay connected until the connection check has run.
+	var load *smokeLoad
+	t.Run("100k messages from 8 connections, exactly once, in order, replicated", func(t *testing.T) {
+		load = runSmokeLoad(t, s, 8, 100_000)
+	})
+	t.Cleanup(func() {
+		if load != nil {
+			load.close()
+		}
+	})
+
+	t.Run("every ingest container receives connections", func(t *testing.T) {
+		if load == nil {
+			t.Fatal("no load ran")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, name := range s.IngestNames() {
+			row, err := s.IngestServer(ctx, name)
+			if err != nil {
+				t.Fatalf("haproxy server of %s: %v", name, err)
+			}
+			metrics, err := s.IngestMetrics(ctx, name)
+			if err != nil {
+				t.Fatalf("metrics of %s: %v", name, err)
+			}
+			t.Logf("%s: haproxy %s stot=%d scur=%d; ingest connections=%v acked=%v",
+				name, row.Server, row.Stot, row.Scur, metrics["sluice_ingest_connections"], metrics["sluice_ingest_messages_acked_total"])
+			if row.Stot == 0 {
+				t.Errorf("%s: HAProxy sent it no sessions (server %s, stot 0)", name, row.Server)
+			}
+			if metrics["sluice_ingest_connections"] < 1 {
+				t.Errorf("%s: sluice_ingest_connections = %v while 8 clients are connected, want >= 1", name, metrics["sluice_ingest_connections"])
+			}
+			if metrics["sluice_ingest_messages_acked_total"] < 1 {
+				t.Errorf("%s: acked no messages (sluice_ingest_messages_acked_total = %v)", name, metrics["sluice_ingest_messages_acked_total"])
+			}
+		}
+	})
+	if load != nil {
+		load.close()
+		load = nil
+	}
+
+	t.Run("haproxy takes an unready ingest out of rotation and back", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		const victim = "ingest-2"
+		if _, err := s.WaitServerStatus(ctx, victim, "UP"); err != nil {
+			t.Fatalf("before: %v", err)
+		}
+		t0 := time.Now()
+		// A frozen container answers no health check: /ready times out.
+		if err := s.Pause(ctx, victim); err != nil {
+			t.Fatal(err)
+		}
+		paused := true
+		defer func() {
+			if paused {
+				_ = s.Unpause(context.Background(), victim)
+			}
+		}()
+		row, err := s.WaitServerStatus(ctx, victim, "DOWN")
+		if err != nil {
+			t.Fatalf("paused %s: %v", victim, err)
+		}
+		t.Logf("%s (%s) DOWN %s after pause (check_status %s)", victim, row.Server, time.Since(t0).Round(10*time.Millisecond), row.Raw["check_status"])
+
+		// While it is down, new connections go to the others and are acked.
+		rec := sendAndAck(t, s.HAProxyAddr(), "while-down", 200)
+		t.Logf("sent 200 messages while %s was down: %d acked", victim, rec)
+		if rec != 200 {
+			t.Errorf("acked %d of 200 messages while %s was down", rec, victim)
+		}
+
+		t1 := time.Now()
+		if err := s.Unpause(ctx, victim); err != nil {
+			t.Fatal(err)
+		}
+		paused = false
+		row, err = s.WaitServerStatus(ctx, victim, "UP")
+		if err != nil {
+			t.Fatalf("unpaused %s: %v", victim, err)
+		}
+		t.Logf("%s (%s) UP %s after unpause", victim, row.Server, time.Since(t1).Round(10*time.Millisecond))
+		if err := s.WaitHAProxyUp(ctx, s.Options().IngestReplicas); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// smokeLoad is the set of clients of the load test, kept open afterwards.
+type smokeLoad struct {
+	once    sync.Once
+	clients []*client.Client
+}
+
+func (l *smokeLoad) close() {
+	l.once.Do(func() {
+		for _, c := range l.clients {
+			c.Close()
+		}
+	})
+}
+
+// smokeMsg is message seq (1-based) of connection conn.
+func smokeMsg(conn, seq int) string { return fmt.Sprintf("smoke-c%d-%06d", conn, seq) }
+
+// parseSmokeMsg returns the connection and sequence of a smokeMsg.
+func parseSmokeMsg(m string) (conn, seq int, ok bool) {
+	rest, found := strings.CutPrefix(m, "smoke-c")
+	if !found {
+		return 0, 0, false
+	}
+	c, q, found := strings.Cut(rest, "-")
+	if !found {
+		return 0, 0, false
+	}
+	conn, err1 := strconv.Atoi(c)
+	seq, err2 := strconv.Atoi(q)
+	return conn, seq, err1 == nil && err2 == nil
+}
+
+func runSmokeLoad(t *testing.T, s *Stack, conns, total int) *smokeLoad {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	per := total / conns
+	load := &smokeLoad{}
+	addr := s.HAProxyAddr()
+	for range conns {
+		c, err := client.Dial(context.Background(), client.Config{Addr: addr, MaxUnacked: 5000})
+		if err != nil {
+			load.close()
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		load.clients = append(load.clients, c)
+	}
+
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, conns)
+	for i, c := range load.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 1; seq <= per; seq++ {
+				if _, err := c.Send(ctx, []byte(smokeMsg(i, seq))); err != nil {
+					errs[i] = fmt.Errorf("connection %d: send %d: %w", i, seq, err)
+					return
+				}
+			}
+			if err := c.WaitAcked(ctx); err != nil {
+				errs[i] = fmt.Errorf("connection %d: wait for acks: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	resent, connects := uint64(0), uint64(0)
+	for i, c := range load.clients {
+		st := c.Status()
+		resent += st.Resent
+		connects += st.Connects
+		if st.Acked != uint64(per) {
+			t.Errorf("connection %d: %d of %d messages acked (status %+v)", i, st.Acked, per, st)
+		}
+	}
+	t.Logf("%d messages over %d connections acked in %s (%.0f msg/s); %d connects, %d resent",
+		per*conns, conns, elapsed.Round(time.Millisecond), float64(per*conns)/elapsed.Seconds(), connects, resent)
+	if t.Failed() {
+		return load
+	}
+
+	t1 := time.Now()
+	master, list, replicas, err := s.ReadAll(ctx)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	t.Logf("master %s holds %d messages; read back and replicas compared in %s", master, len(list), time.Since(t1).Round(time.Millisecond))
+	checkSmokeList(t, master, list, conns, per)
+	for name, rl := range replicas {
+		if len(rl) != len(list) {
+			t.Errorf("replica %s holds %d messages, master %s %d", name, len(rl), master, len(list))
+			continue
+		}
+		for i := range rl {
+			if rl[i] != list[i] {
+				t.Errorf("replica %s differs from master %s at index %d: %q vs %q", name, master, i, rl[i], list[i])
+				break
+			}
+		}
+	}
+	if len(replicas) != 2 {
+		t.Errorf("compared %d replicas, want 2", len(replicas))
+	}
+	return load
+}
+
+// checkSmokeList checks that list holds messages 1..per of every connection
+// exactly once, each connection's in order, and nothing else.
+func checkSmokeList(t *testing.T, node string, list []string, conns, per int) {
+	t.Helper()
+	next := make([]int, conns) // last seq seen per connection
+	bad := 0
+	report := func(format string, args ...any) {
+		bad++
+		if bad <= 10 {
+			t.Errorf("%s: "+format, append([]any{node}, args...)...)
+		}
+	}
+	for i, m := range list {
+		c, seq, ok := parseSmokeMsg(m)
+		if !ok || c < 0 || c >= conns || seq < 1 || seq > per {
+			report("unexpected entry %q at index %d", m, i)
+			continue
+		}
+		switch {
+		case seq == next[c]+1:
+			next[c] = seq
+		case seq <= next[c]:
+			report("connection %d: message %d again (or out of order) at index %d, after %d", c, seq, i, next[c])
+		default:
+			report("connection %d: message %d at index %d follows %d: %d missing before it", c, seq, i, next[c], seq-next[c]-1)
+			next[c] = seq
+		}
+	}
+	for c, last := range next {
+		if last != per {
+			report("connection %d: last message %d, want %d", c, last, per)
+		}
+	}
+	if len(list) != conns*per {
+		report("holds %d entries, want %d", len(list), conns*per)
+	}
+	if bad > 10 {
+		t.Errorf("%s: ... %d problems in all", node, bad)
+	}
+}
+
+// sendAndAck sends n messages over one new connection and returns how many were acked.
+func sendAndAck(t *testing.T, addr, prefix string, n int) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addr: addr})
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	for i := range n {
+		if _, err := c.Send(ctx, []byte(fmt.Sprintf("%s-%d", prefix, i))); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	if err := c.WaitAcked(ctx); err != nil {
+		t.Errorf("wait for acks: %v", err)
+	}
+	return int(c.Acked())
+}
