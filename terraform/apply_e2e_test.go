@@ -19,6 +19,7 @@ package terraform_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +86,11 @@ func TestModuleApplies(t *testing.T) {
 		t.Fatalf("docker client: %v", err)
 	}
 	t.Cleanup(func() { _ = docker.Close() })
-	labels := map[string]string{"sluice.terraform-e2e": project}
+	host, _ := os.Hostname()
+	labels := map[string]string{labelProject: project, labelPID: strconv.Itoa(os.Getpid()), labelHost: host}
+	if err := sweepDeadRuns(ctx, docker, host); err != nil {
+		t.Errorf("remove leftovers of killed runs: %v", err)
+	}
 
 	// docker_image: present on the host, or the provider would try a pull.
 	for name, obj := range m.objects["docker_image"] {
@@ -201,7 +207,7 @@ func TestModuleApplies(t *testing.T) {
 			t.Errorf("haproxy does not publish %s: %v", port, err)
 		}
 	}
-	host := func(port string) string {
+	published := func(port string) string {
 		p, err := haproxy.MappedPort(ctx, port)
 		if err != nil {
 			t.Fatalf("mapped port %s: %v", port, err)
@@ -210,7 +216,7 @@ func TestModuleApplies(t *testing.T) {
 	}
 
 	t.Run("stats page behind basic auth", func(t *testing.T) {
-		url := "http://" + host("8404/tcp") + "/stats"
+		url := "http://" + published("8404/tcp") + "/stats"
 		for _, tc := range []struct {
 			name string
 			auth bool
@@ -236,7 +242,7 @@ func TestModuleApplies(t *testing.T) {
 		sendCtx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		t0 := time.Now()
-		c, err := client.Dial(sendCtx, client.Config{Addr: host("9501/tcp")})
+		c, err := client.Dial(sendCtx, client.Config{Addr: published("9501/tcp")})
 		if err != nil {
 			t.Fatalf("dial ingest endpoint: %v", err)
 		}
@@ -273,6 +279,60 @@ func TestModuleApplies(t *testing.T) {
 		}
 		t.Logf("master %s holds %d entries; every one of the %d acked messages is there", master[0], len(got), n)
 	})
+}
+
+// Labels on everything the test creates.
+const (
+	labelProject = "sluice.terraform-e2e"
+	labelPID     = "sluice.terraform-e2e.pid"
+	labelHost    = "sluice.terraform-e2e.host"
+)
+
+// sweepDeadRuns removes what an earlier run on this host left behind when it
+// was killed before its cleanups ran (go test -timeout): its PID is gone.
+func sweepDeadRuns(ctx context.Context, docker *testcontainers.DockerClient, host string) error {
+	dead := func(l map[string]string) bool {
+		if l[labelProject] == "" || l[labelHost] != host {
+			return false
+		}
+		pid, err := strconv.Atoi(l[labelPID])
+		return err == nil && syscall.Kill(pid, 0) == syscall.ESRCH
+	}
+	var errs []error
+	ctrs, err := docker.ContainerList(ctx, mobyclient.ContainerListOptions{All: true})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range ctrs.Items {
+		if dead(c.Labels) {
+			if _, err := docker.ContainerRemove(ctx, c.ID, mobyclient.ContainerRemoveOptions{Force: true}); err != nil {
+				errs = append(errs, fmt.Errorf("remove container %v: %w", c.Names, err))
+			}
+		}
+	}
+	nets, err := docker.NetworkList(ctx, mobyclient.NetworkListOptions{})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
+	}
+	for _, n := range nets.Items {
+		if dead(n.Labels) {
+			if _, err := docker.NetworkRemove(ctx, n.ID, mobyclient.NetworkRemoveOptions{}); err != nil {
+				errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+			}
+		}
+	}
+	vols, err := docker.VolumeList(ctx, mobyclient.VolumeListOptions{})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list volumes: %w", err))...)
+	}
+	for _, v := range vols.Items {
+		if dead(v.Labels) {
+			if _, err := docker.VolumeRemove(ctx, v.Name, mobyclient.VolumeRemoveOptions{Force: true}); err != nil {
+				errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // runInstance creates one container as the provider does (create, upload,
