@@ -23,7 +23,9 @@ GOBUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w"
 # Compose v2 plugin if present, else docker-compose 1.29 (both run compose/compose.yaml).
 COMPOSE_BIN ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 PROJECT ?= sluice
-COMPOSE = $(COMPOSE_BIN) -p $(PROJECT) -f compose/compose.yaml
+# Extra files (local overrides) can be appended: COMPOSE_FILES="compose/compose.yaml my.yaml".
+COMPOSE_FILES ?= compose/compose.yaml
+COMPOSE = $(COMPOSE_BIN) -p $(PROJECT) $(addprefix -f ,$(COMPOSE_FILES))
 SLUICE_BIND ?= 127.0.0.1
 SLUICE_PORT ?= 9501
 SLUICE_STATS_PORT ?= 8404
@@ -125,12 +127,14 @@ ps: ## containers of the stack and their health
 logs: ## follow the stack's logs
 	@$(COMPOSE) logs -f --tail=100
 
-SEND_COUNT ?= 10
-send: ## send a few messages through HAProxy and print the acks
-	@echo ">> sending $(SEND_COUNT) messages to $(SLUICE_BIND):$(SLUICE_PORT)"
-	@exec 3<>/dev/tcp/$(SLUICE_BIND)/$(SLUICE_PORT); \
-	for i in $$(seq 1 $(SEND_COUNT)); do printf 'hello from make send %s %s\n' "$$(date +%s)" "$$i" >&3; done; \
-	timeout 5 head -n 1 <&3
+SEND_COUNT ?= 100
+send: ## send a few messages through HAProxy (loadgen) and show the queue length on the master
+	@echo ">> loadgen: $(SEND_COUNT) messages to $(SLUICE_BIND):$(SLUICE_PORT)"
+	@$(GO) run ./services/loadgen -addr $(SLUICE_BIND):$(SLUICE_PORT) -n $(SEND_COUNT) -c 2 -size 32 \
+		-no-progress -timeout 60s -run-id make-send-$$(date +%s)
+	@master=$$($(COMPOSE) exec -T sentinel-1 sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli --raw -p 26379 SENTINEL get-master-addr-by-name sluice' | head -n 1 | tr -d '\r'); \
+	echo ">> master is $$master; data_queue length:"; \
+	$(COMPOSE) exec -T "$$master" sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli LLEN data_queue'
 
 ## ---- checks --------------------------------------------------------------------------
 
