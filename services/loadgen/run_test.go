@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluice-ingest/sluice/internal/redistest"
+	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
+)
+
+var ingestBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "loadgen-it-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "ingest")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/sluice-ingest/sluice/services/ingest").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ingest: %w: %s", err, out)
+	}
+	return bin, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin, err := ingestBinary(); err == nil {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
+}
+
+// startStack starts redis-server and the real ingest binary.
+func startStack(t *testing.T, extra ...string) (*redistest.Redis, string) {
+	t.Helper()
+	bin, err := ingestBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	dp, err1 := redistest.FreePort()
+	ap, err2 := redistest.FreePort()
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	data, admin := fmt.Sprintf("127.0.0.1:%d", dp), fmt.Sprintf("127.0.0.1:%d", ap)
+	redistest.NewCommand(t, redistest.CommandOptions{
+		Name: "ingest", Path: bin,
+		Env:   append([]string{"INGEST_LISTEN_ADDR=" + data, "INGEST_ADMIN_ADDR=" + admin, "INGEST_REDIS_ADDR=" + r.Addr, "INGEST_DRAIN_DELAY=0s"}, extra...),
+		Ready: redistest.HTTPReady("http://" + admin + "/ready"),
+	})
+	return r, data
+}
+
+func TestRunAgainstIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the ingest binary")
+	}
+	r, addr := startStack(t)
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, stdout, stderr string)
+	}{
+		{name: "table", args: []string{"-n", "20000", "-c", "4", "-size", "64", "-run-id", "tbl-"}, check: func(t *testing.T, stdout, stderr string) {
+			for _, want := range []string{"throughput", "msgs/s", "ack latency p99.9", "unacked 0"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("table lacks %q:\n%s", want, stdout)
+				}
+			}
+			if !strings.Contains(stderr, "acked") {
+				t.Errorf("no progress bar on stderr: %q", stderr)
+			}
+		}},
+		{name: "json, rate-limited, no progress", args: []string{"-n", "5000", "-c", "2", "-rate", "10000", "-json", "-no-progress", "-run-id", "js-"}, check: func(t *testing.T, stdout, stderr string) {
+			var res load.Result
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+			}
+			if res.Acked != 5000 || res.Unacked != 0 || res.MsgsPerSec <= 0 || res.LatencyP99 <= 0 || res.LatencyP50 > res.LatencyP99 {
+				t.Fatalf("result %+v", res)
+			}
+			// 5000 messages at 10000/s cannot take less than 0.5 s.
+			if res.Seconds < 0.45 {
+				t.Fatalf("rate limit not applied: %v s", res.Seconds)
+			}
+			if stderr != "" {
+				t.Errorf("stderr not empty with -no-progress: %q", stderr)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"-addr", addr}, tc.args...)
+			if err := run(t.Context(), args, func(string) string { return "" }, &stdout, &stderr); err != nil {
+				t.Fatalf("run %v: %v\nstderr: %s", args, err, stderr.String())
+			}
+			tc.check(t, stdout.String(), stderr.String())
+		})
+	}
+	// Every payload in Redis is intact and unique.
+	rc := r.Client()
+	defer rc.Close()
+	vals, err := rc.LRange(context.Background(), "data_queue", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, v := range vals {
+		id := "tbl-"
+		if strings.HasPrefix(v, "js-") {
+			id = "js-"
+		}
+		if _, _, err := load.CheckPayload([]byte(v), id); err != nil {
+			t.Fatalf("stored payload: %v", err)
+		}
+		seen[v] = true
+	}
+	if len(seen) != 25000 {
+		t.Fatalf("%d distinct payloads stored, want 25000", len(seen))
+	}
+}
+
+// TestRunFailsWhenUnacked: Redis is paused, so nothing is acked before the
+// loadgen timeout; loadgen must report it and fail.
+func TestRunFailsWhenUnacked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the ingest binary")
+	}
+	r, addr := startStack(t)
+	if err := r.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Resume()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"-addr", addr, "-n", "1000", "-c", "2", "-timeout", "2s", "-json", "-no-progress"},
+		func(string) string { return "" }, &stdout, &stderr)
+	if !errors.Is(err, errUnacked) {
+		t.Fatalf("run = %v, want errUnacked", err)
+	}
+	var res load.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("no JSON result on failure: %v\n%s", err, stdout.String())
+	}
+	if res.Unacked == 0 || res.Acked+res.Unacked != 1000 {
+		t.Fatalf("result %+v, want unacked messages", res)
+	}
+}
+
+func TestRunBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "unknown flag", args: []string{"-bogus"}, want: "bogus"},
+		{name: "bad values", args: []string{"-n", "0", "-c", "0"}, want: "-n 0"},
+		{name: "extra args", args: []string{"x"}, want: "unexpected arguments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), tc.args, func(string) string { return "" }, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
+				t.Fatalf("run %v = %v (stderr %q), want an error about %q", tc.args, err, stderr.String(), tc.want)
+			}
+		})
+	}
+}
