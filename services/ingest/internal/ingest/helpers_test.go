@@ -84,7 +84,9 @@ func (ts *testServer) stop(t *testing.T) error {
 }
 
 type redisTarget struct {
-	addr          string
+	addr             string
+	password         string
+	sentinelPassword string
 	sentinelAddrs []string
 	minReplicas   int
 	waitTimeout   time.Duration
@@ -102,6 +104,7 @@ func startServer(t *testing.T, target redisTarget, o Options) *testServer {
 	}
 	rdb := store.NewClient(store.ClientOptions{
 		Addr: target.addr, SentinelAddrs: target.sentinelAddrs, MasterName: redistest.MasterName,
+		Password: target.password, SentinelPassword: target.sentinelPassword,
 		Timeout: 2 * time.Second, WaitTimeout: target.waitTimeout, PoolSize: o.Writers + 2,
 	}, sm, log)
 	w := store.NewWriter(rdb, store.WriterOptions{
@@ -127,10 +130,20 @@ func startServer(t *testing.T, target redisTarget, o Options) *testServer {
 		}
 		rdb.Close()
 		if t.Failed() {
-			t.Logf("----- ingest log (tail):\n%s", tailLines(logs.String(), 40))
+			t.Logf("----- ingest log (warnings and errors, tail):\n%s", tailLines(important(logs.String()), 60))
 		}
 	})
 	return ts
+}
+
+func important(logs string) string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if !strings.Contains(l, `"level":"DEBUG"`) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func tailLines(s string, n int) string {
@@ -214,7 +227,12 @@ func (c *rawClient) expectCleanEOF(timeout time.Duration) {
 
 func lrange(t *testing.T, addr string) []string {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	return lrangeAuth(t, addr, "")
+}
+
+func lrangeAuth(t *testing.T, addr, password string) []string {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

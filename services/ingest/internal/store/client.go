@@ -87,6 +87,7 @@ func NewClient(o ClientOptions, m *Metrics, log *slog.Logger) *redis.Client {
 	}
 	return redis.NewClient(&redis.Options{
 		Addr:             o.Addr,
+		DialerRetries:    1, // the Writer retries with backoff and a deadline
 		Password:         o.Password,
 		DialTimeout:      o.Timeout,
 		ReadTimeout:      o.Timeout + o.WaitTimeout,
@@ -118,6 +119,10 @@ func (mc *masterCheck) onConnect(ctx context.Context, cn *redis.Conn) error {
 	name, err := RoleName(role)
 	if err != nil {
 		return fmt.Errorf("check role: %w", err)
+	}
+	if name == "sentinel" {
+		// go-redis runs OnConnect on its Sentinel connections too.
+		return nil
 	}
 	if name != "master" {
 		mc.metrics.roleRejections.Inc()
