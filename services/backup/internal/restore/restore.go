@@ -1,6 +1,8 @@
 // Package restore loads a verified snapshot back into a running Sentinel
-// topology (or a single node) with RESTORE on the master, so that the
-// replicas receive it through normal replication and no server restarts.
+// topology (or a single node) through the master, with ordinary commands
+// (batched RPUSH for the queue, RESTORE for small keys), so that the replicas
+// receive it through normal replication, AOF stays consistent, no server
+// restarts and no Sentinel has anything to do.
 package restore
 
 import (
@@ -54,9 +56,10 @@ type Result struct {
 }
 
 type value struct {
-	db   int
-	key  rdb.Key
-	dump []byte
+	db      int
+	key     rdb.Key
+	payload []byte // the queue's raw value, decoded element by element
+	dump    []byte // RESTORE argument, for the other keys
 }
 
 // Run verifies the snapshot at path, prints what will be overwritten, and,
@@ -85,14 +88,21 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 	}
 	var queue *value
 	for i := range values {
-		values[i].dump = rdb.DumpPayload(values[i].key.Payload, v.Info.Version)
-		values[i].key.Payload = nil
 		if values[i].db == 0 && string(values[i].key.Name) == o.Key {
 			queue = &values[i]
+			queue.payload = queue.key.Payload
+		} else {
+			values[i].dump = rdb.DumpPayload(values[i].key.Payload, v.Info.Version)
 		}
+		values[i].key.Payload = nil
 	}
 	if queue == nil {
 		return nil, fmt.Errorf("refusing to restore: %s has no key %q in db 0", path, o.Key)
+	}
+	switch queue.key.Type {
+	case rdb.TypeList, rdb.TypeListZiplist, rdb.TypeListQuicklist, rdb.TypeListQuicklist2:
+	default:
+		return nil, fmt.Errorf("refusing to restore: %q in %s is of RDB type %d, not a list", o.Key, path, queue.key.Type)
 	}
 	fmt.Fprintf(o.Out, "backup %s: verified (sha256, CRC-64, %d keys); taken %s from %s, %s replication offset %d, %s has %d elements\n",
 		v.Meta.File, v.Info.Keys, v.Meta.CreatedAt.Format(time.RFC3339), v.Meta.Source, v.Meta.ReplID, v.Meta.ReplOffset, o.Key, queue.key.Len)
@@ -178,29 +188,84 @@ redis.call('RENAME', KEYS[2], KEYS[1])
 return n
 `)
 
+// batchElements and batchBytes bound one RPUSH of the restore; pipeline is
+// the RPUSHes in flight. No command blocks the master for long: one RESTORE
+// of a 1M-element list would stall it (and its replicas) for longer than
+// Sentinel's down-after, and trigger the failover a restore must not cause.
+const (
+	batchElements = 1000
+	batchBytes    = 1 << 20
+	pipeline      = 16
+)
+
+// restoreQueue rebuilds the queue in a staging key with batched RPUSHes,
+// then makes it the queue (after appending what the queue holds now, unless
+// Replace) in one atomic script.
 func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, res *Result) error {
-	ttl := q.key.ExpireAt
-	args := []any{"RESTORE", o.Key, ttl, q.dump, "REPLACE"}
-	if ttl > 0 {
-		args = append(args, "ABSTTL")
+	staging := o.Key + ":restore-staging"
+	if err := mc.Unlink(ctx, staging).Err(); err != nil {
+		return fmt.Errorf("UNLINK %s on %s: %w", staging, mc.Options().Addr, err)
+	}
+	pipe := mc.Pipeline()
+	var batch []any
+	var size, queued int
+	var pushed int64
+	flush := func(final bool) error {
+		if len(batch) > 0 {
+			pipe.RPush(ctx, staging, batch...)
+			batch, size, queued = nil, 0, queued+1
+		}
+		if queued == 0 || (!final && queued < pipeline) {
+			return nil
+		}
+		cmds, err := pipe.Exec(ctx)
+		queued = 0
+		if err != nil {
+			return fmt.Errorf("RPUSH %s on %s: %w", staging, mc.Options().Addr, err)
+		}
+		pushed = cmds[len(cmds)-1].(*redis.IntCmd).Val()
+		return nil
+	}
+	var perr error
+	n, err := rdb.ListElements(q.payload, func(e []byte) {
+		if perr != nil {
+			return
+		}
+		batch = append(batch, string(e)) // copied: e is only valid during the call
+		size += len(e)
+		if len(batch) >= batchElements || size >= batchBytes {
+			perr = flush(false)
+		}
+	})
+	if err == nil {
+		err = perr
+	}
+	if err == nil {
+		err = flush(true)
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", o.Key, err)
+	}
+	if pushed != n {
+		return fmt.Errorf("rebuild %s: staging list has %d elements, the backup %d", o.Key, pushed, n)
 	}
 	if o.Replace {
-		if err := mc.Do(ctx, args...).Err(); err != nil {
-			return fmt.Errorf("RESTORE %s on %s: %w", o.Key, mc.Options().Addr, err)
+		if err := mc.Rename(ctx, staging, o.Key).Err(); err != nil {
+			return fmt.Errorf("RENAME %s %s on %s: %w", staging, o.Key, mc.Options().Addr, err)
 		}
 	} else {
-		staging := o.Key + ":restore-staging"
-		args[1] = staging
-		if err := mc.Do(ctx, args...).Err(); err != nil {
-			return fmt.Errorf("RESTORE %s on %s: %w", staging, mc.Options().Addr, err)
-		}
 		kept, err := mergeScript.Run(ctx, mc, []string{o.Key, staging}).Int64()
 		if err != nil {
 			return fmt.Errorf("merge %s into %s on %s: %w", staging, o.Key, mc.Options().Addr, err)
 		}
 		res.KeptCurrent = kept
 	}
-	res.Restored = q.key.Len
+	if q.key.ExpireAt > 0 {
+		if err := mc.PExpireAt(ctx, o.Key, time.UnixMilli(q.key.ExpireAt)).Err(); err != nil {
+			return fmt.Errorf("PEXPIREAT %s: %w", o.Key, err)
+		}
+	}
+	res.Restored = n
 	fmt.Fprintf(o.Out, "master: %s restored (%d from the backup, %d kept)\n", o.Key, res.Restored, res.KeptCurrent)
 	return nil
 }
