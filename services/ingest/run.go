@@ -64,12 +64,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	level, _ := cfg.SlogLevel()
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
-	return serve(ctx, cfg, log, func(addr net.Addr) {})
+	return serve(ctx, cfg, log, nil)
 }
 
 // serve runs the service until ctx is cancelled and the drain finished.
-// ready is called with the data address once both listeners are bound.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(data net.Addr)) error {
+// bound, if not nil, gets both addresses once the listeners are bound.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, bound func(data, admin net.Addr)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -129,7 +129,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	log.Info("ingest listening", "data", srv.Addr().String(), "admin", adm.Addr().String(), "redis_mode", mode,
 		"min_replicas", cfg.MinReplicas, "writers", cfg.Writers, "batch_max", cfg.BatchMax, "proxy_protocol", cfg.ProxyProtocol)
-	ready(srv.Addr())
+	if bound != nil {
+		bound(srv.Addr(), adm.Addr())
+	}
 
 	// The admin server outlives the drain so HAProxy sees /ready turn 503.
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
