@@ -109,7 +109,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("msg"),
 			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetRenderBlankState(true),
 		)
 		barDone = make(chan struct{})
 		barWG.Add(1)
@@ -148,7 +148,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if bar != nil {
 		close(barDone)
 		barWG.Wait()
-		bar.Finish()
+		bar.Finish() // renders the final state (acked of total) and leaves it on screen
+		fmt.Fprintln(o.Progress)
 	}
 
 	all := histogram.New()
@@ -226,6 +227,9 @@ func runConn(ctx context.Context, o Options, conn, n int, rate float64, start ti
 		return client.Status{}, err
 	}
 	buf := make([]byte, 0, o.Size)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	var interval float64
 	if rate > 0 {
 		interval = float64(time.Second) / rate
@@ -234,16 +238,21 @@ func runConn(ctx context.Context, o Options, conn, n int, rate float64, start ti
 		now := time.Since(start)
 		d := now
 		if interval > 0 {
-			d = time.Duration(float64(seq-1) * interval)
-			if wait := d - now; wait > 0 {
-				t := time.NewTimer(wait)
+			// Sleep only when more than a timer tick ahead: per-message
+			// sleeps of a few µs oversleep and would make the sender lag
+			// its own schedule. A message sent early counts from when it
+			// was sent.
+			sched := time.Duration(float64(seq-1) * interval)
+			if wait := sched - now; wait > time.Millisecond {
+				timer.Reset(wait)
 				select {
-				case <-t.C:
+				case <-timer.C:
 				case <-ctx.Done():
-					t.Stop()
 					return c.Close(), ctx.Err()
 				}
+				now = time.Since(start)
 			}
+			d = max(sched, now)
 		}
 		for processed.Load()+uint64(len(due)) <= uint64(seq) {
 			if ctx.Err() != nil {
