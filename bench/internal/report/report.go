@@ -35,6 +35,8 @@ type Run struct {
 	Load Load
 	// IngestCPU is the summed CPU of the ingest processes, % of one core.
 	IngestCPU float64
+	// IngestCPUSeconds is their summed CPU time over the run.
+	IngestCPUSeconds float64
 	// IngestRSSMiB is the largest peak RSS of one ingest process.
 	IngestRSSMiB float64
 	// RedisCPU, HAProxyCPU and LoadgenCPU: % of one core.
@@ -59,23 +61,25 @@ type Scale struct {
 
 // Results of a whole bench run.
 type Results struct {
-	Date      time.Time
-	Commit    string
-	Machine   string
-	Versions  string
-	Messages  int
-	Size      int
-	Conns     int
-	Window    int
-	Ingests   int
-	Ceiling   float64 // redis-benchmark -t rpush -P 128 -c 50 (default -d 3)
-	CeilingD  float64 // same with -d Size
-	Modes     []Mode
-	ScaleMode int
-	Scale     []Scale
-	Profile   string // pprof -top text
-	ProfileOf string // what was profiled
-	Duration  time.Duration
+	Date     time.Time
+	Commit   string
+	Machine  string
+	Versions string
+	Messages int
+	Size     int
+	Conns    int
+	Window   int
+	Ingests  int
+	Ceiling  float64 // redis-benchmark -t rpush -P 128 -c 50 (default -d 3)
+	CeilingD float64 // same with -d Size
+	// CeilingMin and CeilingMax span every ceiling measurement of the run.
+	CeilingMin, CeilingMax float64
+	Modes                  []Mode
+	ScaleMode              int
+	Scale                  []Scale
+	Profile                string // pprof -top text
+	ProfileOf              string // what was profiled
+	Duration               time.Duration
 }
 
 // Ratio is throughput over the ceiling.
@@ -114,22 +118,27 @@ func WriteMarkdown(w io.Writer, r Results) error {
 	p("| command | RPUSH/s |\n| --- | ---: |\n")
 	p("| `redis-benchmark -t rpush -P 128 -c 50` | %.0f |\n", r.Ceiling)
 	p("| `redis-benchmark -t rpush -P 128 -c 50 -d %d` | %.0f |\n\n", r.Size, r.CeilingD)
-	p("Ratios below are against the first line (the command the issue names).\n\n")
+	p("Ratios below are against the first line (the command the issue names, best of 3). ")
+	p("All ceiling measurements of this run (3 at the start, 1 before each mode) ranged from %.0f to %.0f RPUSH/s", r.CeilingMin, r.CeilingMax)
+	if r.CeilingMin > 0 && r.CeilingMax > 1.5*r.CeilingMin {
+		p(": **the machine was busy (other work on the same 2 cores), so the ratios are unreliable**; ingest CPU per message (below) does not depend on that")
+	}
+	p(".\n\n")
 
 	p("## Modes (%d ingest)\n\n", r.Ingests)
 	p("### Full load\n\n")
-	p("| mode | acked msgs/s | MB/s | ratio vs ceiling | (vs adjacent ceiling) | p50 ms | p90 ms | p99 ms | p99.9 ms | ingest RSS MiB (peak) | ingest CPU %% | redis master CPU %% | haproxy CPU %% | loadgen CPU %% | unacked |\n")
-	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| mode | acked msgs/s | MB/s | ratio vs ceiling | (vs adjacent ceiling) | p50 ms | p90 ms | p99 ms | p99.9 ms | ingest RSS MiB (peak) | ingest CPU %% | ingest CPU µs/msg | redis master CPU %% | haproxy CPU %% | loadgen CPU %% | unacked |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, m := range r.Modes {
 		f := m.Full
 		adj := 0.0
 		if m.AdjacentCeiling > 0 {
 			adj = 100 * f.Load.MsgsPerSec / m.AdjacentCeiling
 		}
-		p("| %s | %.0f | %.1f | **%.0f%%** | %.0f%% of %.0f | %s | %s | %s | %s | %.1f | %.0f | %.0f | %.0f | %.0f | %d |\n",
+		p("| %s | %.0f | %.1f | **%.0f%%** | %.0f%% of %.0f | %s | %s | %s | %s | %.1f | %.0f | %s | %.0f | %.0f | %.0f | %d |\n",
 			modeName(m), f.Load.MsgsPerSec, f.Load.MBPerSec, 100*r.Ratio(f.Load.MsgsPerSec), adj, m.AdjacentCeiling,
 			ms(f.Load.LatencyP50), ms(f.Load.LatencyP90), ms(f.Load.LatencyP99), ms(f.Load.LatencyP999),
-			f.IngestRSSMiB, f.IngestCPU, f.RedisCPU, f.HAProxyCPU, f.LoadgenCPU, f.Load.Unacked)
+			f.IngestRSSMiB, f.IngestCPU, perMsg(f), f.RedisCPU, f.HAProxyCPU, f.LoadgenCPU, f.Load.Unacked)
 	}
 	p("\n### 50%% of peak (rate-limited)\n\n")
 	p("| mode | target msgs/s | acked msgs/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ingest RSS MiB (peak) | ingest CPU %% | redis master CPU %% | unacked |\n")
@@ -179,6 +188,14 @@ func WriteMarkdown(w io.Writer, r Results) error {
 	p("![throughput and p99 per mode](chart.png)\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// perMsg is the ingest CPU time per acked message, in µs.
+func perMsg(r Run) string {
+	if r.Load.Acked == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r.IngestCPUSeconds*1e6/float64(r.Load.Acked))
 }
 
 func met(ok bool) string {

@@ -22,7 +22,7 @@ type Config struct {
 	Modes           []int         `env:"MODES" envDefault:"0,1,2" envSeparator:"," desc:"INGEST_MIN_REPLICAS values to measure"`
 	ShippedMode     int           `env:"SHIPPED_MODE" envDefault:"2" desc:"INGEST_MIN_REPLICAS shipped by compose (used for the scaling runs)"`
 	Ingests         int           `env:"INGESTS" envDefault:"1" desc:"ingest processes behind HAProxy for the mode runs"`
-	Scale           []int         `env:"SCALE" envDefault:"1,2,3" envSeparator:"," desc:"ingest counts for the scaling runs (empty: skip)"`
+	Scale           []int         `env:"SCALE" envDefault:"1,2,3" envSeparator:"," desc:"ingest counts for the scaling runs; 0 = skip them"`
 	CeilingRequests int           `env:"CEILING_REQUESTS" envDefault:"1000000" desc:"redis-benchmark -n (best of 3 runs is the ceiling)"`
 	Stack           string        `env:"STACK" envDefault:"local" desc:"local (processes on loopback); docker is not implemented yet"`
 	RedisMode       string        `env:"REDIS_MODE" envDefault:"sentinel" desc:"how ingest finds Redis: sentinel (as shipped) or single (INGEST_REDIS_ADDR)"`
@@ -102,6 +102,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("BENCH_INGESTS=%d: need 1 to 3", c.Ingests))
 	}
 	for _, n := range c.Scale {
+		if len(c.Scale) == 1 && n == 0 {
+			continue
+		}
 		if n < 1 || n > 3 {
 			errs = append(errs, fmt.Errorf("BENCH_SCALE: %d is not 1 to 3", n))
 		}

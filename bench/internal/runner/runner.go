@@ -66,10 +66,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 		ScaleMode: cfg.ShippedMode,
 	}
 	b.say("ceiling: redis-benchmark -t rpush -P 128 -c 50 -n %d, best of 3", cfg.CeilingRequests)
-	if res.Ceiling, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
+	if res.Ceiling, res.CeilingMin, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
 		return err
 	}
-	if res.CeilingD, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, cfg.Size); err != nil {
+	res.CeilingMax = res.Ceiling
+	if res.CeilingD, _, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, cfg.Size); err != nil {
 		return err
 	}
 	b.say("ceiling %.0f RPUSH/s (-d %d: %.0f)", res.Ceiling, cfg.Size, res.CeilingD)
@@ -82,6 +83,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 		if m.AdjacentCeiling, err = ceilingOnce(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
 			return err
 		}
+		res.CeilingMin = min(res.CeilingMin, m.AdjacentCeiling)
+		res.CeilingMax = max(res.CeilingMax, m.AdjacentCeiling)
 		if err := resetData(ctx, b.top); err != nil {
 			return err
 		}
@@ -113,6 +116,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	}
 
 	for _, n := range cfg.Scale {
+		if n == 0 {
+			continue
+		}
 		err := b.withStack(ctx, n, cfg.ShippedMode, func(hap *redistest.HAProxy, ingests []*ingest) error {
 			b.say("scaling: %d ingest(s), MIN_REPLICAS=%d, full load", n, cfg.ShippedMode)
 			r, err := b.measure(ctx, hap, ingests, cfg.Messages, 0)
@@ -228,6 +234,7 @@ func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*
 	r := report.Run{Load: l, LoadgenCPU: 100 * loadgenCPU / wall, RedisCPU: use[0].CPUPercent, HAProxyCPU: use[1].CPUPercent}
 	for _, u := range use[2:] {
 		r.IngestCPU += u.CPUPercent
+		r.IngestCPUSeconds += u.CPUSeconds
 		r.IngestRSSMiB = max(r.IngestRSSMiB, float64(u.PeakRSS)/(1<<20))
 	}
 	return r, nil
