@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,55 @@ func TestSmoke(t *testing.T) {
 		t.Logf("%s (%s) UP %s after unpause", victim, row.Server, time.Since(t1).Round(10*time.Millisecond))
 		if err := s.WaitHAProxyUp(ctx, s.Options().IngestReplicas); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("haproxy takes an ingest whose /ready fails out of rotation and back", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		const victim = "ingest-3"
+		if _, err := s.WaitServerStatus(ctx, victim, "UP"); err != nil {
+			t.Fatalf("before: %v", err)
+		}
+		// Cut the ingest off from every Redis node and Sentinel: it stays up and
+		// answers HTTP, but its Redis check fails, so /ready says 503.
+		t0 := time.Now()
+		heal, err := Partition(ctx, s, []string{victim}, append(RedisNames(), SentinelNames()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		healed := false
+		defer func() {
+			if !healed {
+				_ = heal(context.Background())
+			}
+		}()
+		row, err := s.WaitServerStatus(ctx, victim, "DOWN")
+		if err != nil {
+			t.Fatalf("cut off %s: %v", victim, err)
+		}
+		code, body, err := s.IngestGet(ctx, victim, "/ready")
+		t.Logf("%s (%s) DOWN %s after losing Redis (check_status %s, check_code %s); /ready answers %d %s",
+			victim, row.Server, time.Since(t0).Round(10*time.Millisecond), row.Raw["check_status"], row.Raw["check_code"], code, strings.TrimSpace(body))
+		if err != nil || code != http.StatusServiceUnavailable {
+			t.Errorf("%s /ready while cut off from Redis: %d, %v; want 503", victim, code, err)
+		}
+		if row.Raw["check_status"] != "L7STS" {
+			t.Errorf("HAProxy's last check of %s: %q, want L7STS (an HTTP status other than 200)", victim, row.Raw["check_status"])
+		}
+
+		t1 := time.Now()
+		if err := heal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		healed = true
+		row, err = s.WaitServerStatus(ctx, victim, "UP")
+		if err != nil {
+			t.Fatalf("healed %s: %v", victim, err)
+		}
+		t.Logf("%s (%s) UP %s after the partition healed", victim, row.Server, time.Since(t1).Round(10*time.Millisecond))
+		if rec := sendAndAck(t, s.HAProxyAddr(), "after-heal", 200); rec != 200 {
+			t.Errorf("acked %d of 200 messages after the heal", rec)
 		}
 	})
 }
