@@ -271,7 +271,9 @@ func (s *Stack) ctr(name string) *testcontainers.DockerContainer {
 	defer s.mu.Unlock()
 	c, ok := s.ctrs[name]
 	if !ok {
-		s.t.Fatalf("e2e: no container %q in this stack (have %v)", name, s.Names())
+		// A programming error; panic rather than FailNow, which would be wrong
+		// from a subtest's goroutine.
+		panic(fmt.Sprintf("e2e: no container %q in this stack (have %v)", name, s.Names()))
 	}
 	return c
 }
@@ -387,12 +389,16 @@ func (s *Stack) HostAddr(ctx context.Context, name, port string) (string, error)
 	return net.JoinHostPort("127.0.0.1", p.Port()), nil
 }
 
+// mustHostAddr is HostAddr for the getters without an error result. On error
+// it marks the test failed (Errorf is safe from subtests, FailNow is not) and
+// returns an address that cannot be dialled, so the caller fails visibly.
 func (s *Stack) mustHostAddr(name, port string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	addr, err := s.HostAddr(ctx, name, port)
 	if err != nil {
-		s.t.Fatalf("e2e: %v", err)
+		s.t.Errorf("e2e: %v", err)
+		return "127.0.0.1:0"
 	}
 	return addr
 }
