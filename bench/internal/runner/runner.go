@@ -73,7 +73,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	if res.CeilingD, _, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, cfg.Size); err != nil {
 		return err
 	}
-	b.say("ceiling %.0f RPUSH/s (-d %d: %.0f)", res.Ceiling, cfg.Size, res.CeilingD)
+	if res.CeilingMulti, err = multiCeiling(ctx, master.Addr, cfg.CeilingRequests, cfg.Size); err != nil {
+		return err
+	}
+	b.say("ceiling %.0f RPUSH/s (-d %d: %.0f; multi-value RPUSH: %.0f elements/s)", res.Ceiling, cfg.Size, res.CeilingD, res.CeilingMulti)
 	if err := resetData(ctx, b.top); err != nil {
 		return err
 	}

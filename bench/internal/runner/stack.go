@@ -76,18 +76,40 @@ func ceilingOnce(ctx context.Context, addr string, requests, dataSize int) (floa
 	if dataSize > 0 {
 		args = append(args, "-d", strconv.Itoa(dataSize))
 	}
+	return runBenchmark(ctx, args)
+}
+
+// multiValues is the number of values per RPUSH in the multi-value ceiling.
+const multiValues = 100
+
+// multiCeiling measures multi-value RPUSH (multiValues values of dataSize
+// bytes each, -P 16 -c 50), the command shape ingest sends, and returns
+// elements per second.
+func multiCeiling(ctx context.Context, addr string, elements, dataSize int) (float64, error) {
+	host, port, _ := strings.Cut(addr, ":")
+	args := []string{"-h", host, "-p", port, "-a", benchPassword, "-P", "16", "-c", "50",
+		"-n", strconv.Itoa(max(elements/multiValues, 100)), "--csv", "RPUSH", "mylist"}
+	v := strings.Repeat("v", dataSize)
+	for range multiValues {
+		args = append(args, v)
+	}
+	rps, err := runBenchmark(ctx, args)
+	return rps * multiValues, err
+}
+
+func runBenchmark(ctx context.Context, args []string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "redis-benchmark", args...).Output()
 	if err != nil {
-		return 0, fmt.Errorf("redis-benchmark %v: %w", args, err)
+		return 0, fmt.Errorf("redis-benchmark %v: %w", args[:min(len(args), 16)], err)
 	}
 	recs, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
 	if err != nil {
 		return 0, fmt.Errorf("parse redis-benchmark output %q: %w", out, err)
 	}
 	for _, r := range recs {
-		if len(r) >= 2 && strings.EqualFold(r[0], "RPUSH") {
+		if len(r) >= 2 && strings.HasPrefix(strings.ToUpper(r[0]), "RPUSH") {
 			v, err := strconv.ParseFloat(r[1], 64)
 			if err != nil {
 				return 0, fmt.Errorf("parse redis-benchmark rps %q: %w", r[1], err)
