@@ -39,8 +39,12 @@ type Run struct {
 	IngestCPUSeconds float64
 	// IngestRSSMiB is the largest peak RSS of one ingest process.
 	IngestRSSMiB float64
-	// RedisCPU, HAProxyCPU and LoadgenCPU: % of one core.
-	RedisCPU, HAProxyCPU, LoadgenCPU float64
+	// RedisCPU (master), ReplicasCPU (sum), HAProxyCPU and LoadgenCPU:
+	// % of one core.
+	RedisCPU, ReplicasCPU, HAProxyCPU, LoadgenCPU float64
+	// MachineCPU is the busy share of the whole machine (all processes,
+	// ours and others), % of one core: 200 = both cores busy.
+	MachineCPU float64
 }
 
 // Mode is one INGEST_MIN_REPLICAS setting at full load and at half of it.
@@ -83,6 +87,7 @@ type Results struct {
 	Profile                string // pprof -top text
 	ProfileOf              string // what was profiled
 	Duration               time.Duration
+	Cores                  int // CPUs of the machine
 }
 
 // Ratio is throughput over the ceiling.
@@ -190,8 +195,19 @@ func WriteMarkdown(w io.Writer, r Results) error {
 	}
 	p("- ingest RSS ≤ 64 MiB at peak: %.1f MiB — %s\n\n", rss, met(rss <= 64))
 
+	p("## Where the time goes\n\n")
+	p("CPU during the full-load runs, %% of one core (the machine has %d00%%):\n\n", r.cores())
+	p("| mode | ingest | redis master | redis replicas | haproxy | loadgen | sum of the stack | whole machine | other work |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, m := range r.Modes {
+		f := m.Full
+		sum := f.IngestCPU + f.RedisCPU + f.ReplicasCPU + f.HAProxyCPU + f.LoadgenCPU
+		p("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", modeName(m), f.IngestCPU, f.RedisCPU, f.ReplicasCPU,
+			f.HAProxyCPU, f.LoadgenCPU, sum, f.MachineCPU, max(f.MachineCPU-sum, 0))
+	}
+	p("\n\"Other work\" is CPU used by processes outside the stack (Sentinels, the bench itself, other users) while the run lasted.\n\n")
 	if r.Profile != "" {
-		p("## Where the time goes\n\nCPU profile of %s (`go tool pprof -top`, first lines):\n\n```\n%s\n```\n\n", r.ProfileOf, strings.TrimSpace(r.Profile))
+		p("CPU profile of %s (`go tool pprof -top`, first lines):\n\n```\n%s\n```\n\n", r.ProfileOf, strings.TrimSpace(r.Profile))
 	}
 	p("![throughput and p99 per mode](chart.png)\n")
 	_, err := io.WriteString(w, b.String())
@@ -212,6 +228,13 @@ func perMsg(r Run) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", r.IngestCPUSeconds*1e6/float64(r.Load.Acked))
+}
+
+func (r Results) cores() int {
+	if r.Cores > 0 {
+		return r.Cores
+	}
+	return 2
 }
 
 func met(ok bool) string {

@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,30 @@ func rssBytes(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+// machineCPU returns busy and total jiffies over all CPUs from /proc/stat.
+func machineCPU() (busy, total float64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("parse /proc/stat: %q", line)
+	}
+	for i, x := range f[1:] {
+		v, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parse /proc/stat: %q", line)
+		}
+		total += v
+		if i != 3 && i != 4 { // idle and iowait
+			busy += v
+		}
+	}
+	return busy, total, nil
+}
+
 // usage is the CPU and peak RSS of one process during a measurement.
 type usage struct {
 	CPUSeconds float64
@@ -65,6 +90,8 @@ type usage struct {
 // sampler samples processes every 50 ms between start and stop.
 type sampler struct {
 	pids    []int
+	busy0   float64 // machine-wide jiffies at start
+	total0  float64
 	cpu0    []float64
 	peak    []int64
 	start   time.Time
@@ -78,6 +105,7 @@ func startSampler(pids []int) *sampler {
 	for i, p := range pids {
 		s.cpu0[i], _ = cpuSeconds(p)
 	}
+	s.busy0, s.total0, _ = machineCPU()
 	s.start = time.Now()
 	s.sample()
 	s.wg.Add(1)
@@ -107,11 +135,16 @@ func (s *sampler) sample() {
 	}
 }
 
-// stop ends sampling and returns the usage of each process.
-func (s *sampler) stop() []usage {
+// stop ends sampling and returns the usage of each process and the busy
+// share of the whole machine, in % of one core (200 = both cores busy).
+func (s *sampler) stop() ([]usage, float64) {
 	close(s.stopped)
 	s.wg.Wait()
 	s.sample()
+	machine := 0.0
+	if busy, total, err := machineCPU(); err == nil && total > s.total0 {
+		machine = 100 * float64(runtime.NumCPU()) * (busy - s.busy0) / (total - s.total0)
+	}
 	wall := time.Since(s.start).Seconds()
 	out := make([]usage, len(s.pids))
 	for i, p := range s.pids {
@@ -121,5 +154,5 @@ func (s *sampler) stop() []usage {
 			out[i].CPUPercent = 100 * out[i].CPUSeconds / wall
 		}
 	}
-	return out
+	return out, machine
 }

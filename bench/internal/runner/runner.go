@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	res := report.Results{
 		Date: begin, Commit: commit(ctx), Machine: machine(), Versions: versions(ctx),
 		Messages: cfg.Messages, Size: cfg.Size, Conns: cfg.Conns, Window: cfg.Window, Ingests: cfg.Ingests,
-		ScaleMode: cfg.ShippedMode,
+		ScaleMode: cfg.ShippedMode, Cores: runtime.NumCPU(),
 	}
 	b.say("ceiling: redis-benchmark -t rpush -P 128 -c 50 -n %d, best of 3", cfg.CeilingRequests)
 	if res.Ceiling, res.CeilingMin, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
@@ -223,6 +223,13 @@ func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*
 		return report.Run{}, err
 	}
 	pids := []int{master.PID(), hap.PID()}
+	var replicas []int
+	for _, rd := range b.top.Redis {
+		if rd != master {
+			replicas = append(replicas, rd.PID())
+		}
+	}
+	pids = append(pids, replicas...)
 	for _, in := range ingests {
 		pids = append(pids, in.PID())
 	}
@@ -230,12 +237,15 @@ func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*
 	start := time.Now()
 	l, loadgenCPU, err := b.loadgenRunWith(ctx, hap.Addr, n, rate)
 	wall := time.Since(start).Seconds()
-	use := s.stop()
+	use, machine := s.stop()
 	if err != nil {
 		return report.Run{}, err
 	}
-	r := report.Run{Load: l, LoadgenCPU: 100 * loadgenCPU / wall, RedisCPU: use[0].CPUPercent, HAProxyCPU: use[1].CPUPercent}
-	for _, u := range use[2:] {
+	r := report.Run{Load: l, LoadgenCPU: 100 * loadgenCPU / wall, RedisCPU: use[0].CPUPercent, HAProxyCPU: use[1].CPUPercent, MachineCPU: machine}
+	for _, u := range use[2 : 2+len(replicas)] {
+		r.ReplicasCPU += u.CPUPercent
+	}
+	for _, u := range use[2+len(replicas):] {
 		r.IngestCPU += u.CPUPercent
 		r.IngestCPUSeconds += u.CPUSeconds
 		r.IngestRSSMiB = max(r.IngestRSSMiB, float64(u.PeakRSS)/(1<<20))
