@@ -42,6 +42,9 @@ type conn struct {
 	cancel context.CancelFunc
 
 	stopReason atomic.Int32
+	// abandoned: nothing more of this connection will be acked (a flush
+	// failed, or the socket is gone). Lanes skip its queued messages.
+	abandoned atomic.Bool
 
 	mu         sync.Mutex
 	cond       sync.Cond
@@ -83,6 +86,7 @@ func (c *conn) kill() {
 	c.stop(stopDead)
 	c.mu.Lock()
 	c.dead = true
+	c.abandoned.Store(true)
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	_ = c.nc.Close()
@@ -236,6 +240,7 @@ func (c *conn) settle(n int, code, text string) {
 			c.stored += uint64(n)
 		} else {
 			c.failCode, c.failText = code, text
+			c.abandoned.Store(true)
 			// Cumulative acks: later OKs would cover the failed
 			// messages, so this connection ends after the error.
 			c.stop(stopFailed)
@@ -258,6 +263,7 @@ func (c *conn) ack() {
 		c.mu.Lock()
 		if err != nil {
 			c.dead = true
+			c.abandoned.Store(true)
 			c.s.log.Info("closing connection: ack write failed", "remote", c.remote, "err", err)
 			c.stop(stopDead)
 			break
@@ -281,6 +287,7 @@ func (c *conn) finish(code, text string) {
 	if code == "-" {
 		c.mu.Lock()
 		c.dead = true
+		c.abandoned.Store(true)
 		c.finishing = true
 		c.mu.Unlock()
 		_ = c.nc.Close()

@@ -87,9 +87,9 @@ type redisTarget struct {
 	addr             string
 	password         string
 	sentinelPassword string
-	sentinelAddrs []string
-	minReplicas   int
-	waitTimeout   time.Duration
+	sentinelAddrs    []string
+	minReplicas      int
+	waitTimeout      time.Duration
 }
 
 // startServer runs a Server against real Redis until the test ends.

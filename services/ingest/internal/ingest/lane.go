@@ -61,12 +61,21 @@ func putBatch(b *batch) {
 }
 
 // values returns the batch as go-redis arguments without allocating per
-// message: each value is a pointer into b.frames.
+// message: each value is a pointer into b.frames. Messages of abandoned
+// connections (a failed flush, a reset) are left out: they will never be
+// acked, and the client resends them elsewhere.
 func (b *batch) values() []any {
-	start := int32(0)
-	for _, end := range b.ends {
-		b.frames = append(b.frames, store.Arg(b.buf[start:end]))
-		start = end
+	start, i := int32(0), 0
+	for _, seg := range b.segs {
+		skip := seg.c.abandoned.Load()
+		for range seg.n {
+			end := b.ends[i]
+			if !skip {
+				b.frames = append(b.frames, store.Arg(b.buf[start:end]))
+			}
+			start = end
+			i++
+		}
 	}
 	for i := range b.frames {
 		b.args = append(b.args, &b.frames[i])
@@ -195,10 +204,14 @@ func (l *lane) run(hard context.Context) {
 
 func (l *lane) flush(hard context.Context, b *batch) {
 	s := l.s
-	n := b.len()
+	n := 0
 	bytes := len(b.buf)
-	s.m.batchSize.Observe(float64(n))
-	err := l.pusher.Push(hard, b.values(), b.firstAt.Add(s.o.RetryTimeout))
+	var err error
+	if vals := b.values(); len(vals) > 0 {
+		n = len(vals)
+		s.m.batchSize.Observe(float64(n))
+		err = l.pusher.Push(hard, vals, b.firstAt.Add(s.o.RetryTimeout))
+	}
 	code, text := "", ""
 	switch {
 	case err == nil:
@@ -216,6 +229,9 @@ func (l *lane) flush(hard context.Context, b *batch) {
 	}
 	now := time.Now()
 	for _, seg := range b.segs {
+		if seg.c.abandoned.Load() {
+			continue // already failed or gone: nothing to ack
+		}
 		s.m.ackLatency.Observe(now.Sub(seg.at).Seconds())
 		seg.c.settle(seg.n, code, text)
 	}
