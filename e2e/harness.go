@@ -4,9 +4,24 @@
 // N ingest containers and HAProxy) from the repository's own config files with
 // testcontainers-go, and runs the smoke, compose and fault tests against it.
 //
-// Run with `make test-e2e` (or `go test -tags e2e ./e2e/`) after `make images`.
-// The harness needs TESTCONTAINERS_RYUK_DISABLED=true: it cleans up by itself
-// (t.Cleanup per stack, TestMain sweep of its own leftovers).
+// Run with `make test-e2e` after `make images`, or by hand:
+//
+//	SLUICE_TAG=<tag of make images> TESTCONTAINERS_RYUK_DISABLED=true \
+//	TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 go test -tags e2e -count=1 -v ./e2e/
+//
+// Nothing is pulled: the images must exist locally (the harness says so and
+// names `make images` if one is missing). Each StartStack gets a fresh network
+// and uniquely named containers (sluice-e2e-<pid>-<n>-redis-1, ...), so stacks
+// can run in parallel; inside the network the containers answer to the shared
+// names (redis-1, sentinel-1, ingest-1 and the alias "ingest", haproxy). Ports
+// are published on 127.0.0.1 only, on Docker-chosen host ports that the
+// harness re-reads after every restart.
+//
+// Cleanup does not need Ryuk: every container and network is removed by
+// t.Cleanup (also when the test fails; the containers' logs are then saved to
+// e2e/out/<test>/), and TestMain removes, before the run, what a killed run of
+// the suite on this host left behind (labels sluice.e2e.pid/host) and, after
+// the run, anything of its own that is still there.
 package e2e
 
 import (
