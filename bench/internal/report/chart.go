@@ -90,6 +90,11 @@ func WriteChart(path string, r Results) error {
 	halfBars.LineStyle.Width = 0
 	halfBars.Offset = vg.Points(8)
 	right.Add(full, halfBars)
+	topP99 := 0.0
+	for _, v := range append(append(plotter.Values{}, p99Full...), p99Half...) {
+		topP99 = max(topP99, v)
+	}
+	right.Y.Max = topP99 * 1.3 // room for the legend
 	right.Legend.Add("full load", full)
 	right.Legend.Add("50% of peak", halfBars)
 	right.Legend.Top = true

@@ -3,8 +3,11 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -106,6 +109,41 @@ func modeName(m Mode) string {
 		s += " (shipped default)"
 	}
 	return s
+}
+
+// WriteFiles writes results.json, results.md and chart.png into dir.
+func WriteFiles(dir string, r Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results.json: %w", err)
+	}
+	var md strings.Builder
+	if err := WriteMarkdown(&md, r); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md.String()), 0o644); err != nil {
+		return fmt.Errorf("write results.md: %w", err)
+	}
+	return WriteChart(filepath.Join(dir, "chart.png"), r)
+}
+
+// Render re-renders results.md and chart.png from dir/results.json.
+func Render(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return fmt.Errorf("read results: %w", err)
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("decode %s/results.json: %w", dir, err)
+	}
+	return WriteFiles(dir, r)
 }
 
 // WriteMarkdown renders results.md.

@@ -70,3 +70,29 @@ func TestWriteChart(t *testing.T) {
 		t.Fatalf("chart is %v", b)
 	}
 }
+
+func TestWriteFilesAndRender(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteFiles(dir, sample()); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(filepath.Join(dir, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "results.md"))
+	os.Remove(filepath.Join(dir, "chart.png"))
+	if err := Render(dir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := os.ReadFile(filepath.Join(dir, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first) != string(again) {
+		t.Fatalf("re-rendered results.md differs:\n%s\n---\n%s", first, again)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "chart.png")); err != nil {
+		t.Fatalf("chart not re-rendered: %v", err)
+	}
+}

@@ -138,21 +138,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	}
 
 	res.Duration = time.Since(begin)
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", cfg.Out, err)
-	}
-	var md bytes.Buffer
-	if err := report.WriteMarkdown(&md, res); err != nil {
+	if err := report.WriteFiles(cfg.Out, res); err != nil {
 		return err
 	}
 	mdPath := filepath.Join(cfg.Out, "results.md")
-	if err := os.WriteFile(mdPath, md.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", mdPath, err)
-	}
 	chart := filepath.Join(cfg.Out, "chart.png")
-	if err := report.WriteChart(chart, res); err != nil {
-		return err
-	}
 	b.say("wrote %s and %s in %s", mdPath, chart, res.Duration.Round(time.Second))
 	var unacked uint64
 	for _, m := range res.Modes {
