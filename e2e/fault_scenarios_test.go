@@ -13,10 +13,10 @@ import (
 
 // 1: SIGKILL one ingest container, keep it down a while, start it again.
 func killIngest(f *faultRun) error {
-	f.markFault()
 	if err := f.s.Kill(f.ctx, "ingest-2"); err != nil {
 		return err
 	}
+	f.markFault()
 	sleepCtx(f.ctx, 4*time.Second)
 	if err := f.s.Start(f.ctx, "ingest-2"); err != nil {
 		return err
@@ -73,10 +73,10 @@ func killMasterKeepDown(f *faultRun) error {
 	if err != nil {
 		return err
 	}
-	f.markFault()
 	if err := f.s.Kill(f.ctx, old); err != nil {
 		return err
 	}
+	f.markFault()
 	promoted, perr := waitPromoted(f.ctx, f.s, old, SentinelNames()...)
 	if perr == nil {
 		f.note("killed master %s; Sentinels promoted %s after %s", old, promoted, time.Since(f.faultAt).Round(10*time.Millisecond))
@@ -117,10 +117,10 @@ func killMasterRestartFast(f *faultRun) error {
 			f.note("restore down-after: %v", err)
 		}
 	}()
-	f.markFault()
 	if err := f.s.Kill(f.ctx, old); err != nil {
 		return err
 	}
+	f.markFault()
 	if err := f.s.Start(f.ctx, old); err != nil {
 		return err
 	}
@@ -221,10 +221,10 @@ func pauseMaster(f *faultRun) error {
 	if err != nil {
 		return err
 	}
-	f.markFault()
 	if err := f.s.Pause(f.ctx, old); err != nil {
 		return err
 	}
+	f.markFault()
 	promoted, perr := waitPromoted(f.ctx, f.s, old, SentinelNames()...)
 	if perr == nil {
 		f.note("paused master %s; Sentinels promoted %s after %s", old, promoted, time.Since(f.faultAt).Round(10*time.Millisecond))
@@ -249,10 +249,10 @@ func killReplica(f *faultRun) error {
 		return err
 	}
 	victim := replicasOf(m)[0]
-	f.markFault()
 	if err := f.s.Kill(f.ctx, victim); err != nil {
 		return err
 	}
+	f.markFault()
 	sleepCtx(f.ctx, 6*time.Second)
 	if err := f.s.Start(f.ctx, victim); err != nil {
 		return err
