@@ -174,6 +174,7 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatalf("no failover: master is still %s", old.Addr)
 	}
 	vals := lrangeAuth(t, nm.Addr, pw)
+	inOrder := firstInOrder(t, vals) // order holds through resends and retries
 	have := make(map[string]bool, len(vals))
 	for _, v := range vals {
 		have[v] = true
@@ -186,7 +187,7 @@ func TestSentinelFailover(t *testing.T) {
 				lost++
 			}
 		}
-		t.Logf("%s: acked %d, reconnects %d, errors [%s]", s.prefix, acked, s.reconnects.Load(), s.errorCounts())
+		t.Logf("%s: acked %d, stored in order %d, reconnects %d, errors [%s]", s.prefix, acked, inOrder[s.prefix], s.reconnects.Load(), s.errorCounts())
 		if lost > 0 {
 			t.Errorf("%s: %d of %d acked messages are missing on the new master %s", s.prefix, lost, acked, nm.Addr)
 		}

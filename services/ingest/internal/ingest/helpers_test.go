@@ -247,6 +247,18 @@ func lrangeAuth(t *testing.T, addr, password string) []string {
 // appear in order (first occurrences; duplicates from retries allowed).
 func checkOrder(t *testing.T, vals []string, prefixes []string, n int) {
 	t.Helper()
+	next := firstInOrder(t, vals)
+	for _, p := range prefixes {
+		if next[p] != n {
+			t.Errorf("%s: %d of %d messages stored in order", p, next[p], n)
+		}
+	}
+}
+
+// firstInOrder fails unless, per prefix, the first occurrences of messages
+// are 0, 1, 2, ... with no gap; it returns how many each prefix has.
+func firstInOrder(t *testing.T, vals []string) map[string]int {
+	t.Helper()
 	next := map[string]int{}
 	for _, v := range vals {
 		p, idx, ok := splitMsg(v)
@@ -262,11 +274,7 @@ func checkOrder(t *testing.T, vals []string, prefixes []string, n int) {
 			t.Fatalf("%s: message %d stored before %d", p, idx, next[p])
 		}
 	}
-	for _, p := range prefixes {
-		if next[p] != n {
-			t.Errorf("%s: %d of %d messages stored in order", p, next[p], n)
-		}
-	}
+	return next
 }
 
 func msg(prefix string, i int) string { return fmt.Sprintf("%s-%06d", prefix, i) }
