@@ -24,10 +24,11 @@ if [ -z "${HAPROXY_STATS_PASSWORD:-}" ]; then
 fi
 
 cfg=${HAPROXY_CONFIG:-/etc/haproxy/haproxy.cfg}
-mkdir -p /run/haproxy
 if [ "$#" -gt 0 ] && [ "$1" != haproxy ]; then
 	exec "$@"
 fi
+# Directory of the runtime API socket (stats socket in haproxy.cfg).
+mkdir -p /run/haproxy
 [ "$#" -gt 0 ] && shift
 haproxy -c -q -f "$cfg"
 exec haproxy -W -db -f "$cfg" "$@"

@@ -3,6 +3,7 @@
 #   entrypoint.sh redis        a Redis node; master or replica is decided at start (below)
 #   entrypoint.sh sentinel     a Sentinel watching master "sluice"
 #   entrypoint.sh healthcheck  used by the image's HEALTHCHECK, for whichever role runs
+#   entrypoint.sh master       prints the master most reachable Sentinels name ("host port")
 # Anything else is exec'd as is (e.g. `sh` for debugging).
 #
 # Environment (all optional except the password):
@@ -211,5 +212,10 @@ case "${1:-redis}" in
 redis) run_redis ;;
 sentinel) run_sentinel ;;
 healthcheck) healthcheck ;;
+master)
+	# Operators (and tests): which master do most reachable Sentinels name? "host port".
+	load_password
+	ask_sentinels "$SENTINELS" || die "no Sentinel in $SENTINELS answered"
+	;;
 *) exec "$@" ;;
 esac

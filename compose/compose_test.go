@@ -1,0 +1,151 @@
+package compose_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// service holds the parts of a Compose service these rules look at. yaml.v3
+// resolves the `<<: *anchor` merges, and rejects duplicate keys the way
+// Compose v2 does (docker-compose 1.29 silently keeps the last one).
+type service struct {
+	Image       string            `yaml:"image"`
+	Ports       []string          `yaml:"ports"`
+	Volumes     []string          `yaml:"volumes"`
+	Environment map[string]string `yaml:"environment"`
+	Healthcheck map[string]any    `yaml:"healthcheck"`
+	DependsOn   map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+	Deploy struct {
+		Replicas int `yaml:"replicas"`
+	} `yaml:"deploy"`
+	Configs  any `yaml:"configs"`
+	Profiles any `yaml:"profiles"`
+}
+
+func load(t *testing.T) (map[string]any, map[string]service) {
+	t.Helper()
+	raw, err := os.ReadFile("compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]any
+	if err := yaml.Unmarshal(raw, &top); err != nil {
+		t.Fatalf("parse compose.yaml: %v", err)
+	}
+	var doc struct {
+		Services map[string]service `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("parse compose.yaml services: %v", err)
+	}
+	if len(doc.Services) == 0 {
+		t.Fatal("compose.yaml has no services")
+	}
+	return top, doc.Services
+}
+
+// Rules that keep the file working on docker-compose 1.29 and Compose v2.
+func TestPortableAcrossComposeVersions(t *testing.T) {
+	top, services := load(t)
+	for _, key := range []string{"version", "name"} {
+		if _, ok := top[key]; ok {
+			t.Errorf("top-level %q: 1.29 and v2 disagree on it; use -p for the project name", key)
+		}
+	}
+	for name, s := range services {
+		if s.Configs != nil {
+			t.Errorf("%s: service-level configs are dropped by 1.29; bind-mount instead", name)
+		}
+		if s.Profiles != nil {
+			t.Errorf("%s: profiles are not in 1.29", name)
+		}
+		if _, ok := s.Healthcheck["start_interval"]; ok {
+			t.Errorf("%s: healthcheck.start_interval is rejected by 1.29", name)
+		}
+	}
+}
+
+// What the platform issue promises about the stack.
+func TestTopologyPromises(t *testing.T) {
+	_, services := load(t)
+	want := []string{"redis-1", "redis-2", "redis-3", "sentinel-1", "sentinel-2", "sentinel-3", "ingest", "haproxy", "backup"}
+	for _, n := range want {
+		if _, ok := services[n]; !ok {
+			t.Errorf("service %s missing", n)
+		}
+	}
+	image := regexp.MustCompile(`^sluice/(redis|haproxy|ingest|backup):\$\{SLUICE_TAG(:\?[^}]*)?\}$`)
+	published := regexp.MustCompile(`^"?\$\{SLUICE_BIND:-127\.0\.0\.1\}:\$\{SLUICE_(PORT:-9501|STATS_PORT:-8404)\}:(9501|8404)"?$`)
+	for name, s := range services {
+		t.Run(name, func(t *testing.T) {
+			if !image.MatchString(s.Image) {
+				t.Errorf("image %q is not sluice/<part>:${SLUICE_TAG}", s.Image)
+			}
+			if test, _ := s.Healthcheck["test"].([]any); len(test) == 0 {
+				t.Errorf("no healthcheck test")
+			}
+			for dep, d := range s.DependsOn {
+				if d.Condition != "service_healthy" {
+					t.Errorf("depends_on %s: condition %q, want service_healthy", dep, d.Condition)
+				}
+			}
+			if name != "haproxy" && len(s.Ports) > 0 {
+				t.Errorf("publishes %v; only HAProxy is published", s.Ports)
+			}
+			for _, p := range s.Ports {
+				if !published.MatchString(p) {
+					t.Errorf("port %q is not bound to ${SLUICE_BIND:-127.0.0.1} with an overridable host port", p)
+				}
+			}
+			for k, v := range s.Environment {
+				if strings.Contains(k, "PASSWORD") && !strings.HasPrefix(v, "${") {
+					t.Errorf("%s has a literal value; passwords come from the environment", k)
+				}
+				if strings.Contains(k, "PASSWORD") && !strings.Contains(v, ":?") {
+					t.Errorf("%s=%s has no ${VAR:?} guard: a missing password must stop compose", k, v)
+				}
+			}
+			for _, v := range s.Volumes {
+				src, _, _ := strings.Cut(v, ":")
+				if strings.HasPrefix(src, ".") {
+					if _, err := os.Stat(filepath.Join(".", src)); err != nil {
+						t.Errorf("bind mount source %s: %v", src, err)
+					}
+				}
+			}
+		})
+	}
+	if got := services["haproxy"].Ports; len(got) != 2 {
+		t.Errorf("haproxy publishes %v, want the data and the stats port", got)
+	}
+	if r := services["ingest"].Deploy.Replicas; r != 3 {
+		t.Errorf("ingest deploy.replicas = %d, want 3", r)
+	}
+	ingestEnv := services["ingest"].Environment
+	for k, want := range map[string]string{
+		"INGEST_MIN_REPLICAS":    "${INGEST_MIN_REPLICAS:-2}",
+		"INGEST_PROXY_PROTOCOL":  "true",
+		"INGEST_SENTINEL_MASTER": "sluice",
+	} {
+		if got := ingestEnv[k]; got != want {
+			t.Errorf("ingest %s = %q, want %q", k, got, want)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		for _, kind := range []string{"redis-", "sentinel-"} {
+			name := kind + string(rune('0'+i))
+			mounts := services[name].Volumes
+			if !slices.ContainsFunc(mounts, func(v string) bool { return strings.HasPrefix(v, name+"-data:") }) {
+				t.Errorf("%s: no named data volume in %v", name, mounts)
+			}
+		}
+	}
+}
