@@ -72,6 +72,12 @@ func TestBackupRestoreDrill(t *testing.T) {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 
+	// A damaged copy (one flipped byte, original sidecars) must be refused.
+	plantDamagedCopy(ctx, t, s, file, "damaged.rdb")
+	if out, err := s.Exec(ctx, "backup", "/backup", "verify", "/backups/damaged.rdb"); err == nil || !strings.Contains(out, "BAD") {
+		t.Fatalf("verify of a damaged copy: err=%v\n%s", err, out)
+	}
+
 	// The disaster: every Redis container goes, with its volumes.
 	t0 = time.Now()
 	for _, name := range RedisNames() {
@@ -104,6 +110,14 @@ func TestBackupRestoreDrill(t *testing.T) {
 		t.Fatalf("recreated master %s holds %d elements (%v); the data was not destroyed", master, n, err)
 	}
 	t.Logf("drill: topology recreated empty in %s, master %s", time.Since(t0).Round(time.Millisecond), master)
+
+	// A damaged file is refused even with -confirm, and changes nothing.
+	if out, err := s.Exec(ctx, "backup", "/backup", "restore", "-confirm", "/backups/damaged.rdb"); err == nil || !strings.Contains(out, "refusing") {
+		t.Fatalf("restore of a damaged copy: err=%v\n%s", err, out)
+	}
+	if n, _ := s.Redis(master).LLen(ctx, QueueKey).Result(); n != 0 {
+		t.Fatalf("refused restore wrote %d elements", n)
+	}
 
 	// Without confirmation the restore refuses and changes nothing.
 	out, err = s.Exec(ctx, "backup", "/backup", "restore", file)
@@ -204,6 +218,31 @@ func readBackupMeta(ctx context.Context, t *testing.T, s *Stack, file string) ba
 		t.Fatalf("decode metadata of %s: %v", file, err)
 	}
 	return m
+}
+
+// plantDamagedCopy copies snapshot file out of the backup container, flips
+// one byte in its middle and puts it back as name, with the original's
+// sidecars.
+func plantDamagedCopy(ctx context.Context, t *testing.T, s *Stack, file, name string) {
+	t.Helper()
+	c := s.ctr("backup")
+	for _, ext := range []string{"", ".sha256", ".json"} {
+		rc, err := c.CopyFileFromContainer(ctx, "/backups/"+file+ext)
+		if err != nil {
+			t.Fatalf("copy %s%s out: %v", file, ext, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("read %s%s: %v", file, ext, err)
+		}
+		if ext == "" {
+			b[len(b)/2] ^= 0x01
+		}
+		if err := c.CopyToContainer(ctx, b, "/backups/"+name+ext, 0o644); err != nil {
+			t.Fatalf("copy %s%s in: %v", name, ext, err)
+		}
+	}
 }
 
 // destroyWithVolumes removes a container and every volume it mounts, then

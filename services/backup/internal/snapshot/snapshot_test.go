@@ -323,10 +323,10 @@ func TestSourceDiesMidSnapshot(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// 300k messages, about 30 MB of RDB: far more than socket buffers
+			// 200k messages, about 17 MB of RDB: far more than socket buffers
 			// hold, so a dead source really cuts the stream.
 			top := topology(t, 2, "repl-diskless-sync yes", "repl-diskless-sync-delay 0")
-			const n = 300000
+			const n = 200000
 			fill(t, top, n)
 			dir := t.TempDir()
 			var once sync.Once
