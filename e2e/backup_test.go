@@ -51,22 +51,52 @@ func TestBackupRestoreDrill(t *testing.T) {
 	}
 	t.Logf("drill: %d messages acked through HAProxy in %s", len(acked), time.Since(t0).Round(time.Millisecond))
 
-	// The backup: every message above was acked (so stored on the master and,
-	// with INGEST_MIN_REPLICAS, on the replicas) before it starts.
+	// The backup, taken while a paced stream of messages is being acked:
+	// every message acked before the backup starts must be in it (the
+	// recovery point), whatever is acked during it may or may not be.
+	live := make([]string, 4000)
+	for i := range live {
+		live[i] = MessageID(prefix+"live", 0, i, 100)
+	}
+	var liveTimes []time.Time
+	liveDone := make(chan error, 1)
+	go func() {
+		var err error
+		liveTimes, err = sendConn(ctx, s.HAProxyAddr(), live, time.Millisecond)
+		liveDone <- err
+	}()
+	time.Sleep(time.Second)
 	t0 = time.Now()
+	backupStart := t0
 	out, err := s.Exec(ctx, "backup", "/backup", "now")
 	if err != nil {
 		t.Fatalf("backup now: %v", err)
 	}
+	backupTook := time.Since(t0)
+	if err := <-liveDone; err != nil {
+		t.Fatalf("live stream: %v (%d acked)", err, len(liveTimes))
+	}
+	var liveBefore []string
+	for i, at := range liveTimes {
+		if at.Before(backupStart) {
+			liveBefore = append(liveBefore, live[i])
+		}
+	}
+	t.Logf("drill: %d of %d live messages acked before the backup started, %d during or after it",
+		len(liveBefore), len(live), len(liveTimes)-len(liveBefore))
+	if len(liveBefore) == 0 || len(liveBefore) == len(live) {
+		t.Fatalf("the live stream did not overlap the backup (%d of %d acked before it)", len(liveBefore), len(live))
+	}
+	acked = append(acked, liveBefore...)
 	file := strings.Fields(out)[0]
 	meta := readBackupMeta(ctx, t, s, file)
 	t.Logf("drill: backup %s in %s: %d bytes, %d elements, from %s (%s), replication %s offset %d",
-		file, time.Since(t0).Round(time.Millisecond), meta.SizeBytes, meta.KeyLength, meta.Source, meta.SourceRole, meta.ReplID, meta.ReplOffset)
+		file, backupTook.Round(time.Millisecond), meta.SizeBytes, meta.KeyLength, meta.Source, meta.SourceRole, meta.ReplID, meta.ReplOffset)
 	if meta.SourceRole != "replica" || strings.HasPrefix(meta.Source, "redis-1:") {
 		t.Fatalf("backup taken from %s (%s), want a replica (redis-1 is the master)", meta.Source, meta.SourceRole)
 	}
-	if meta.KeyLength < int64(len(acked)) {
-		t.Fatalf("backup holds %d elements, %d were acked before it", meta.KeyLength, len(acked))
+	if meta.KeyLength < int64(len(acked)) || meta.KeyLength > int64(len(acked)+len(live)) {
+		t.Fatalf("backup holds %d elements; %d were acked before it started, %d more sent", meta.KeyLength, len(acked), len(live)-len(liveBefore))
 	}
 	if out, err := s.Exec(ctx, "backup", "/backup", "verify", "/backups/"+file); err != nil {
 		t.Fatalf("verify: %v\n%s", err, out)
@@ -311,10 +341,10 @@ func sendAcked(ctx context.Context, s *Stack, prefix string, conns, perConn, siz
 			for i := range ids {
 				ids[i] = MessageID(prefix, w, i, size)
 			}
-			n, err := sendConn(ctx, s.HAProxyAddr(), ids)
-			results[w] = ids[:n]
+			times, err := sendConn(ctx, s.HAProxyAddr(), ids, 0)
+			results[w] = ids[:len(times)]
 			if err != nil {
-				return fmt.Errorf("connection %d: %d of %d acked: %w", w, n, perConn, err)
+				return fmt.Errorf("connection %d: %d of %d acked: %w", w, len(times), perConn, err)
 			}
 			return nil
 		})
@@ -327,13 +357,14 @@ func sendAcked(ctx context.Context, s *Stack, prefix string, conns, perConn, siz
 	return acked, err
 }
 
-// sendConn writes ids on one connection and reads cumulative acks ("OK n")
-// until all are acked; it returns how many were.
-func sendConn(ctx context.Context, addr string, ids []string) (int, error) {
+// sendConn writes ids on one connection, one every pace (0: as fast as
+// possible), and reads cumulative acks ("OK n") until all are acked. It
+// returns the time each acked message was acked.
+func sendConn(ctx context.Context, addr string, ids []string, pace time.Duration) ([]time.Time, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -344,30 +375,39 @@ func sendConn(ctx context.Context, addr string, ids []string) (int, error) {
 			if _, err := bw.WriteString(id + "\n"); err != nil {
 				return
 			}
+			if pace > 0 {
+				if bw.Flush() != nil {
+					return
+				}
+				time.Sleep(pace)
+			}
 		}
 		_ = bw.Flush()
 	}()
 	br := bufio.NewReader(conn)
-	acked := 0
-	for acked < len(ids) {
+	times := make([]time.Time, 0, len(ids))
+	for len(times) < len(ids) {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			if errors.Is(err, io.EOF) || ctx.Err() != nil {
-				return acked, fmt.Errorf("connection ended: %w", errors.Join(err, ctx.Err()))
+				return times, fmt.Errorf("connection ended: %w", errors.Join(err, ctx.Err()))
 			}
-			return acked, err
+			return times, err
 		}
+		now := time.Now()
 		n, code, err := parseReply(line)
 		if err != nil {
-			return acked, err
+			return times, err
 		}
-		if n < acked || n > len(ids) {
-			return acked, fmt.Errorf("ack count %d after %d, %d sent", n, acked, len(ids))
+		if n < len(times) || n > len(ids) {
+			return times, fmt.Errorf("ack count %d after %d, %d sent", n, len(times), len(ids))
 		}
-		acked = n
+		for len(times) < n {
+			times = append(times, now)
+		}
 		if code != "" {
-			return acked, fmt.Errorf("server error %s: %s", code, strings.TrimSpace(line))
+			return times, fmt.Errorf("server error %s: %s", code, strings.TrimSpace(line))
 		}
 	}
-	return acked, nil
+	return times, nil
 }
