@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,6 +189,8 @@ func TestSnapshotFromReplica(t *testing.T) {
 		})
 	}
 }
+
+func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)

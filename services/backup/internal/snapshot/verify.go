@@ -109,8 +109,6 @@ func Verify(path string, opts rdb.Options) (*Verified, error) {
 	return &v, nil
 }
 
-func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
-
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
