@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -179,7 +180,7 @@ func TestSnapshotFromReplica(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := "master_replid:" + m.ReplID; !contains(info, want) {
+			if want := "master_replid:" + m.ReplID; !strings.Contains(info, want) {
 				t.Errorf("master INFO lacks %q:\n%s", want, info)
 			}
 			if m.Attempts != 1 {
@@ -191,19 +192,6 @@ func TestSnapshotFromReplica(t *testing.T) {
 }
 
 func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
 
 // TestNoReplicaNoSnapshot: without a replica the master is not used.
 func TestNoReplicaNoSnapshot(t *testing.T) {
