@@ -331,6 +331,7 @@ type containerSpec struct {
 	ports      []string
 	aliases    []string
 	netAdmin   bool
+	dnsOptions []string
 }
 
 func (s *Stack) run(ctx context.Context, spec containerSpec) error {
@@ -362,6 +363,7 @@ func (s *Stack) run(ctx context.Context, spec containerSpec) error {
 				// The fault suite partitions with `ip route add blackhole`.
 				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 			}
+			hc.DNSOptions = spec.dnsOptions
 		}),
 	}
 	if len(spec.cmd) > 0 {
@@ -461,14 +463,16 @@ func (s *Stack) Redis(name string) *redis.Client {
 		return c
 	}
 	c := redis.NewClient(&redis.Options{
-		Addr:         name + ":6379", // informational; Dialer decides
-		Dialer:       s.dialer(name, redisPort),
-		Password:     s.RedisPassword,
-		MaxRetries:   -1, // the harness and the tests retry themselves
-		DialTimeout:  2 * time.Second,
-		ReadTimeout:  5 * time.Second,
-		WriteTimeout: 5 * time.Second,
-		PoolSize:     4,
+		Addr:       name + ":6379", // informational; Dialer decides
+		Dialer:     s.dialer(name, redisPort),
+		Password:   s.RedisPassword,
+		MaxRetries: -1, // the harness and the tests retry themselves
+		// One dial attempt: a stopped container fails at once instead of five times.
+		DialerRetries: 1,
+		DialTimeout:   2 * time.Second,
+		ReadTimeout:   5 * time.Second,
+		WriteTimeout:  5 * time.Second,
+		PoolSize:      4,
 	})
 	s.clients[name] = c
 	return c
@@ -482,14 +486,15 @@ func (s *Stack) Sentinel(name string) *redis.SentinelClient {
 		return c
 	}
 	c := redis.NewSentinelClient(&redis.Options{
-		Addr:         name + ":26379",
-		Dialer:       s.dialer(name, sentinelPort),
-		Password:     s.RedisPassword,
-		MaxRetries:   -1,
-		DialTimeout:  2 * time.Second,
-		ReadTimeout:  3 * time.Second,
-		WriteTimeout: 3 * time.Second,
-		PoolSize:     2,
+		Addr:          name + ":26379",
+		Dialer:        s.dialer(name, sentinelPort),
+		Password:      s.RedisPassword,
+		MaxRetries:    -1,
+		DialerRetries: 1,
+		DialTimeout:   2 * time.Second,
+		ReadTimeout:   3 * time.Second,
+		WriteTimeout:  3 * time.Second,
+		PoolSize:      2,
 	})
 	s.sents[name] = c
 	return c
