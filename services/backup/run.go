@@ -107,7 +107,7 @@ func newScheduler(cfg config.Config, log *slog.Logger, reg prometheus.Registerer
 		return nil, err
 	}
 	policy := retention.Policy{KeepLast: cfg.KeepLast, DailyDays: cfg.KeepDailyDays}
-	return schedule.New(snap, policy, cfg.Dir, cfg.Interval, schedule.NewMetrics(reg), log, nil), nil
+	return schedule.New(snap, policy, cfg.Dir, cfg.CopyDir, cfg.Interval, schedule.NewMetrics(reg), log, nil), nil
 }
 
 // serve runs the scheduler and the admin server until ctx is cancelled.

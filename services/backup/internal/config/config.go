@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"text/tabwriter"
@@ -33,6 +34,7 @@ type Config struct {
 	Key                  string   `env:"KEY" envDefault:"data_queue" desc:"the queue list whose length goes into each snapshot's metadata"`
 
 	Dir           string        `env:"DIR" envDefault:"/backups" desc:"directory of the snapshots (a volume)"`
+	CopyDir       string        `env:"COPY_DIR" desc:"optional second destination (e.g. a network mount): each snapshot is copied there, verified, and retained the same way"`
 	Interval      time.Duration `env:"INTERVAL" envDefault:"1h" desc:"time between scheduled snapshots; /ready fails after 2x without a success"`
 	KeepLast      int           `env:"KEEP_LAST" envDefault:"24" desc:"retention: always keep the newest N snapshots"`
 	KeepDailyDays int           `env:"KEEP_DAILY_DAYS" envDefault:"7" desc:"retention: also keep the newest snapshot of each of the last D days (UTC)"`
@@ -151,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.Dir == "" {
 		bad("DIR", "must not be empty")
+	}
+	if c.CopyDir != "" && filepath.Clean(c.CopyDir) == filepath.Clean(c.Dir) {
+		bad("COPY_DIR", "%q is BACKUP_DIR itself", c.CopyDir)
 	}
 	if c.Interval < time.Second {
 		bad("INTERVAL", "%s is below 1s", c.Interval)

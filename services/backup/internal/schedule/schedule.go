@@ -27,6 +27,7 @@ type Metrics struct {
 	size        prometheus.Gauge
 	keyLength   prometheus.Gauge
 	failures    prometheus.Counter
+	copyFails   prometheus.Counter
 	successes   prometheus.Counter
 	removed     prometheus.Counter
 }
@@ -39,10 +40,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		size:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "backup_last_size_bytes", Help: "Size of the last successful snapshot."}),
 		keyLength:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "backup_last_key_length", Help: "Elements of the queue key in the last snapshot."}),
 		failures:    prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_failures_total", Help: "Snapshots that failed after all their attempts."}),
+		copyFails:   prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_copy_failures_total", Help: "Snapshots that could not be copied to BACKUP_COPY_DIR."}),
 		successes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_snapshots_total", Help: "Snapshots taken and verified."}),
 		removed:     prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_retention_removed_total", Help: "Snapshots deleted by retention."}),
 	}
-	reg.MustRegister(m.lastSuccess, m.duration, m.size, m.keyLength, m.failures, m.successes, m.removed)
+	reg.MustRegister(m.lastSuccess, m.duration, m.size, m.keyLength, m.failures, m.copyFails, m.successes, m.removed)
 	return m
 }
 
@@ -51,6 +53,7 @@ type Scheduler struct {
 	snap     *snapshot.Snapshotter
 	policy   retention.Policy
 	dir      string
+	copyDir  string // second destination; "" for none
 	interval time.Duration
 	log      *slog.Logger
 	metrics  *Metrics
@@ -62,13 +65,15 @@ type Scheduler struct {
 	lastSuccess *snapshot.Meta
 }
 
-// New returns a Scheduler. now may be nil (time.Now).
-func New(snap *snapshot.Snapshotter, policy retention.Policy, dir string, interval time.Duration,
+// New returns a Scheduler. copyDir is a second destination ("" for none);
+// now may be nil (time.Now).
+func New(snap *snapshot.Snapshotter, policy retention.Policy, dir, copyDir string, interval time.Duration,
 	metrics *Metrics, log *slog.Logger, now func() time.Time) *Scheduler {
 	if now == nil {
 		now = time.Now
 	}
-	return &Scheduler{snap: snap, policy: policy, dir: dir, interval: interval, log: log, metrics: metrics, now: now, since: now()}
+	return &Scheduler{snap: snap, policy: policy, dir: dir, copyDir: copyDir, interval: interval,
+		log: log, metrics: metrics, now: now, since: now()}
 }
 
 // Run takes a snapshot now and then every interval until ctx ends. After a
@@ -113,15 +118,30 @@ func (s *Scheduler) TakeNow(ctx context.Context) (*snapshot.Meta, error) {
 	s.mu.Lock()
 	s.since, s.lastErr, s.lastSuccess = m.CreatedAt, nil, m
 	s.mu.Unlock()
-	removed, err := s.policy.Apply(s.dir, s.now())
-	s.metrics.removed.Add(float64(len(removed)))
-	if err != nil {
-		s.log.Warn("retention", "err", err.Error())
-	}
-	if len(removed) > 0 {
-		s.log.Info("retention removed snapshots", "files", removed)
+	s.retain(s.dir)
+	if s.copyDir != "" {
+		// A failed copy does not fail the snapshot (it is safe in dir); it
+		// is logged and counted, and the next snapshot is copied again.
+		if err := snapshot.CopyTo(s.dir, s.copyDir, m.File); err != nil {
+			s.metrics.copyFails.Inc()
+			s.log.Error("copy to second destination failed", "dir", s.copyDir, "err", err.Error())
+		} else {
+			s.log.Info("snapshot copied", "dir", s.copyDir, "file", m.File)
+			s.retain(s.copyDir)
+		}
 	}
 	return m, nil
+}
+
+func (s *Scheduler) retain(dir string) {
+	removed, err := s.policy.Apply(dir, s.now())
+	s.metrics.removed.Add(float64(len(removed)))
+	if err != nil {
+		s.log.Warn("retention", "dir", dir, "err", err.Error())
+	}
+	if len(removed) > 0 {
+		s.log.Info("retention removed snapshots", "dir", dir, "files", removed)
+	}
 }
 
 // Ready fails when the last success (or the start, before the first one)

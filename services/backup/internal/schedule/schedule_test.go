@@ -3,6 +3,8 @@ package schedule
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
+	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
 	"github.com/sluice-ingest/sluice/services/backup/internal/retention"
 	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
 )
@@ -24,22 +27,22 @@ type clock struct {
 func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func newSched(t *testing.T, addr string, clk *clock, reg prometheus.Registerer) *Scheduler {
+func newSched(t *testing.T, addr, dir, copyDir string, clk *clock, reg prometheus.Registerer) *Scheduler {
 	t.Helper()
-	snap, err := snapshot.New(snapshot.Options{Dir: t.TempDir(), Key: "data_queue", RedisAddr: addr, Attempts: 1, Now: clk.now})
+	snap, err := snapshot.New(snapshot.Options{Dir: dir, Key: "data_queue", RedisAddr: addr, Attempts: 1, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(snap, retention.Policy{KeepLast: 2}, t.TempDir(), time.Minute, NewMetrics(reg), slog.New(slog.DiscardHandler), clk.now)
+	return New(snap, retention.Policy{KeepLast: 2}, dir, copyDir, time.Minute, NewMetrics(reg), slog.New(slog.DiscardHandler), clk.now)
 }
 
 // TestReadinessFollowsLastSuccess: ready after start and after a success,
 // not ready once the last success is more than 2x the interval old.
 func TestReadinessFollowsLastSuccess(t *testing.T) {
-	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	r := redistest.NewRedis(t, redistest.RedisOptions{ExtraConfig: []string{"repl-diskless-sync-delay 0"}})
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	reg := prometheus.NewRegistry()
-	s := newSched(t, r.Addr, clk, reg)
+	s := newSched(t, r.Addr, t.TempDir(), "", clk, reg)
 	steps := []struct {
 		name    string
 		do      func()
@@ -96,4 +99,50 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
+}
+
+// TestCopyToSecondDestination: each snapshot lands verified in BACKUP_COPY_DIR
+// too, with retention applied there; a copy that cannot be made is counted
+// and does not fail the snapshot.
+func TestCopyToSecondDestination(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{ExtraConfig: []string{"repl-diskless-sync-delay 0"}})
+	if err := r.Client().RPush(context.Background(), "data_queue", "a", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir, copyDir := t.TempDir(), filepath.Join(t.TempDir(), "second")
+	s := newSched(t, r.Addr, dir, copyDir, clk, prometheus.NewRegistry())
+	var names []string
+	for range 3 {
+		clk.advance(time.Minute)
+		m, err := s.TakeNow(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, m.File)
+		if _, err := snapshot.Verify(filepath.Join(copyDir, m.File), rdb.Options{}); err != nil {
+			t.Fatalf("copy of %s: %v", m.File, err)
+		}
+	}
+	// KeepLast 2 applies to the copies too.
+	if _, err := os.Stat(filepath.Join(copyDir, names[0])); !os.IsNotExist(err) {
+		t.Fatalf("oldest copy %s still there (err %v)", names[0], err)
+	}
+	if got := value(t, s.metrics.copyFails); got != 0 {
+		t.Fatalf("copy failures %v", got)
+	}
+	// An unusable destination: a file where the directory should be.
+	if err := os.RemoveAll(copyDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyDir, []byte("not a dir"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Minute)
+	if _, err := s.TakeNow(context.Background()); err != nil {
+		t.Fatalf("snapshot failed because its copy failed: %v", err)
+	}
+	if got := value(t, s.metrics.copyFails); got != 1 {
+		t.Fatalf("copy failures %v, want 1", got)
+	}
 }
