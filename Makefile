@@ -204,3 +204,11 @@ bench: ## benchmark: ceiling vs acked throughput/latency per mode, writes bench/
 	@echo ">> go run ./bench (BENCH_MESSAGES=$${BENCH_MESSAGES:-2000000}, stack: local processes)"
 	@$(GO) run ./bench
 	@echo ">> bench/results.md and bench/chart.png written"
+
+## ---- e2e smoke (engineer E) ----------------------------------------------------------
+
+.PHONY: test-smoke
+test-smoke: images ## e2e smoke + compose tests only (a few minutes; test-e2e runs them too)
+	@echo ">> go test -tags e2e -run 'TestSmoke|TestCompose' ./e2e/ (SLUICE_TAG=$(TAG))"
+	@TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
+		$(GO) test -tags e2e -count=1 -timeout 15m -v -run 'TestSmoke|TestCompose' ./e2e/
