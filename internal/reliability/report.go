@@ -117,7 +117,7 @@ func Load(dir string) ([]Result, error) {
 // Table renders results as a markdown table, one row per scenario.
 func Table(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| # | scenario | setting | attempted | acked | lost | unexpected | duplicates (illegal) | acks resume | acked msgs/s before / during / after | verdict |\n")
+	b.WriteString("| # | scenario | setting | attempted | acked | lost | unexpected | duplicates (of msgs sent once) | acks resume | acked msgs/s before / during / after | verdict |\n")
 	b.WriteString("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d (%d) | %s | %.0f / %.0f / %.0f | %s |\n",
