@@ -98,11 +98,17 @@ func TestFaults(t *testing.T) {
 // INGEST_MIN_REPLICAS=1 (WAIT for 1 of 2 replicas). It may lose acked data:
 // that is reported in RELIABILITY.md as the reason for the shipped default,
 // and does not fail the suite.
+//
+// On the same stack, scenario 8 checks the other side of the trade-off: with
+// WAIT for 1 of 2 replicas, acks go on while one replica is down.
 func TestFaultsMinReplicas1(t *testing.T) {
 	s := StartStack(t, Options{MinReplicas: 1})
-	sc := splitBrainScenario("06b")
-	sc.lossAllowed = true
-	t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
+	split := splitBrainScenario("06b")
+	split.lossAllowed = true
+	replica := scenario{id: "08b", name: "SIGKILL one replica", fault: killReplica, extra: acksFollowMinReplicas}
+	for _, sc := range []scenario{split, replica} {
+		t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
+	}
 }
 
 // shippedMinReplicas reads the default of INGEST_MIN_REPLICAS from the ingest
@@ -479,7 +485,9 @@ func sentinelMaster(ctx context.Context, s *Stack, sentinel string) (string, err
 // waitPromoted waits until the given Sentinels name a master other than old.
 func waitPromoted(ctx context.Context, s *Stack, old string, sentinels ...string) (string, error) {
 	var promoted string
-	err := waitFor(ctx, 45*time.Second, "promotion away from "+old, func(ctx context.Context) (bool, error) {
+	// Generous: a Sentinel in TILT mode has taken ~1 min (RELIABILITY.md);
+	// the promotion time is reported in the notes, never asserted.
+	err := waitFor(ctx, 90*time.Second, "promotion away from "+old, func(ctx context.Context) (bool, error) {
 		for _, sn := range sentinels {
 			m, err := sentinelMaster(ctx, s, sn)
 			if err != nil || m == old {
