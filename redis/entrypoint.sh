@@ -20,6 +20,8 @@
 #   SENTINEL_DOWN_AFTER_MS    default 5000 (production value; tests may shorten it)
 #   SENTINEL_FAILOVER_TIMEOUT_MS  default 60000
 #   SENTINEL_CONFIG_DIR       default /var/lib/sentinel (mount a volume to keep Sentinel's state)
+#   REDIS_DNS_OPTIONS         resolv.conf options added at start, default "timeout:1 attempts:1"
+#                             (empty: leave resolv.conf alone); see bound_dns
 set -eu
 
 REDIS_CONF_SRC=${REDIS_CONF_SRC:-/etc/sluice/redis.conf}
@@ -42,6 +44,21 @@ load_password() {
 	# redis-cli reads the password from REDISCLI_AUTH: it never shows up in `ps`.
 	REDISCLI_AUTH=$REDIS_PASSWORD
 	export REDISCLI_AUTH
+}
+
+# Sentinel (resolve-hostnames) resolves names in its only thread. A stopped container's
+# name is gone from Docker's DNS, which forwards the query upstream; a lost or slow reply
+# would block Sentinel for libc's 5 s per try (20 s measured with an unreachable upstream),
+# put it in TILT mode for 30 s and delay the failover. Bound lookups to about a second.
+# Done here, in the image, so Compose, Terraform and e2e all get it. Later `options` lines
+# override earlier ones; an unwritable resolv.conf is left alone.
+bound_dns() {
+	opts=${REDIS_DNS_OPTIONS-timeout:1 attempts:1}
+	[ -n "$opts" ] || return 0
+	grep -qx "options $opts" /etc/resolv.conf 2>/dev/null && return 0
+	if ! { echo "options $opts" >>/etc/resolv.conf; } 2>/dev/null; then
+		log "cannot write /etc/resolv.conf; DNS timeouts stay at libc defaults"
+	fi
 }
 
 is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
@@ -76,6 +93,7 @@ run_redis() {
 	is_uint "$lag" || die "REDIS_MIN_REPLICAS_MAX_LAG=$lag is not a whole number of seconds"
 	wait_s=${REDIS_SENTINEL_WAIT_S:-15}
 	is_uint "$wait_s" || die "REDIS_SENTINEL_WAIT_S=$wait_s is not a whole number of seconds"
+	bound_dns
 
 	# Who is master? Ask the Sentinels first: after a failover the old master must come back
 	# as a replica of the new one, not as a second master with stale data. Only when no
@@ -168,6 +186,7 @@ run_sentinel() {
 	chmod 700 "$dir"
 	chmod 600 "$conf"
 
+	bound_dns
 	# With resolve-hostnames, Sentinel exits if the master's name does not resolve yet
 	# (its container not started); wait for Docker's DNS rather than crash-looping.
 	i=0
