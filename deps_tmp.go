@@ -15,6 +15,6 @@ import (
 	_ "github.com/testcontainers/testcontainers-go"
 	_ "github.com/testcontainers/testcontainers-go/network"
 	_ "golang.org/x/sync/errgroup"
-	_ "gopkg.in/yaml.v3"
 	_ "gonum.org/v1/plot"
+	_ "gopkg.in/yaml.v3"
 )
