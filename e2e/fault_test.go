@@ -60,8 +60,10 @@ type faultRun struct {
 	downAfter   time.Duration
 	faultAt     time.Time
 	healAt      time.Time
-	notes       []string
-	failures    []string
+	// recoverAt is when the recovery step began (scenario 8: replica restart).
+	recoverAt time.Time
+	notes     []string
+	failures  []string
 }
 
 // fail records a broken scenario-specific promise.
