@@ -372,12 +372,13 @@ func readBack(ctx context.Context, s *Stack) (master string, list []string, repl
 		}
 		select {
 		case <-ctx.Done():
-			if err == nil {
-				err = errors.New("replicas did not match the master within 60 s")
-			}
-			if list != nil {
-				// Report what was read; the checker shows the mismatch.
+			if err == nil && list != nil {
+				// Lists read but replicas never matched (or kept changing):
+				// the checker reports the mismatch from this snapshot.
 				return master, list, replicas, nil
+			}
+			if err == nil {
+				err = errors.New("nothing read within 60 s")
 			}
 			return master, list, replicas, err
 		case <-time.After(500 * time.Millisecond):
