@@ -264,8 +264,20 @@ func (c *Client) Send(ctx context.Context, msg []byte) (uint64, error) {
 		}
 		c.mu.Lock()
 	}
+	if need := len(c.buf) + len(msg) + 1; need > cap(c.buf) {
+		// Move the live bytes to a new array with room to spare (append
+		// grows big slices by only 1.25x; acks keep eating the front).
+		nb := make([]byte, len(c.buf), max(2*need, 64<<10))
+		copy(nb, c.buf)
+		c.buf = nb
+	}
 	c.buf = append(c.buf, msg...)
 	c.buf = append(c.buf, '\n')
+	if len(c.ends) == cap(c.ends) {
+		ne := make([]int64, len(c.ends), max(2*len(c.ends), 1024))
+		copy(ne, c.ends)
+		c.ends = ne
+	}
 	c.ends = append(c.ends, c.bufBase+int64(len(c.buf)))
 	c.st.Queued++
 	seq := c.st.Queued

@@ -412,3 +412,63 @@ func TestDialFailsFast(t *testing.T) {
 		t.Fatalf("dial to a closed port succeeded")
 	}
 }
+
+// BenchmarkSend measures Send through to the ack over loopback against the
+// fake server (which acks every frame); allocs/op should round to 0.
+func BenchmarkSend(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				d := protocol.NewDecoder(c, 1<<20)
+				var n uint64
+				var out []byte
+				for {
+					if _, err := d.Fill(); err != nil {
+						return
+					}
+					for {
+						_, ok, err := d.Next()
+						if err != nil || !ok {
+							break
+						}
+						n++
+					}
+					out = protocol.AppendOK(out[:0], n)
+					if _, err := c.Write(out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	c, err := Dial(context.Background(), Config{Addr: ln.Addr().String(), MaxUnacked: 10_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	m := make([]byte, 100)
+	for i := range m {
+		m[i] = 'x'
+	}
+	ctx := context.Background()
+	b.SetBytes(int64(len(m)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Send(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := c.WaitAcked(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
