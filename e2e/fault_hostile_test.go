@@ -28,6 +28,9 @@ const (
 	hostilePhase    = 12 * time.Second
 	memoryBoundMiB  = 512 // per ingest container; the baseline is a few tens of MiB
 	defaultMaxFrame = 1 << 20
+	// halfOpenPeer opens the half-open connections: it has bash and
+	// NET_ADMIN, and never talks to HAProxy otherwise.
+	halfOpenPeer = "sentinel-3"
 )
 
 // 10: hostile clients while the normal load runs: 5,000 idle connections,
@@ -191,6 +194,34 @@ func hostileClients(f *faultRun) error {
 			}
 		}()
 	}
+	// Half-open connections in the TCP sense: sentinel-3 (which never talks to
+	// HAProxy) opens connections to HAProxy, starts a frame on each, and then
+	// its packets to HAProxy are blackholed, so its FIN never arrives: HAProxy
+	// and ingest keep sessions whose peer has vanished.
+	var halfOpen atomic.Value
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		const script = `n=0; for i in $(seq 1 50); do exec {fd}<>/dev/tcp/haproxy/9501 && printf 'hostile-halfopen-%d-' "$i" >&$fd && n=$((n+1)); done; echo "opened $n"; sleep 6`
+		out, err := f.s.Exec(ctx, halfOpenPeer, "bash", "-c", script)
+		if err != nil {
+			halfOpen.Store("half-open peer: " + err.Error())
+			return
+		}
+		halfOpen.Store(strings.TrimSpace(out))
+	}()
+	var unblackhole func(context.Context) error
+	if hip, err := f.s.IP(ctx, "haproxy"); err == nil {
+		sleepCtx(ctx, 3*time.Second) // let the peer open its connections first
+		if _, err := f.s.Exec(ctx, halfOpenPeer, "ip", "route", "add", "blackhole", hip+"/32"); err == nil {
+			unblackhole = func(ctx context.Context) error {
+				_, err := f.s.Exec(ctx, halfOpenPeer, "ip", "route", "del", "blackhole", hip+"/32")
+				return err
+			}
+		} else {
+			f.fail("blackhole HAProxy in %s: %v", halfOpenPeer, err)
+		}
+	}
 	// Half-closed connections: send 10 messages, shut down the write side,
 	// and read until the server closes. The acks must still arrive.
 	wg.Add(1)
@@ -243,6 +274,17 @@ func hostileClients(f *faultRun) error {
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
 	wg.Wait()
+	if unblackhole != nil {
+		if err := unblackhole(f.ctx); err != nil {
+			f.fail("remove the blackhole route in %s: %v", halfOpenPeer, err)
+		}
+	}
+	if v, ok := halfOpen.Load().(string); ok {
+		f.note("half-open peer %s: %s, then its packets to HAProxy were dropped", halfOpenPeer, v)
+		if !strings.HasPrefix(v, "opened ") || v == "opened 0" {
+			f.fail("half-open connections were not opened: %s", v)
+		}
+	}
 	mu.Lock()
 	for _, c := range conns {
 		c.Close()
