@@ -331,7 +331,6 @@ type containerSpec struct {
 	ports      []string
 	aliases    []string
 	netAdmin   bool
-	dnsOptions []string
 }
 
 func (s *Stack) run(ctx context.Context, spec containerSpec) error {
@@ -363,7 +362,6 @@ func (s *Stack) run(ctx context.Context, spec containerSpec) error {
 				// The fault suite partitions with `ip route add blackhole`.
 				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 			}
-			hc.DNSOptions = spec.dnsOptions
 		}),
 	}
 	if len(spec.cmd) > 0 {

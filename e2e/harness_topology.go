@@ -18,12 +18,6 @@ import (
 // The container layout mirrors compose/compose.yaml: same images, same
 // entrypoint commands, same config files at the same paths.
 
-// redisDNSOptions bound a DNS lookup to about a second. With resolve-hostnames,
-// Sentinel resolves a stopped node's name (gone from Docker's DNS) in its only
-// thread; a lost reply would block it for libc's default 5 s, which puts it in
-// TILT mode for 30 s and delays the failover the fault suite waits for.
-var redisDNSOptions = []string{"timeout:1", "attempts:1"}
-
 const (
 	redisConfPath    = "/etc/sluice/redis.conf"
 	sentinelConfPath = "/etc/sluice/sentinel.conf"
@@ -49,14 +43,13 @@ func (s *Stack) startRedis(ctx context.Context, name string) error {
 	env := s.redisEnv()
 	env["REDIS_ANNOUNCE_HOST"] = name
 	return s.run(ctx, containerSpec{
-		name:       name,
-		image:      s.Image("redis"),
-		env:        env,
-		cmd:        []string{"redis"},
-		files:      []testcontainers.ContainerFile{s.repoFile("redis/redis.conf", redisConfPath, 0o644)},
-		ports:      []string{redisPort},
-		netAdmin:   true,
-		dnsOptions: redisDNSOptions,
+		name:     name,
+		image:    s.Image("redis"),
+		env:      env,
+		cmd:      []string{"redis"},
+		files:    []testcontainers.ContainerFile{s.repoFile("redis/redis.conf", redisConfPath, 0o644)},
+		ports:    []string{redisPort},
+		netAdmin: true,
 	})
 }
 
@@ -64,14 +57,13 @@ func (s *Stack) startSentinel(ctx context.Context, name string) error {
 	env := s.redisEnv()
 	env["REDIS_ANNOUNCE_HOST"] = name
 	return s.run(ctx, containerSpec{
-		name:       name,
-		image:      s.Image("redis"),
-		env:        env,
-		cmd:        []string{"sentinel"},
-		files:      []testcontainers.ContainerFile{s.repoFile("redis/sentinel.conf", sentinelConfPath, 0o644)},
-		ports:      []string{sentinelPort},
-		netAdmin:   true,
-		dnsOptions: redisDNSOptions,
+		name:     name,
+		image:    s.Image("redis"),
+		env:      env,
+		cmd:      []string{"sentinel"},
+		files:    []testcontainers.ContainerFile{s.repoFile("redis/sentinel.conf", sentinelConfPath, 0o644)},
+		ports:    []string{sentinelPort},
+		netAdmin: true,
 	})
 }
 
