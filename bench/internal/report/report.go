@@ -60,6 +60,14 @@ type Mode struct {
 	AdjacentCeiling float64
 }
 
+// Overload is a run during which the Redis master was paused (SIGSTOP).
+type Overload struct {
+	Pause            time.Duration
+	PeakRSSMiB       float64 // ingest peak RSS over the run
+	MaxInflightBytes int     // INGEST_MAX_INFLIGHT_BYTES of that ingest
+	Load             Load    // the loadgen run (all acked once Redis resumed)
+}
+
 // Scale is one ingest count at full load (shipped mode).
 type Scale struct {
 	Ingests int
@@ -89,8 +97,10 @@ type Results struct {
 	Scale                  []Scale
 	Profile                string // pprof -top text
 	ProfileOf              string // what was profiled
-	Duration               time.Duration
-	Cores                  int // CPUs of the machine
+	// Overload: the Redis master paused while loadgen pushes at full speed.
+	Overload *Overload
+	Duration time.Duration
+	Cores    int // CPUs of the machine
 }
 
 // Ratio is throughput over the ceiling.
@@ -231,7 +241,13 @@ func WriteMarkdown(w io.Writer, r Results) error {
 	for _, m := range r.Modes {
 		rss = max(rss, m.Full.IngestRSSMiB, m.Half.IngestRSSMiB)
 	}
-	p("- ingest RSS ≤ 64 MiB at peak: %.1f MiB — %s\n\n", rss, met(rss <= 64))
+	p("- ingest RSS ≤ 64 MiB at peak: %.1f MiB — %s\n", rss, met(rss <= 64))
+	if o := r.Overload; o != nil {
+		limit := float64(o.MaxInflightBytes) / (1 << 20)
+		p("- under overload (Redis master paused %s mid-run), ingest RSS %.1f MiB with INGEST_MAX_INFLIGHT_BYTES = %.0f MiB", o.Pause, o.PeakRSSMiB, limit)
+		p(" (%.1f MiB above it; %d of %d messages acked after the resume, %d unacked)\n", o.PeakRSSMiB-limit, o.Load.Acked, o.Load.Messages, o.Load.Unacked)
+	}
+	p("\n")
 
 	p("## Where the time goes\n\n")
 	p("CPU during the full-load runs, %% of one core (the machine has %d00%%):\n\n", r.cores())

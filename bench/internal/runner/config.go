@@ -29,6 +29,7 @@ type Config struct {
 	Profile         bool          `env:"PROFILE" envDefault:"true" desc:"take a CPU profile of ingest at full load (MIN_REPLICAS=0)"`
 	ProfileDir      string        `env:"PROFILE_DIR" desc:"keep the pprof files here (default: a temp dir, removed)"`
 	Out             string        `env:"OUT" envDefault:"bench" desc:"directory for results.md and chart.png"`
+	OverloadPause   time.Duration `env:"OVERLOAD_PAUSE" envDefault:"3s" desc:"pause the Redis master this long during a full-load run to measure ingest RSS under overload; 0 = skip"`
 	RunTimeout      time.Duration `env:"RUN_TIMEOUT" envDefault:"2m" desc:"bound of one loadgen run"`
 	Timeout         time.Duration `env:"TIMEOUT" envDefault:"15m" desc:"bound of the whole bench"`
 	IngestEnv       []string      `env:"INGEST_ENV" envSeparator:" " desc:"extra INGEST_*=value settings for every ingest, space-separated"`
@@ -120,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.Out == "" {
 		errs = append(errs, errors.New("BENCH_OUT is empty"))
+	}
+	if c.OverloadPause < 0 || c.OverloadPause > 8*time.Second {
+		errs = append(errs, fmt.Errorf("BENCH_OVERLOAD_PAUSE=%s: want 0 to 8s (below the Sentinels' down-after of 10s: no failover)", c.OverloadPause))
 	}
 	if c.RunTimeout <= 0 || c.Timeout <= 0 {
 		errs = append(errs, errors.New("BENCH_RUN_TIMEOUT and BENCH_TIMEOUT must be > 0"))

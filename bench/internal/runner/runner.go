@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -118,6 +119,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 		res.Modes = append(res.Modes, m)
 	}
 
+	if cfg.OverloadPause > 0 {
+		err := b.withStack(ctx, 1, 0, func(hap *redistest.HAProxy, ingests []*ingest) error {
+			b.say("overload: Redis master paused for %s during a full-load run (MIN_REPLICAS=0)", cfg.OverloadPause)
+			o, err := b.overload(ctx, hap, ingests[0])
+			if err != nil {
+				b.log.Warn("overload run", "err", err)
+			}
+			if o == nil {
+				return nil
+			}
+			res.Overload = o
+			fmt.Fprintf(b.out, "   ingest peak RSS %.1f MiB (INGEST_MAX_INFLIGHT_BYTES %d MiB); acked %d of %d\n",
+				o.PeakRSSMiB, o.MaxInflightBytes>>20, o.Load.Acked, o.Load.Messages)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("overload: %w", err)
+		}
+	}
+
 	for _, n := range cfg.Scale {
 		if n == 0 {
 			continue
@@ -150,6 +171,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	}
 	for _, s := range res.Scale {
 		unacked += s.Run.Load.Unacked
+	}
+	if res.Overload != nil {
+		unacked += res.Overload.Load.Unacked
 	}
 	if unacked > 0 {
 		return fmt.Errorf("%d messages left unacked across the runs (see %s)", unacked, mdPath)
@@ -276,6 +300,54 @@ func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate flo
 		b.log.Warn("loadgen left messages unacked", "unacked", l.Unacked, "errors", l.Errors)
 	}
 	return l, cpu, nil
+}
+
+// defaultMaxInflight is INGEST_MAX_INFLIGHT_BYTES's default.
+const defaultMaxInflight = 16 << 20
+
+// overload pauses the Redis master while loadgen runs at full speed and
+// records the ingest's peak RSS; Redis resumes before the retry deadline,
+// so every message is acked in the end.
+func (b *bench) overload(ctx context.Context, hap *redistest.HAProxy, in *ingest) (*report.Overload, error) {
+	master, err := b.top.MasterRedis(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o := &report.Overload{Pause: b.cfg.OverloadPause, MaxInflightBytes: defaultMaxInflight}
+	for _, kv := range b.cfg.IngestEnv {
+		if v, ok := strings.CutPrefix(kv, "INGEST_MAX_INFLIGHT_BYTES="); ok {
+			o.MaxInflightBytes, _ = strconv.Atoi(v)
+		}
+	}
+	s := startSampler([]int{in.PID()})
+	done := make(chan error, 1)
+	go func() {
+		l, err := b.loadgenRun(ctx, hap.Addr, b.cfg.Messages, 0)
+		o.Load = l
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the stream is running
+	if err := master.Pause(); err != nil {
+		return nil, err
+	}
+	select {
+	case err = <-done: // loadgen ended while paused: report it below
+		master.Resume()
+		use, _ := s.stop()
+		o.PeakRSSMiB = float64(use[0].PeakRSS) / (1 << 20)
+		if err == nil {
+			err = errors.New("loadgen finished while Redis was paused: raise BENCH_MESSAGES")
+		}
+		return o, err
+	case <-time.After(b.cfg.OverloadPause):
+	}
+	if err := master.Resume(); err != nil {
+		return nil, err
+	}
+	err = <-done
+	use, _ := s.stop()
+	o.PeakRSSMiB = float64(use[0].PeakRSS) / (1 << 20)
+	return o, err
 }
 
 // profile takes a CPU profile of one ingest during a full-load run and

@@ -36,7 +36,7 @@ func startTopology(ctx context.Context, base string) (*redistest.Topology, error
 		Replicas:    2,
 		Sentinels:   3,
 		Password:    benchPassword,
-		DownAfter:   5 * time.Second,
+		DownAfter:   10 * time.Second, // above BENCH_OVERLOAD_PAUSE: a paused master is not failed over
 		RedisConfig: redisConfig,
 		BaseDir:     base,
 	})
