@@ -160,6 +160,7 @@ func setDownAfter(ctx context.Context, s *Stack, d time.Duration) error {
 // partitioned cuts a from b, waits until the majority Sentinels promote a new
 // master, holds the partition a few seconds more, and heals it.
 func partitioned(f *faultRun, old string, a, b []string, majority []string) error {
+	aborts := sentinelLogCount(f, majority, "-failover-abort-not-elected")
 	heal, err := Partition(f.ctx, f.s, a, b)
 	if err != nil {
 		return err
@@ -172,7 +173,9 @@ func partitioned(f *faultRun, old string, a, b []string, majority []string) erro
 	}()
 	promoted, perr := waitPromoted(f.ctx, f.s, old, majority...)
 	if perr == nil {
-		f.note("partition %v | %v: %v promoted %s after %s", a, b, majority, promoted, time.Since(f.faultAt).Round(10*time.Millisecond))
+		f.note("partition %v | %v: %v promoted %s after %s (failover attempts aborted as not elected meanwhile: %d)",
+			a, b, majority, promoted, time.Since(f.faultAt).Round(10*time.Millisecond),
+			sentinelLogCount(f, majority, "-failover-abort-not-elected")-aborts)
 	}
 	sleepCtx(f.ctx, 4*time.Second)
 	during := f.rec.AcksBetween(f.faultAt.Add(time.Second), time.Now())
@@ -308,4 +311,13 @@ func restartHAProxy(f *faultRun) error {
 	f.note("HAProxy restarted, all ingest UP after %s", time.Since(t0).Round(10*time.Millisecond))
 	f.markHeal()
 	return err
+}
+
+// sentinelLogCount counts log lines containing event in the given Sentinels' logs.
+func sentinelLogCount(f *faultRun, sentinels []string, event string) int {
+	n := 0
+	for _, sn := range sentinels {
+		n += strings.Count(f.s.Logs(f.ctx, sn), event)
+	}
+	return n
 }
