@@ -219,6 +219,24 @@ func TestTopologyFailover(t *testing.T) {
 	if m, _ := top.Master(ctx); m != newAddr {
 		t.Fatalf("master changed again: %s, want %s", m, newAddr)
 	}
+
+	// A forced failover moves the master again, with nothing killed.
+	fctx, fcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer fcancel()
+	start = time.Now()
+	forced, err := top.Failover(fctx)
+	if err != nil {
+		t.Fatalf("forced failover: %v", err)
+	}
+	if forced == newAddr {
+		t.Fatalf("forced failover kept master %s", forced)
+	}
+	t.Logf("forced failover to %s after %s", forced, time.Since(start).Round(time.Millisecond))
+	fc := top.ByAddr(forced).Client()
+	defer fc.Close()
+	if got, err := fc.LRange(ctx, "q", 0, -1).Result(); err != nil || strings.Join(got, ",") != "a,b" {
+		t.Fatalf("lrange on the forced master = %v, %v", got, err)
+	}
 }
 
 func TestCloseLeavesNoProcess(t *testing.T) {

@@ -160,6 +160,65 @@ func (t *Topology) Replicas(ctx context.Context) ([]*Redis, error) {
 	return out, nil
 }
 
+// WaitMasterChange polls the Sentinels until they name a master other than
+// old, and that server answers ROLE master. It returns the new address.
+func (t *Topology) WaitMasterChange(ctx context.Context, old string) (string, error) {
+	var last error
+	for {
+		addr, err := t.Master(ctx)
+		if err == nil && addr == old {
+			err = fmt.Errorf("sentinels still name %s", old)
+		}
+		if err == nil {
+			if r := t.ByAddr(addr); r == nil {
+				err = fmt.Errorf("new master %s is not a server of this topology", addr)
+			} else {
+				c := r.Client()
+				role, rerr := c.Do(ctx, "ROLE").Slice()
+				c.Close()
+				switch {
+				case rerr != nil:
+					err = rerr
+				case len(role) == 0 || role[0] != "master":
+					err = fmt.Errorf("%s has role %v", addr, role)
+				default:
+					return addr, nil
+				}
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for a new master: %w (last: %v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Failover asks a Sentinel for a forced failover (SENTINEL FAILOVER, no
+// agreement needed) and waits until a replica is the new master. It returns
+// the new master's address.
+func (t *Topology) Failover(ctx context.Context) (string, error) {
+	old, err := t.Master(ctx)
+	if err != nil {
+		return "", err
+	}
+	var errs []error
+	for _, s := range t.Sentinels {
+		if !s.Running() {
+			continue
+		}
+		c := s.Client()
+		err := c.Failover(ctx, MasterName).Err()
+		c.Close()
+		if err == nil {
+			return t.WaitMasterChange(ctx, old)
+		}
+		errs = append(errs, fmt.Errorf("sentinel %s: %w", s.Addr, err))
+	}
+	return "", fmt.Errorf("sentinel failover %s: %w", MasterName, errors.Join(append(errs, errors.New("no sentinel accepted"))...))
+}
+
 // WaitReady polls until every running Sentinel names the same master, sees
 // the other running Sentinels and all running replicas, CKQUORUM passes, and
 // the master reports every running replica online with its offset caught up.
