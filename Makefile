@@ -147,8 +147,8 @@ vet: ## gofmt + go vet
 	if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	@echo ">> go vet ./..."
 	@$(GO) vet ./...
-	@echo ">> go vet -tags e2e ./e2e/..."
-	@$(GO) vet -tags e2e ./e2e/...
+	@echo ">> go vet -tags e2e ./e2e/... ./terraform/..."
+	@$(GO) vet -tags e2e ./e2e/... ./terraform/...
 
 test-unit: ## unit and integration tests (real redis/sentinel/haproxy processes), with -race
 	@echo ">> go test -race ./..."
@@ -159,10 +159,11 @@ test-terraform: ## terraform fmt -check (when terraform is installed)
 		echo ">> terraform fmt -check"; terraform fmt -check -recursive terraform; \
 	else echo ">> terraform or terraform/*.tf missing: skipping terraform fmt"; fi
 
-test-e2e: images ## e2e + fault suite on real containers (testcontainers, build tag e2e)
-	@echo ">> go test -tags e2e ./e2e/... (SLUICE_TAG=$(TAG), timeout $(E2E_TIMEOUT))"
+# -p 1: one package at a time (the Terraform apply test and the e2e suite each start a whole stack).
+test-e2e: images ## e2e + fault suite + Terraform apply test on real containers (testcontainers, build tag e2e)
+	@echo ">> go test -tags e2e ./e2e/... ./terraform/... (SLUICE_TAG=$(TAG), timeout $(E2E_TIMEOUT))"
 	@TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
-		$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/...
+		$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./e2e/... ./terraform/...
 
 ## ---- targets owned by other engineers (bench, backup, restore, reliability-report) ----
 ## Add them below this line; keep `.PHONY`, a `## description` for `make help`, and `>>` lines.
