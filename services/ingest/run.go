@@ -94,8 +94,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, bound func(
 		MinReplicas: cfg.MinReplicas,
 		WaitTimeout: cfg.WaitTimeout,
 		Timeout:     cfg.RedisTimeout,
-		Logger:      log,
-		Metrics:     storeMetrics,
+		// lane keys (idempotent flushes) outlive every retry of a flush
+		RetryTimeout: cfg.RedisRetryTimeout,
+		Logger:       log,
+		Metrics:      storeMetrics,
 	})
 	srv, err := ingest.New(ingest.Options{
 		ListenAddr:       cfg.ListenAddr,

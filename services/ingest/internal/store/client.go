@@ -1,6 +1,8 @@
-// Package store writes batches of messages to Redis: one multi-value RPUSH
-// (plus WAIT when replicated acks are required) per flush, in one pipeline on
-// one dedicated connection, retried until a deadline across failovers.
+// Package store writes batches of messages to Redis: one idempotent
+// multi-value RPUSH (an EVAL that pushes only if the lane's sequence key does
+// not show the flush as applied yet; plus WAIT when replicated acks are
+// required) per flush, in one pipeline on one dedicated connection, retried
+// until a deadline across failovers without storing a batch twice.
 package store
 
 import (
@@ -38,6 +40,9 @@ type Metrics struct {
 	failovers      prometheus.Counter
 	roleRejections prometheus.Counter
 	retries        *prometheus.CounterVec
+	// duplicateFlushes counts flush attempts that found their batch
+	// already applied (by an attempt whose reply was lost).
+	duplicateFlushes prometheus.Counter
 }
 
 // NewMetrics registers the store metrics on reg.
@@ -45,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		writeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sluice_ingest_redis_write_duration_seconds",
-			Help:    "Duration of one successful flush round trip (RPUSH, plus WAIT when configured).",
+			Help:    "Duration of one successful flush round trip (the EVAL that RPUSHes, plus WAIT when configured).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
@@ -60,8 +65,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_ingest_redis_retries_total",
 			Help: "Flush attempts that failed and were retried, by reason.",
 		}, []string{"reason"}),
+		duplicateFlushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_ingest_redis_flushes_already_applied_total",
+			Help: "Flush retries that found their batch already stored by an earlier attempt whose reply was lost (an EOF, a timeout or a failover after the write); the batch was not pushed again.",
+		}),
 	}
-	reg.MustRegister(m.writeDuration, m.failovers, m.roleRejections, m.retries)
+	reg.MustRegister(m.writeDuration, m.failovers, m.roleRejections, m.retries, m.duplicateFlushes)
 	return m
 }
 

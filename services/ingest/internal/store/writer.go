@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,25 +22,73 @@ var (
 	ErrNotReplicated = errors.New("not replicated")
 )
 
+// LaneKeyPrefix starts the name of every lane key: the small string key
+// "sluice:lane:<writer id>-<lane index>" that holds the sequence number of
+// the last flush the lane applied (see laneScript).
+const LaneKeyPrefix = "sluice:lane:"
+
+// MinLaneKeyTTL is the shortest expiry of a lane key; see WriterOptions.
+const MinLaneKeyTTL = 10 * time.Minute
+
+// laneScript makes a flush idempotent. KEYS[1] is the list, KEYS[2] the
+// lane key, ARGV[1] the flush's sequence number, ARGV[2] the lane key's
+// expiry in milliseconds, ARGV[3..] the messages. It pushes only when the
+// sequence is above the one stored in the lane key (a retry of a flush that
+// was already applied, after an EOF, a timeout or a failover, finds its own
+// sequence there and pushes nothing). It SETs the lane key in both cases:
+// that write is what the WAIT after the script waits for, so a retry on a
+// new connection still waits until the replicas have everything up to and
+// including the original push. Script effects replicate as one MULTI/EXEC,
+// so a replica (and so a promoted replica) has the batch and its sequence
+// together or neither. The "#!lua" line declares a script that may write:
+// Redis rejects it up front on a replica (READONLY), below
+// min-replicas-to-write (NOREPLICAS) and when out of memory (OOM), exactly
+// as it rejects a plain RPUSH. It returns {1 if pushed else 0, list length}.
+// It hands at most 4000 values to one RPUSH: Lua's unpack is limited by its
+// C stack (LUAI_MAXCSTACK, 8000 slots), and INGEST_BATCH_MAX may be up to
+// 1048576, so larger batches are pushed in chunks inside the one script.
+const laneScript = `#!lua
+local last = redis.call('GET', KEYS[2])
+local pushed = 0
+if not last or tonumber(ARGV[1]) > tonumber(last) then
+  for i = 3, #ARGV, 4000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 3999, #ARGV)))
+  end
+  last = ARGV[1]
+  pushed = 1
+end
+redis.call('SET', KEYS[2], last, 'PX', ARGV[2])
+return {pushed, redis.call('LLEN', KEYS[1])}
+`
+
 // WriterOptions configure a Writer.
 type WriterOptions struct {
 	Key         string
 	MinReplicas int
 	WaitTimeout time.Duration
 	Timeout     time.Duration // one round trip, WAIT time excluded
-	MinBackoff  time.Duration // default 20ms
-	MaxBackoff  time.Duration // default 1s
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// RetryTimeout is how long the caller retries one flush (the deadline
+	// it passes to Push, INGEST_REDIS_RETRY_TIMEOUT). Lane keys expire
+	// max(10 x RetryTimeout, MinLaneKeyTTL) after a lane's last flush, so a
+	// retry always finds the key of the flush it repeats.
+	RetryTimeout time.Duration
+	MinBackoff   time.Duration // default 20ms
+	MaxBackoff   time.Duration // default 1s
+	Logger       *slog.Logger
+	Metrics      *Metrics
 }
 
 // Writer creates Lanes that share one Redis client.
 type Writer struct {
-	rdb *redis.Client
-	o   WriterOptions
+	rdb   *redis.Client
+	o     WriterOptions
+	id    string // random per Writer (per process start)
+	ttl   any    // lane key expiry in ms, boxed once
+	lanes atomic.Int64
 }
 
-// NewWriter returns a Writer over rdb.
+// NewWriter returns a Writer over rdb with a random id: its lanes' keys
+// never collide with those of another process or an earlier start.
 func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 20 * time.Millisecond
@@ -44,22 +96,32 @@ func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = time.Second
 	}
-	return &Writer{rdb: rdb, o: o}
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (it panics instead)
+	ttl := max(10*o.RetryTimeout, MinLaneKeyTTL)
+	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds()}
 }
 
 // Lane is one flush lane: a dedicated Redis connection with at most one
-// flush in flight. It is not safe for concurrent use.
+// flush in flight, and a unique lane key whose sequence number makes each
+// flush idempotent. It is not safe for concurrent use.
 type Lane struct {
 	w    *Writer
+	key  any    // the lane key, boxed once
+	seq  uint64 // sequence number of the current (last started) flush
 	conn *redis.Conn
 	args []any
-	wait *redis.IntCmd
 }
 
-// NewLane returns a lane; its connection is opened on first use.
+// NewLane returns a lane with the next lane index of w; its connection is
+// opened on first use.
 func (w *Writer) NewLane() *Lane {
-	return &Lane{w: w}
+	n := w.lanes.Add(1) - 1
+	return &Lane{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10)}
 }
+
+// Key returns the name of the lane key.
+func (l *Lane) Key() string { return l.key.(string) }
 
 // Close releases the lane's connection.
 func (l *Lane) Close() error {
@@ -80,15 +142,19 @@ type Arg []byte
 func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 
 // Push stores vals (each a *Arg, or anything go-redis can encode) with one
-// RPUSH, plus WAIT on the same connection in the same pipeline when
+// EVAL of laneScript (an idempotent RPUSH under the flush's sequence
+// number), plus WAIT on the same connection in the same pipeline when
 // MinReplicas > 0. It retries until deadline: connection errors, EOF,
 // READONLY, NOREPLICAS, LOADING, MASTERDOWN, a rejected ROLE, and every
-// other error alike (a retry after an ambiguous error may store the values
-// twice: delivery is at least once). When WAIT reports too few replicas it
-// re-issues only WAIT on the same connection. It returns nil, or an error
-// wrapping ErrUnavailable or ErrNotReplicated, or ctx's error.
+// other error alike. A retry after an ambiguous error (the script was
+// applied but its reply was lost) does not store the values twice, also on
+// a promoted replica. When WAIT reports too few replicas it re-issues only
+// WAIT on the same connection. It returns nil, or an error wrapping
+// ErrUnavailable or ErrNotReplicated, or ctx's error.
 func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 	o := &l.w.o
+	l.seq++ // one sequence number per flush, the same for all its attempts
+	seq := strconv.FormatUint(l.seq, 10)
 	backoff := o.MinBackoff
 	pushed := false // the RPUSH is applied on l.conn; only WAIT is missing
 	var lastErr error
@@ -100,7 +166,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 		if pushed {
 			replicas, err = l.waitOnly(ctx)
 		} else {
-			replicas, err = l.pushOnce(ctx, vals)
+			replicas, err = l.pushOnce(ctx, seq, vals)
 		}
 		switch {
 		case err == nil && (o.MinReplicas == 0 || replicas >= int64(o.MinReplicas)):
@@ -185,12 +251,13 @@ func (l *Lane) discard() {
 	}
 }
 
-// pushOnce sends RPUSH key vals... [+ WAIT] in one pipeline.
-func (l *Lane) pushOnce(ctx context.Context, vals []any) (int64, error) {
+// pushOnce sends EVAL laneScript 2 key lanekey seq ttl vals... [+ WAIT] in
+// one pipeline.
+func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
 	o := &l.w.o
-	l.args = append(l.args[:0], "rpush", o.Key)
+	l.args = append(l.args[:0], "eval", laneScript, 2, o.Key, l.key, seq, l.w.ttl)
 	l.args = append(l.args, vals...)
-	push := redis.NewIntCmd(ctx, l.args...)
+	push := redis.NewCmd(ctx, l.args...)
 	cn := l.connection()
 	var wait *redis.IntCmd
 	pipe := cn.Pipeline()
@@ -202,10 +269,21 @@ func (l *Lane) pushOnce(ctx context.Context, vals []any) (int64, error) {
 	_, err := pipe.Exec(ctx)
 	clear(l.args) // drop references to the batch buffer
 	if err := push.Err(); err != nil {
-		return 0, fmt.Errorf("rpush %s: %w", o.Key, err)
+		return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
 	}
 	if err != nil {
 		return 0, err
+	}
+	res, err := push.Int64Slice()
+	if err != nil || len(res) != 2 {
+		return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
+	}
+	if res[0] == 0 {
+		// An earlier attempt of this flush was applied; its reply was lost.
+		if o.Metrics != nil {
+			o.Metrics.duplicateFlushes.Inc()
+		}
+		o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
 	}
 	if wait == nil {
 		return 0, nil

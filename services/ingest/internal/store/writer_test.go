@@ -1,0 +1,218 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ingest/sluice/internal/redistest"
+)
+
+func listOf(t *testing.T, c *redis.Client, key string) string {
+	t.Helper()
+	vals, err := c.LRange(context.Background(), key, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(vals, ",")
+}
+
+// TestLaneIdempotent pushes flushes with explicit sequence numbers: a flush
+// repeated with the sequence it already used (what a retry after a lost
+// reply does) is stored once, the next sequence is stored, and lanes with
+// other ids (another lane of the same Writer, a lane of another Writer, that
+// is another process) are independent.
+func TestLaneIdempotent(t *testing.T) {
+	master := redistest.NewRedis(t, redistest.RedisOptions{})
+	mc := master.Client()
+	defer mc.Close()
+	m := NewMetrics(prometheus.NewRegistry())
+	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 4}, m, discard())
+	defer rdb.Close()
+	o := WriterOptions{Key: "q", RetryTimeout: 2 * time.Minute, Logger: discard(), Metrics: m}
+	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
+	lanes := map[string]*Lane{"w1/0": w1.NewLane(), "w1/1": w1.NewLane(), "w2/0": w2.NewLane()}
+	for _, l := range lanes {
+		defer l.Close()
+	}
+	if k0, k1, k2 := lanes["w1/0"].Key(), lanes["w1/1"].Key(), lanes["w2/0"].Key(); k0 == k1 || k0 == k2 || k1 == k2 {
+		t.Fatalf("lane keys not unique: %s %s %s", k0, k1, k2)
+	}
+
+	steps := []struct {
+		name        string
+		lane        string
+		repeat      bool // push with the previous sequence number again
+		vals        []string
+		want        string // the whole list afterwards
+		wantApplied float64
+	}{
+		{name: "first flush", lane: "w1/0", vals: []string{"a", "b"}, want: "a,b"},
+		{name: "same flush again", lane: "w1/0", repeat: true, vals: []string{"a", "b"}, want: "a,b", wantApplied: 1},
+		{name: "and once more", lane: "w1/0", repeat: true, vals: []string{"a", "b"}, want: "a,b", wantApplied: 2},
+		{name: "next flush", lane: "w1/0", vals: []string{"c"}, want: "a,b,c", wantApplied: 2},
+		{name: "other lane, same writer", lane: "w1/1", vals: []string{"d"}, want: "a,b,c,d", wantApplied: 2},
+		{name: "other writer, same lane index", lane: "w2/0", vals: []string{"e"}, want: "a,b,c,d,e", wantApplied: 2},
+		{name: "other writer repeats", lane: "w2/0", repeat: true, vals: []string{"e"}, want: "a,b,c,d,e", wantApplied: 3},
+		{name: "first lane goes on", lane: "w1/0", vals: []string{"f", "g"}, want: "a,b,c,d,e,f,g", wantApplied: 3},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			l := lanes[st.lane]
+			if st.repeat {
+				l.seq-- // Push increments it: the same sequence as the last flush
+			}
+			if err := l.Push(context.Background(), args(st.vals...), time.Now().Add(5*time.Second)); err != nil {
+				t.Fatalf("Push: %v", err)
+			}
+			if got := listOf(t, mc, "q"); got != st.want {
+				t.Fatalf("list %q, want %q", got, st.want)
+			}
+			if got := counterValue(t, m.duplicateFlushes); got != st.wantApplied {
+				t.Fatalf("already-applied flushes %v, want %v", got, st.wantApplied)
+			}
+			stored, err := mc.Get(context.Background(), l.Key()).Result()
+			if err != nil || stored != strconv.FormatUint(l.seq, 10) {
+				t.Fatalf("lane key %s = %q (%v), want %d", l.Key(), stored, err, l.seq)
+			}
+			ttl, err := mc.PTTL(context.Background(), l.Key()).Result()
+			// 10 x RetryTimeout = 20 min, above the 10 min minimum; the
+			// key was just SET, so far more than 10 min must be left.
+			if err != nil || ttl <= MinLaneKeyTTL || ttl > 20*time.Minute {
+				t.Fatalf("lane key TTL %v (%v), want (10m, 20m]", ttl, err)
+			}
+			t.Logf("lane key %s TTL %v", l.Key(), ttl)
+		})
+	}
+}
+
+// TestLaneLargeBatch pushes batches above the Lua unpack limit (about 8000
+// values): the script pushes them in chunks, in order, exactly once.
+func TestLaneLargeBatch(t *testing.T) {
+	master := redistest.NewRedis(t, redistest.RedisOptions{})
+	mc := master.Client()
+	defer mc.Close()
+	m := NewMetrics(prometheus.NewRegistry())
+	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
+	defer rdb.Close()
+	w := NewWriter(rdb, WriterOptions{Key: "big", Timeout: 5 * time.Second, Logger: discard(), Metrics: m})
+	lane := w.NewLane()
+	defer lane.Close()
+	for _, n := range []int{3999, 4000, 4001, 20000, 1 << 16} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			if err := mc.Del(context.Background(), "big").Err(); err != nil {
+				t.Fatal(err)
+			}
+			vals := make([]string, n)
+			for i := range vals {
+				vals[i] = strconv.Itoa(i)
+			}
+			if err := lane.Push(context.Background(), args(vals...), time.Now().Add(20*time.Second)); err != nil {
+				t.Fatalf("Push %d values: %v", n, err)
+			}
+			got, err := mc.LRange(context.Background(), "big", 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n {
+				t.Fatalf("stored %d values, want %d", len(got), n)
+			}
+			for i, v := range got {
+				if v != vals[i] {
+					t.Fatalf("value %d is %q, want %q", i, v, vals[i])
+				}
+			}
+		})
+	}
+}
+
+// TestLaneRetryAfterLostReply loses the reply of an applied flush: the
+// master (no replica yet, WAIT 1) applies the script, and while its WAIT is
+// pending the lane's connection is killed with CLIENT KILL. The lane retries
+// on a new connection; that retry must not push the batch again, and its
+// WAIT must still wait for a replica to have the batch. A replica is started
+// only once the retry's WAIT is pending; then the flush succeeds, and master
+// and replica hold the batch exactly once.
+func TestLaneRetryAfterLostReply(t *testing.T) {
+	master := redistest.NewRedis(t, redistest.RedisOptions{Password: "pw"})
+	mc := master.Client()
+	defer mc.Close()
+	m := NewMetrics(prometheus.NewRegistry())
+	const waitTimeout = 30 * time.Second // WAIT stays pending until the test acts
+	rdb := NewClient(ClientOptions{Addr: master.Addr, Password: "pw", Timeout: time.Second, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
+	defer rdb.Close()
+	w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: 1, WaitTimeout: waitTimeout, Timeout: time.Second, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
+	lane := w.NewLane()
+	defer lane.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- lane.Push(ctx, args("a", "b", "c"), time.Now().Add(90*time.Second)) }()
+
+	first := waitingClient(t, ctx, mc, "", done)
+	if got := listOf(t, mc, "q"); got != "a,b,c" {
+		t.Fatalf("before the kill: list %q, want a,b,c (applied, WAIT pending)", got)
+	}
+	if err := mc.Do(ctx, "client", "kill", "id", first).Err(); err != nil {
+		t.Fatalf("CLIENT KILL ID %s: %v", first, err)
+	}
+	second := waitingClient(t, ctx, mc, first, done)
+	t.Logf("flush applied on connection %s, killed during WAIT; retry's WAIT pending on connection %s after %v", first, second, time.Since(start))
+	if got := listOf(t, mc, "q"); got != "a,b,c" {
+		t.Fatalf("after the retry: list %q, want a,b,c once", got)
+	}
+
+	replica := redistest.NewRedis(t, redistest.RedisOptions{Password: "pw", ReplicaOf: master.Addr})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Push: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("Push did not return: %v", ctx.Err())
+	}
+	t.Logf("flush acknowledged %v after start", time.Since(start))
+	if got := listOf(t, mc, "q"); got != "a,b,c" {
+		t.Fatalf("master list %q, want a,b,c once", got)
+	}
+	rc := replica.Client()
+	defer rc.Close()
+	if got := listOf(t, rc, "q"); got != "a,b,c" {
+		t.Fatalf("replica list %q, want a,b,c once (WAIT 1 returned, so the replica has it)", got)
+	}
+	if got := counterValue(t, m.duplicateFlushes); got != 1 {
+		t.Fatalf("already-applied flushes %v, want 1", got)
+	}
+}
+
+// waitingClient polls CLIENT LIST until a client other than the caller's own
+// and other than skip is blocked in WAIT, and returns its id. It fails the
+// test when Push returns first.
+func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip string, done <-chan error) string {
+	t.Helper()
+	for {
+		list, err := mc.ClientList(ctx).Result()
+		if err != nil {
+			t.Fatalf("CLIENT LIST: %v", err)
+		}
+		for _, line := range strings.Split(list, "\n") {
+			if id := field(line, "id"); field(line, "cmd") == "wait" && id != skip {
+				return id
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Push returned %v before its WAIT was seen", err)
+		case <-ctx.Done():
+			t.Fatalf("no WAIT pending: %v", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
