@@ -17,25 +17,23 @@ import (
 
 // TestSmoke runs the smoke checks of the platform on one stack with the
 // shipped settings (INGEST_MIN_REPLICAS default): a 100k-message load through
-// HAProxy, the spread of connections over every ingest container, and
-// HAProxy taking an unready ingest out of rotation and back.
+// HAProxy, the spread of connections over every ingest container, and HAProxy
+// taking an ingest out of rotation and back, once frozen (checks time out)
+// and once unready (/ready answers 503).
 func TestSmoke(t *testing.T) {
 	s := StartStack(t, Options{})
 
 	// The load's clients stay connected until the connection check has run.
-	var load *smokeLoad
+	load := &smokeLoad{}
+	t.Cleanup(load.close)
+	const conns = 8
 	t.Run("100k messages from 8 connections, exactly once, in order, replicated", func(t *testing.T) {
-		load = runSmokeLoad(t, s, 8, 100_000)
-	})
-	t.Cleanup(func() {
-		if load != nil {
-			load.close()
-		}
+		runSmokeLoad(t, s, load, conns, 100_000)
 	})
 
 	t.Run("every ingest container receives connections", func(t *testing.T) {
-		if load == nil {
-			t.Fatal("no load ran")
+		if len(load.clients) != conns {
+			t.Fatalf("the load has %d connected clients, want %d", len(load.clients), conns)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -61,10 +59,7 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	})
-	if load != nil {
-		load.close()
-		load = nil
-	}
+	load.close()
 
 	t.Run("haproxy takes an unready ingest out of rotation and back", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -194,16 +189,16 @@ func parseSmokeMsg(m string) (conn, seq int, ok bool) {
 	return conn, seq, err1 == nil && err2 == nil
 }
 
-func runSmokeLoad(t *testing.T, s *Stack, conns, total int) *smokeLoad {
+// runSmokeLoad sends total messages over conns clients (kept open in load),
+// then checks the master's and the replicas' lists.
+func runSmokeLoad(t *testing.T, s *Stack, load *smokeLoad, conns, total int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	per := total / conns
-	load := &smokeLoad{}
 	addr := s.HAProxyAddr()
 	for range conns {
 		c, err := client.Dial(context.Background(), client.Config{Addr: addr, MaxUnacked: 5000})
 		if err != nil {
-			load.close()
 			t.Fatalf("dial %s: %v", addr, err)
 		}
 		load.clients = append(load.clients, c)
@@ -246,7 +241,7 @@ func runSmokeLoad(t *testing.T, s *Stack, conns, total int) *smokeLoad {
 	t.Logf("%d messages over %d connections acked in %s (%.0f msg/s); %d connects, %d resent",
 		per*conns, conns, elapsed.Round(time.Millisecond), float64(per*conns)/elapsed.Seconds(), connects, resent)
 	if t.Failed() {
-		return load
+		return
 	}
 
 	t1 := time.Now()
@@ -271,7 +266,6 @@ func runSmokeLoad(t *testing.T, s *Stack, conns, total int) *smokeLoad {
 	if len(replicas) != 2 {
 		t.Errorf("compared %d replicas, want 2", len(replicas))
 	}
-	return load
 }
 
 // checkSmokeList checks that list holds messages 1..per of every connection
