@@ -79,8 +79,8 @@ const (
 // Options shapes one stack. The zero value starts the shipped configuration
 // with a short Sentinel down-after.
 type Options struct {
-	// MinReplicas sets INGEST_MIN_REPLICAS on the ingest containers; 0 keeps the
-	// shipped default.
+	// MinReplicas sets INGEST_MIN_REPLICAS on the ingest containers; 0 means the
+	// shipped default, read from compose/compose.yaml.
 	MinReplicas int
 	// DownAfter is Sentinel's down-after-milliseconds (default 1500 ms).
 	DownAfter time.Duration
@@ -160,6 +160,17 @@ func StartStack(t *testing.T, opts Options) *Stack {
 	t.Cleanup(func() { _ = docker.Close() })
 	s.docker = docker
 	s.requireImages(ctx)
+	if s.opts.MinReplicas == 0 {
+		v, err := shippedIngestEnv(s.root, "INGEST_MIN_REPLICAS")
+		if err != nil {
+			t.Fatalf("e2e: shipped INGEST_MIN_REPLICAS: %v", err)
+		}
+		if s.opts.MinReplicas, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("e2e: shipped INGEST_MIN_REPLICAS %q: %v", v, err)
+		}
+	}
+	t.Logf("e2e: INGEST_MIN_REPLICAS=%d, Sentinel down-after %s, %d ingest containers",
+		s.opts.MinReplicas, s.opts.DownAfter, s.opts.IngestReplicas)
 
 	nw, err := network.New(ctx, network.WithLabels(s.labels()))
 	testcontainers.CleanupNetwork(t, nw)

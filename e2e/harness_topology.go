@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
+	"gopkg.in/yaml.v3"
 )
 
 // The container layout mirrors compose/compose.yaml: same images, same
@@ -79,9 +82,7 @@ func (s *Stack) ingestEnv() map[string]string {
 		// well within this.
 		"INGEST_DRAIN_DELAY": "3s",
 	}
-	if s.opts.MinReplicas > 0 {
-		env["INGEST_MIN_REPLICAS"] = strconv.Itoa(s.opts.MinReplicas)
-	}
+	env["INGEST_MIN_REPLICAS"] = strconv.Itoa(s.opts.MinReplicas)
 	maps.Copy(env, s.opts.IngestEnv)
 	return env
 }
@@ -166,4 +167,40 @@ func (s *Stack) IngestMetrics(ctx context.Context, name string) (map[string]floa
 		out[metric] += v
 	}
 	return out, sc.Err()
+}
+
+// shippedIngestEnv returns the value compose/compose.yaml gives an ingest
+// environment variable; "${VAR:-default}" yields its default.
+func shippedIngestEnv(root, key string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(root, "compose", "compose.yaml"))
+	if err != nil {
+		return "", fmt.Errorf("read compose file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return "", fmt.Errorf("parse compose file: %w", err)
+	}
+	node := &doc
+	if node.Kind == yaml.DocumentNode && len(node.Content) > 0 {
+		node = node.Content[0]
+	}
+	for _, k := range []string{"services", "ingest", "environment", key} {
+		var next *yaml.Node
+		if node.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(node.Content); i += 2 {
+				if node.Content[i].Value == k {
+					next = node.Content[i+1]
+				}
+			}
+		}
+		if next == nil {
+			return "", fmt.Errorf("compose/compose.yaml: no services.ingest.environment.%s (missing %q)", key, k)
+		}
+		node = next
+	}
+	v := node.Value
+	if inner, ok := strings.CutPrefix(v, "${"+key+":-"); ok {
+		v = strings.TrimSuffix(inner, "}")
+	}
+	return v, nil
 }
