@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,5 +215,34 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 			t.Fatalf("no WAIT pending: %v", ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestLaneRejectedUpFront: below min-replicas-to-write the script (declared
+// as writing by its #!lua line) is refused before it runs, like a plain
+// RPUSH: NOREPLICAS, nothing pushed, no lane key, and the lane retries until
+// its deadline.
+func TestLaneRejectedUpFront(t *testing.T) {
+	master := redistest.NewRedis(t, redistest.RedisOptions{ExtraConfig: []string{"min-replicas-to-write 1"}})
+	mc := master.Client()
+	defer mc.Close()
+	m := NewMetrics(prometheus.NewRegistry())
+	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+	defer rdb.Close()
+	w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: time.Second, Logger: discard(), Metrics: m})
+	lane := w.NewLane()
+	defer lane.Close()
+	err := lane.Push(context.Background(), args("a"), time.Now().Add(300*time.Millisecond))
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "NOREPLICAS") {
+		t.Fatalf("Push: %v, want ErrUnavailable with NOREPLICAS", err)
+	}
+	if got := listOf(t, mc, "q"); got != "" {
+		t.Fatalf("list %q, want empty", got)
+	}
+	if n, err := mc.Exists(context.Background(), lane.Key()).Result(); err != nil || n != 0 {
+		t.Fatalf("lane key exists: %d %v", n, err)
+	}
+	if got := counterValue(t, m.retries.WithLabelValues("NOREPLICAS")); got < 1 {
+		t.Fatalf("NOREPLICAS retries %v, want at least 1", got)
 	}
 }
