@@ -1,8 +1,9 @@
 // Package store writes batches of messages to Redis: one idempotent
-// multi-value RPUSH (an EVAL that pushes only if the lane's sequence key does
-// not show the flush as applied yet; plus WAIT when replicated acks are
-// required) per flush, in one pipeline on one dedicated connection, retried
-// until a deadline across failovers without storing a batch twice.
+// multi-value RPUSH per flush that records the flush's sequence number in a
+// per-lane key (a retry is an EVAL that pushes only if that key does not show
+// the flush as applied yet), plus WAIT when replicated acks are required, in
+// one pipeline on one dedicated connection, retried until a deadline across
+// failovers without storing a batch twice.
 package store
 
 import (
@@ -50,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		writeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sluice_ingest_redis_write_duration_seconds",
-			Help:    "Duration of one successful flush round trip (the EVAL that RPUSHes, plus WAIT when configured).",
+			Help:    "Duration of one successful flush round trip (the RPUSH with its sequence key, plus WAIT when configured).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{

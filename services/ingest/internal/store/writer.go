@@ -30,9 +30,10 @@ const LaneKeyPrefix = "sluice:lane:"
 // MinLaneKeyTTL is the shortest expiry of a lane key; see WriterOptions.
 const MinLaneKeyTTL = 10 * time.Minute
 
-// laneScript makes a flush idempotent. KEYS[1] is the list, KEYS[2] the
-// lane key, ARGV[1] the flush's sequence number, ARGV[2] the lane key's
-// expiry in milliseconds, ARGV[3..] the messages. It pushes only when the
+// laneScript makes a retried flush idempotent (the first attempt of a flush
+// uses MULTI/RPUSH/SET/EXEC instead, see pushOnce). KEYS[1] is the list,
+// KEYS[2] the lane key, ARGV[1] the flush's sequence number, ARGV[2] the
+// lane key's expiry in milliseconds, ARGV[3..] the messages. It pushes only when the
 // sequence is above the one stored in the lane key (a retry of a flush that
 // was already applied, after an EOF, a timeout or a failover, finds its own
 // sequence there and pushes nothing). It SETs the lane key in both cases:
@@ -141,10 +142,11 @@ type Arg []byte
 // MarshalBinary returns the message bytes.
 func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 
-// Push stores vals (each a *Arg, or anything go-redis can encode) with one
-// EVAL of laneScript (an idempotent RPUSH under the flush's sequence
-// number), plus WAIT on the same connection in the same pipeline when
-// MinReplicas > 0. It retries until deadline: connection errors, EOF,
+// Push stores vals (each a *Arg, or anything go-redis can encode) as one
+// flush with the lane's next sequence number: one multi-value RPUSH that
+// also records the sequence in the lane key (MULTI/EXEC on the first
+// attempt, the checking laneScript on retries), plus WAIT on the same
+// connection in the same pipeline when MinReplicas > 0. It retries until deadline: connection errors, EOF,
 // READONLY, NOREPLICAS, LOADING, MASTERDOWN, a rejected ROLE, and every
 // other error alike. A retry after an ambiguous error (the script was
 // applied but its reply was lost) does not store the values twice, also on
@@ -166,7 +168,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 		if pushed {
 			replicas, err = l.waitOnly(ctx)
 		} else {
-			replicas, err = l.pushOnce(ctx, seq, vals)
+			replicas, err = l.pushOnce(ctx, seq, vals, attempt > 0)
 		}
 		switch {
 		case err == nil && (o.MinReplicas == 0 || replicas >= int64(o.MinReplicas)):
@@ -251,39 +253,76 @@ func (l *Lane) discard() {
 	}
 }
 
-// pushOnce sends EVAL laneScript 2 key lanekey seq ttl vals... [+ WAIT] in
-// one pipeline.
-func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
+// pushOnce sends one attempt of a flush and, when MinReplicas > 0, WAIT
+// after it on the same connection in the same pipeline. The first attempt
+// of a flush (retry false) cannot have been applied before: its sequence
+// number is new. It sends MULTI, RPUSH key vals..., SET lanekey seq PX ttl,
+// EXEC: the same effects as laneScript without its check, at the cost of a
+// bare RPUSH (laneScript copies every value into Lua and back). A retry
+// (retry true: an earlier attempt failed and may have been applied) sends
+// EVAL laneScript 2 key lanekey seq ttl vals..., which pushes only if the
+// lane key does not show seq as applied.
+func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any, retry bool) (int64, error) {
 	o := &l.w.o
-	l.args = append(l.args[:0], "eval", laneScript, 2, o.Key, l.key, seq, l.w.ttl)
-	l.args = append(l.args, vals...)
-	push := redis.NewCmd(ctx, l.args...)
 	cn := l.connection()
-	var wait *redis.IntCmd
 	pipe := cn.Pipeline()
-	_ = pipe.Process(ctx, push)
+	var push, exec *redis.Cmd
+	var multi *redis.StatusCmd
+	var set *redis.Cmd
+	if retry {
+		l.args = append(l.args[:0], "eval", laneScript, 2, o.Key, l.key, seq, l.w.ttl)
+		l.args = append(l.args, vals...)
+		push = redis.NewCmd(ctx, l.args...)
+		_ = pipe.Process(ctx, push)
+	} else {
+		l.args = append(l.args[:0], "rpush", o.Key)
+		l.args = append(l.args, vals...)
+		multi = redis.NewStatusCmd(ctx, "multi")
+		push = redis.NewCmd(ctx, l.args...)
+		set = redis.NewCmd(ctx, "set", l.key, seq, "px", l.w.ttl)
+		exec = redis.NewCmd(ctx, "exec")
+		_ = pipe.Process(ctx, multi)
+		_ = pipe.Process(ctx, push)
+		_ = pipe.Process(ctx, set)
+		_ = pipe.Process(ctx, exec)
+	}
+	var wait *redis.IntCmd
 	if o.MinReplicas > 0 {
 		wait = redis.NewIntCmd(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds())
 		_ = pipe.Process(ctx, wait)
 	}
 	_, err := pipe.Exec(ctx)
 	clear(l.args) // drop references to the batch buffer
-	if err := push.Err(); err != nil {
-		return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
+	if retry {
+		if err := push.Err(); err != nil {
+			return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
+		}
+	} else {
+		// A command refused while queued (READONLY, NOREPLICAS, OOM) makes
+		// EXEC fail with EXECABORT: nothing of the transaction is applied.
+		for _, c := range []redis.Cmder{multi, push, set, exec} {
+			if err := c.Err(); err != nil {
+				return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %s: %w", o.Key, l.key, seq, c.Name(), err)
+			}
+		}
 	}
 	if err != nil {
 		return 0, err
 	}
-	res, err := push.Int64Slice()
-	if err != nil || len(res) != 2 {
-		return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
-	}
-	if res[0] == 0 {
-		// An earlier attempt of this flush was applied; its reply was lost.
-		if o.Metrics != nil {
-			o.Metrics.duplicateFlushes.Inc()
+	if retry {
+		res, err := push.Int64Slice()
+		if err != nil || len(res) != 2 {
+			return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
 		}
-		o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
+		if res[0] == 0 {
+			// An earlier attempt of this flush was applied; its reply was lost.
+			if o.Metrics != nil {
+				o.Metrics.duplicateFlushes.Inc()
+			}
+			o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
+		}
+	} else if err := execErr(exec); err != nil {
+		return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
 	}
 	if wait == nil {
 		return 0, nil
@@ -293,6 +332,25 @@ func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, err
 		return 0, fmt.Errorf("wait: %w", err)
 	}
 	return n, nil
+}
+
+// execErr checks the reply of EXEC after MULTI, RPUSH, SET: two replies, and
+// neither an error (a command that fails at run time, e.g. WRONGTYPE, does
+// not abort the others).
+func execErr(exec *redis.Cmd) error {
+	res, err := exec.Slice()
+	if err != nil {
+		return err
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("unexpected EXEC reply %v", res)
+	}
+	for _, r := range res {
+		if e, ok := r.(error); ok {
+			return e
+		}
+	}
+	return nil
 }
 
 // waitOnly re-issues WAIT on the connection that applied the RPUSH.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,11 +24,12 @@ func listOf(t *testing.T, c *redis.Client, key string) string {
 	return strings.Join(vals, ",")
 }
 
-// TestLaneIdempotent pushes flushes with explicit sequence numbers: a flush
-// repeated with the sequence it already used (what a retry after a lost
-// reply does) is stored once, the next sequence is stored, and lanes with
-// other ids (another lane of the same Writer, a lane of another Writer, that
-// is another process) are independent.
+// TestLaneIdempotent pushes flushes and retries of flushes: a retry of a
+// flush that was applied (same lane, same sequence number: what a retry after
+// a lost reply sends) is not stored again, a retry of a flush that never
+// landed is stored, the next flush is stored, and lanes with other ids
+// (another lane of the same Writer, a lane of another Writer, that is another
+// process) are independent.
 func TestLaneIdempotent(t *testing.T) {
 	master := redistest.NewRedis(t, redistest.RedisOptions{})
 	mc := master.Client()
@@ -45,31 +47,46 @@ func TestLaneIdempotent(t *testing.T) {
 		t.Fatalf("lane keys not unique: %s %s %s", k0, k1, k2)
 	}
 
+	const (
+		flush     = "flush"      // Push: a new flush, first attempt MULTI/RPUSH/SET/EXEC
+		retrySame = "retry same" // the retry attempt (EVAL) of the last flush
+		retryNew  = "retry new"  // the retry attempt of a new flush whose first attempt never landed
+	)
 	steps := []struct {
 		name        string
 		lane        string
-		repeat      bool // push with the previous sequence number again
+		how         string
 		vals        []string
 		want        string // the whole list afterwards
 		wantApplied float64
 	}{
-		{name: "first flush", lane: "w1/0", vals: []string{"a", "b"}, want: "a,b"},
-		{name: "same flush again", lane: "w1/0", repeat: true, vals: []string{"a", "b"}, want: "a,b", wantApplied: 1},
-		{name: "and once more", lane: "w1/0", repeat: true, vals: []string{"a", "b"}, want: "a,b", wantApplied: 2},
-		{name: "next flush", lane: "w1/0", vals: []string{"c"}, want: "a,b,c", wantApplied: 2},
-		{name: "other lane, same writer", lane: "w1/1", vals: []string{"d"}, want: "a,b,c,d", wantApplied: 2},
-		{name: "other writer, same lane index", lane: "w2/0", vals: []string{"e"}, want: "a,b,c,d,e", wantApplied: 2},
-		{name: "other writer repeats", lane: "w2/0", repeat: true, vals: []string{"e"}, want: "a,b,c,d,e", wantApplied: 3},
-		{name: "first lane goes on", lane: "w1/0", vals: []string{"f", "g"}, want: "a,b,c,d,e,f,g", wantApplied: 3},
+		{name: "first flush", lane: "w1/0", how: flush, vals: []string{"a", "b"}, want: "a,b"},
+		{name: "its retry", lane: "w1/0", how: retrySame, vals: []string{"a", "b"}, want: "a,b", wantApplied: 1},
+		{name: "its retry again", lane: "w1/0", how: retrySame, vals: []string{"a", "b"}, want: "a,b", wantApplied: 2},
+		{name: "next flush", lane: "w1/0", how: flush, vals: []string{"c"}, want: "a,b,c", wantApplied: 2},
+		{name: "retry of a flush that never landed", lane: "w1/0", how: retryNew, vals: []string{"d"}, want: "a,b,c,d", wantApplied: 2},
+		{name: "and its second retry", lane: "w1/0", how: retrySame, vals: []string{"d"}, want: "a,b,c,d", wantApplied: 3},
+		{name: "other lane, same writer", lane: "w1/1", how: flush, vals: []string{"e"}, want: "a,b,c,d,e", wantApplied: 3},
+		{name: "other writer, same lane index", lane: "w2/0", how: flush, vals: []string{"f"}, want: "a,b,c,d,e,f", wantApplied: 3},
+		{name: "other writer retries", lane: "w2/0", how: retrySame, vals: []string{"f"}, want: "a,b,c,d,e,f", wantApplied: 4},
+		{name: "first lane goes on", lane: "w1/0", how: flush, vals: []string{"g", "h"}, want: "a,b,c,d,e,f,g,h", wantApplied: 4},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			l := lanes[st.lane]
-			if st.repeat {
-				l.seq-- // Push increments it: the same sequence as the last flush
+			ctx := context.Background()
+			var err error
+			switch st.how {
+			case flush:
+				err = l.Push(ctx, args(st.vals...), time.Now().Add(5*time.Second))
+			case retryNew:
+				l.seq++
+				fallthrough
+			case retrySame:
+				_, err = l.pushOnce(ctx, strconv.FormatUint(l.seq, 10), args(st.vals...), true)
 			}
-			if err := l.Push(context.Background(), args(st.vals...), time.Now().Add(5*time.Second)); err != nil {
-				t.Fatalf("Push: %v", err)
+			if err != nil {
+				t.Fatalf("%s: %v", st.how, err)
 			}
 			if got := listOf(t, mc, "q"); got != st.want {
 				t.Fatalf("list %q, want %q", got, st.want)
@@ -77,23 +94,23 @@ func TestLaneIdempotent(t *testing.T) {
 			if got := counterValue(t, m.duplicateFlushes); got != st.wantApplied {
 				t.Fatalf("already-applied flushes %v, want %v", got, st.wantApplied)
 			}
-			stored, err := mc.Get(context.Background(), l.Key()).Result()
+			stored, err := mc.Get(ctx, l.Key()).Result()
 			if err != nil || stored != strconv.FormatUint(l.seq, 10) {
 				t.Fatalf("lane key %s = %q (%v), want %d", l.Key(), stored, err, l.seq)
 			}
-			ttl, err := mc.PTTL(context.Background(), l.Key()).Result()
+			ttl, err := mc.PTTL(ctx, l.Key()).Result()
 			// 10 x RetryTimeout = 20 min, above the 10 min minimum; the
 			// key was just SET, so far more than 10 min must be left.
 			if err != nil || ttl <= MinLaneKeyTTL || ttl > 20*time.Minute {
 				t.Fatalf("lane key TTL %v (%v), want (10m, 20m]", ttl, err)
 			}
-			t.Logf("lane key %s TTL %v", l.Key(), ttl)
 		})
 	}
 }
 
-// TestLaneLargeBatch pushes batches above the Lua unpack limit (about 8000
-// values): the script pushes them in chunks, in order, exactly once.
+// TestLaneLargeBatch pushes batches around and above the Lua unpack limit
+// (about 8000 values) both ways: as a first attempt (MULTI/RPUSH/EXEC) and
+// as a retry (laneScript, which pushes in chunks of 4000): in order, once.
 func TestLaneLargeBatch(t *testing.T) {
 	master := redistest.NewRedis(t, redistest.RedisOptions{})
 	mc := master.Client()
@@ -104,31 +121,41 @@ func TestLaneLargeBatch(t *testing.T) {
 	w := NewWriter(rdb, WriterOptions{Key: "big", Timeout: 5 * time.Second, Logger: discard(), Metrics: m})
 	lane := w.NewLane()
 	defer lane.Close()
-	for _, n := range []int{3999, 4000, 4001, 20000, 1 << 16} {
-		t.Run(strconv.Itoa(n), func(t *testing.T) {
-			if err := mc.Del(context.Background(), "big").Err(); err != nil {
-				t.Fatal(err)
-			}
-			vals := make([]string, n)
-			for i := range vals {
-				vals[i] = strconv.Itoa(i)
-			}
-			if err := lane.Push(context.Background(), args(vals...), time.Now().Add(20*time.Second)); err != nil {
-				t.Fatalf("Push %d values: %v", n, err)
-			}
-			got, err := mc.LRange(context.Background(), "big", 0, -1).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != n {
-				t.Fatalf("stored %d values, want %d", len(got), n)
-			}
-			for i, v := range got {
-				if v != vals[i] {
-					t.Fatalf("value %d is %q, want %q", i, v, vals[i])
+	for _, n := range []int{3999, 4000, 4001, 8001, 20000, 1 << 16} {
+		for _, retry := range []bool{false, true} {
+			t.Run(fmt.Sprintf("n=%d/retry=%v", n, retry), func(t *testing.T) {
+				ctx := context.Background()
+				if err := mc.Del(ctx, "big").Err(); err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				vals := make([]string, n)
+				for i := range vals {
+					vals[i] = strconv.Itoa(i)
+				}
+				var err error
+				if retry { // the retry of a new flush whose first attempt never landed
+					lane.seq++
+					_, err = lane.pushOnce(ctx, strconv.FormatUint(lane.seq, 10), args(vals...), true)
+				} else {
+					err = lane.Push(ctx, args(vals...), time.Now().Add(20*time.Second))
+				}
+				if err != nil {
+					t.Fatalf("push %d values: %v", n, err)
+				}
+				got, err := mc.LRange(ctx, "big", 0, -1).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != n {
+					t.Fatalf("stored %d values, want %d", len(got), n)
+				}
+				for i, v := range got {
+					if v != vals[i] {
+						t.Fatalf("value %d is %q, want %q", i, v, vals[i])
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -218,10 +245,12 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 	}
 }
 
-// TestLaneRejectedUpFront: below min-replicas-to-write the script (declared
-// as writing by its #!lua line) is refused before it runs, like a plain
-// RPUSH: NOREPLICAS, nothing pushed, no lane key, and the lane retries until
-// its deadline.
+// TestLaneRejectedUpFront: below min-replicas-to-write both forms of a
+// flush are refused before anything runs: the first attempt's MULTI/EXEC
+// (EXECABORT after a NOREPLICAS while queueing) and the retries' laneScript
+// (declared as writing by its #!lua line, so refused like a plain RPUSH).
+// Nothing is pushed, no lane key is written, and the lane retries until its
+// deadline.
 func TestLaneRejectedUpFront(t *testing.T) {
 	master := redistest.NewRedis(t, redistest.RedisOptions{ExtraConfig: []string{"min-replicas-to-write 1"}})
 	mc := master.Client()
@@ -242,7 +271,8 @@ func TestLaneRejectedUpFront(t *testing.T) {
 	if n, err := mc.Exists(context.Background(), lane.Key()).Result(); err != nil || n != 0 {
 		t.Fatalf("lane key exists: %d %v", n, err)
 	}
-	if got := counterValue(t, m.retries.WithLabelValues("NOREPLICAS")); got < 1 {
-		t.Fatalf("NOREPLICAS retries %v, want at least 1", got)
+	// the first attempt (MULTI/EXEC) and at least one retry (EVAL)
+	if got := counterValue(t, m.retries.WithLabelValues("NOREPLICAS")); got < 2 {
+		t.Fatalf("NOREPLICAS retries %v, want at least 2", got)
 	}
 }
