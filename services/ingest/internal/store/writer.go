@@ -159,6 +159,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 	seq := strconv.FormatUint(l.seq, 10)
 	backoff := o.MinBackoff
 	pushed := false // the RPUSH is applied on l.conn; only WAIT is missing
+	check := false  // an earlier attempt with seq may have been applied
 	var lastErr error
 	var lastReplicas int64
 	for attempt := 0; ; attempt++ {
@@ -168,7 +169,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 		if pushed {
 			replicas, err = l.waitOnly(ctx)
 		} else {
-			replicas, err = l.pushOnce(ctx, seq, vals, attempt > 0)
+			replicas, err = l.pushOnce(ctx, seq, vals, check)
 		}
 		switch {
 		case err == nil && (o.MinReplicas == 0 || replicas >= int64(o.MinReplicas)):
@@ -193,6 +194,14 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 				return ctx.Err()
 			}
 			pushed = false // a new connection must push again
+			check = true   // seq may have been applied: the next attempt checks
+			if errors.Is(err, errPushFailed) {
+				// The lane key records seq but the RPUSH is known to have
+				// failed: the next attempt takes a fresh sequence number.
+				l.seq++
+				seq = strconv.FormatUint(l.seq, 10)
+				check = false
+			}
 			lastErr = err
 			l.discard()
 			l.retried(reason(err))
@@ -334,9 +343,13 @@ func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any, retry bool)
 	return n, nil
 }
 
+// errPushFailed marks an EXEC whose RPUSH failed at run time (WRONGTYPE)
+// while its SET of the lane key was applied.
+var errPushFailed = errors.New("transaction ran, its RPUSH failed")
+
 // execErr checks the reply of EXEC after MULTI, RPUSH, SET: two replies, and
 // neither an error (a command that fails at run time, e.g. WRONGTYPE, does
-// not abort the others).
+// not abort the others). A failed RPUSH is wrapped in errPushFailed.
 func execErr(exec *redis.Cmd) error {
 	res, err := exec.Slice()
 	if err != nil {
@@ -345,10 +358,11 @@ func execErr(exec *redis.Cmd) error {
 	if len(res) != 2 {
 		return fmt.Errorf("unexpected EXEC reply %v", res)
 	}
-	for _, r := range res {
-		if e, ok := r.(error); ok {
-			return e
-		}
+	if e, ok := res[0].(error); ok {
+		return fmt.Errorf("%w: %w", errPushFailed, e)
+	}
+	if e, ok := res[1].(error); ok {
+		return fmt.Errorf("set lane key: %w", e)
 	}
 	return nil
 }

@@ -245,34 +245,63 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 	}
 }
 
-// TestLaneRejectedUpFront: below min-replicas-to-write both forms of a
-// flush are refused before anything runs: the first attempt's MULTI/EXEC
-// (EXECABORT after a NOREPLICAS while queueing) and the retries' laneScript
-// (declared as writing by its #!lua line, so refused like a plain RPUSH).
-// Nothing is pushed, no lane key is written, and the lane retries until its
-// deadline.
-func TestLaneRejectedUpFront(t *testing.T) {
-	master := redistest.NewRedis(t, redistest.RedisOptions{ExtraConfig: []string{"min-replicas-to-write 1"}})
-	mc := master.Client()
-	defer mc.Close()
-	m := NewMetrics(prometheus.NewRegistry())
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
-	defer rdb.Close()
-	w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: time.Second, Logger: discard(), Metrics: m})
-	lane := w.NewLane()
-	defer lane.Close()
-	err := lane.Push(context.Background(), args("a"), time.Now().Add(300*time.Millisecond))
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "NOREPLICAS") {
-		t.Fatalf("Push: %v, want ErrUnavailable with NOREPLICAS", err)
+// TestLaneRejected: flushes Redis refuses are never acknowledged and leave
+// nothing behind. Below min-replicas-to-write both forms of a flush are
+// refused before anything runs: the first attempt's MULTI/EXEC (EXECABORT
+// after a NOREPLICAS while queueing) and the retries' laneScript (declared
+// as writing by its #!lua line, so refused like a plain RPUSH). When the list
+// key holds a string, the first attempt's RPUSH fails inside EXEC while its
+// SET of the lane key is applied; the retries must not take that lane key
+// for a stored batch.
+func TestLaneRejected(t *testing.T) {
+	tests := []struct {
+		name    string
+		extra   []string // redis.conf lines
+		prepare bool     // SET the list key to a string first
+		reason  string   // retries metric label
+		want    string   // in the error
+	}{
+		{name: "NOREPLICAS", extra: []string{"min-replicas-to-write 1"}, reason: "NOREPLICAS", want: "NOREPLICAS"},
+		{name: "WRONGTYPE", prepare: true, reason: "WRONGTYPE", want: "WRONGTYPE"},
 	}
-	if got := listOf(t, mc, "q"); got != "" {
-		t.Fatalf("list %q, want empty", got)
-	}
-	if n, err := mc.Exists(context.Background(), lane.Key()).Result(); err != nil || n != 0 {
-		t.Fatalf("lane key exists: %d %v", n, err)
-	}
-	// the first attempt (MULTI/EXEC) and at least one retry (EVAL)
-	if got := counterValue(t, m.retries.WithLabelValues("NOREPLICAS")); got < 2 {
-		t.Fatalf("NOREPLICAS retries %v, want at least 2", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			master := redistest.NewRedis(t, redistest.RedisOptions{ExtraConfig: tc.extra})
+			mc := master.Client()
+			defer mc.Close()
+			ctx := context.Background()
+			if tc.prepare {
+				if err := mc.Set(ctx, "q", "not a list", 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := NewMetrics(prometheus.NewRegistry())
+			rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+			defer rdb.Close()
+			w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: time.Second, Logger: discard(), Metrics: m})
+			lane := w.NewLane()
+			defer lane.Close()
+			err := lane.Push(ctx, args("a"), time.Now().Add(300*time.Millisecond))
+			if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Push: %v, want ErrUnavailable with %s", err, tc.want)
+			}
+			typ, err := mc.Type(ctx, "q").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.prepare && typ != "string" || !tc.prepare && typ != "none" {
+				t.Fatalf("list key is a %s, want it untouched", typ)
+			}
+			if n, err := mc.Exists(ctx, lane.Key()).Result(); err != nil || (n != 0) != tc.prepare {
+				t.Fatalf("lane key exists: %d %v", n, err)
+			}
+			// the first attempt (MULTI/EXEC) and at least one retry
+			if got := counterValue(t, m.retries.WithLabelValues(tc.reason)); got < 2 {
+				t.Fatalf("%s retries %v, want at least 2", tc.reason, got)
+			}
+			if got := counterValue(t, m.duplicateFlushes); got != 0 {
+				t.Fatalf("already-applied flushes %v, want 0", got)
+			}
+		})
 	}
 }
