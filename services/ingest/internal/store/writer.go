@@ -148,7 +148,7 @@ func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 // attempt, the checking laneScript on retries), plus WAIT on the same
 // connection in the same pipeline when MinReplicas > 0. It retries until deadline: connection errors, EOF,
 // READONLY, NOREPLICAS, LOADING, MASTERDOWN, a rejected ROLE, and every
-// other error alike. A retry after an ambiguous error (the script was
+// other error alike. A retry after an ambiguous error (the write was
 // applied but its reply was lost) does not store the values twice, also on
 // a promoted replica. When WAIT reports too few replicas it re-issues only
 // WAIT on the same connection. It returns nil, or an error wrapping
