@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/backup/internal/admin"
 	"github.com/sluice-ingest/sluice/services/backup/internal/config"
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
@@ -89,7 +90,9 @@ func load(getenv func(string) string, logOut io.Writer) (config.Config, *slog.Lo
 		return cfg, nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	level, _ := cfg.SlogLevel()
-	return cfg, slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})), nil
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	redislog.Use(log)
+	return cfg, log, nil
 }
 
 func newSnapshotter(cfg config.Config, log *slog.Logger) (*snapshot.Snapshotter, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/admin"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/config"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/ingest"
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	level, _ := cfg.SlogLevel()
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+	redislog.Use(log)
 	return serve(ctx, cfg, log, nil)
 }
 
