@@ -1,0 +1,149 @@
+// Package envconfig loads a service's configuration struct from prefixed
+// environment variables (caarlos0/env/v11 `env` and `envDefault` tags) and
+// provides what every sluice binary does around that: parse errors that name
+// their variable, the `-h` variable table built from the `desc` tags, secrets
+// read from `*_FILE` variables and comma-list trimming.
+//
+// The struct stays in its service, with its own defaults and Validate(); only
+// flat structs of tagged fields are supported (no nested structs).
+package envconfig
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Variable describes one environment variable of a configuration struct.
+type Variable struct {
+	Name        string // with the prefix, e.g. INGEST_LISTEN_ADDR
+	Default     string // the envDefault tag; empty if there is none
+	Description string // the desc tag
+}
+
+// Variables lists the variables of the struct T in declaration order; fields
+// without an `env` tag are left out.
+func Variables[T any](prefix string) []Variable {
+	t := reflect.TypeFor[T]()
+	out := make([]Variable, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := envName(f)
+		if name == "" {
+			continue
+		}
+		out = append(out, Variable{Name: prefix + name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc")})
+	}
+	return out
+}
+
+// envName is the variable name of a field without prefix and tag options.
+func envName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+// Parse fills cfg from the variables of T read through getenv; an unset or
+// empty variable gets its envDefault. Each parse error names its variable
+// and the expected type ("INGEST_BATCH_MAX: not a valid int: ...").
+// Validation is the caller's: Parse checks only that values parse.
+func Parse[T any](cfg *T, prefix string, getenv func(string) string) error {
+	environ := map[string]string{}
+	for _, v := range Variables[T](prefix) {
+		if val := getenv(v.Name); val != "" {
+			environ[v.Name] = val
+		}
+	}
+	if err := env.ParseWithOptions(cfg, env.Options{Prefix: prefix, Environment: environ}); err != nil {
+		return namedParseErrors[T](err, prefix)
+	}
+	return nil
+}
+
+// namedParseErrors rewrites env's per-field errors so each names its
+// variable and the value's expected type.
+func namedParseErrors[T any](err error, prefix string) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("parse %s* variables: %w", prefix, err)
+	}
+	t := reflect.TypeFor[T]()
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := t.FieldByName(pe.Name); ok {
+				errs = append(errs, fmt.Errorf("%s%s: not a valid %s: %w", prefix, envName(f), pe.Type, pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// Lookup is the value variable name (without prefix) of T would get from
+// Parse: its setting through getenv, else its envDefault. Subcommands that
+// need one setting (a healthcheck's admin address) use it instead of a
+// full load.
+func Lookup[T any](prefix, name string, getenv func(string) string) string {
+	for _, v := range Variables[T](prefix) {
+		if v.Name == prefix+name {
+			if val := getenv(v.Name); val != "" {
+				return val
+			}
+			return v.Default
+		}
+	}
+	return getenv(prefix + name)
+}
+
+// PrintTable writes the variable table of a `-h` help: one row per
+// variable with its default ("-" if none) and description.
+func PrintTable(w io.Writer, vars []Variable) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
+	for _, v := range vars {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, def, v.Description)
+	}
+	return tw.Flush()
+}
+
+// ReadSecret resolves a secret given either directly or as a file (the
+// `*_PASSWORD` / `*_PASSWORD_FILE` pair): if file is set and *dst is empty,
+// *dst becomes the file's content without trailing line breaks. fileVar
+// names the file variable in the error. Setting both is left to the
+// caller's Validate to report.
+func ReadSecret(dst *string, file, fileVar string) error {
+	if file == "" || *dst != "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%s: read %s: %w", fileVar, file, err)
+	}
+	*dst = strings.TrimRight(string(b), "\r\n")
+	return nil
+}
+
+// TrimList trims the spaces around each element of a comma-separated list
+// ("a:1, b:2") and drops the empty ones.
+func TrimList(list []string) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

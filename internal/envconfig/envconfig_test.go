@@ -1,0 +1,190 @@
+package envconfig
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+type testConfig struct {
+	Addr    string        `env:"ADDR" envDefault:":9000" desc:"listen address"`
+	Peers   []string      `env:"PEERS" envSeparator:"," desc:"comma-separated peers"`
+	Count   int           `env:"COUNT" envDefault:"3" desc:"how many"`
+	Timeout time.Duration `env:"TIMEOUT,notEmpty" envDefault:"1s" desc:"a timeout"`
+	Secret  string        `env:"SECRET" desc:"no default"`
+	ignored int
+}
+
+func getenv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestVariables(t *testing.T) {
+	got := Variables[testConfig]("T_")
+	want := []Variable{
+		{"T_ADDR", ":9000", "listen address"},
+		{"T_PEERS", "", "comma-separated peers"},
+		{"T_COUNT", "3", "how many"},
+		{"T_TIMEOUT", "1s", "a timeout"},
+		{"T_SECRET", "", "no default"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d variables %+v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("variable %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    testConfig
+		wantErr []string // each must appear in the error
+	}{
+		{
+			name: "defaults",
+			want: testConfig{Addr: ":9000", Count: 3, Timeout: time.Second},
+		},
+		{
+			name: "empty means default",
+			env:  map[string]string{"T_ADDR": "", "T_COUNT": ""},
+			want: testConfig{Addr: ":9000", Count: 3, Timeout: time.Second},
+		},
+		{
+			name: "set values",
+			env:  map[string]string{"T_ADDR": "h:1", "T_PEERS": "a:1, b:2", "T_COUNT": "7", "T_TIMEOUT": "2ms", "T_SECRET": "x"},
+			want: testConfig{Addr: "h:1", Peers: []string{"a:1", " b:2"}, Count: 7, Timeout: 2 * time.Millisecond, Secret: "x"},
+		},
+		{
+			name: "unprefixed names are not read",
+			env:  map[string]string{"ADDR": "h:1", "COUNT": "9"},
+			want: testConfig{Addr: ":9000", Count: 3, Timeout: time.Second},
+		},
+		{
+			name:    "every parse error names its variable",
+			env:     map[string]string{"T_COUNT": "many", "T_TIMEOUT": "soon"},
+			wantErr: []string{"T_COUNT: not a valid int: ", "T_TIMEOUT: not a valid time.Duration: "},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got testConfig
+			err := Parse(&got, "T_", getenv(tc.env))
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("no error, parsed %+v", got)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLookup(t *testing.T) {
+	tests := []struct {
+		name, variable string
+		env            map[string]string
+		want           string
+	}{
+		{"set", "ADDR", map[string]string{"T_ADDR": "h:1"}, "h:1"},
+		{"default", "ADDR", nil, ":9000"},
+		{"empty means default", "ADDR", map[string]string{"T_ADDR": ""}, ":9000"},
+		{"no default", "SECRET", nil, ""},
+		{"tag options", "TIMEOUT", nil, "1s"},
+		{"not a field", "OTHER", map[string]string{"T_OTHER": "v"}, "v"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Lookup[testConfig]("T_", tc.variable, getenv(tc.env)); got != tc.want {
+				t.Errorf("Lookup(%s) = %q, want %q", tc.variable, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	var b strings.Builder
+	if err := PrintTable(&b, Variables[testConfig]("T_")); err != nil {
+		t.Fatal(err)
+	}
+	want := "VARIABLE   DEFAULT  DESCRIPTION\n" +
+		"T_ADDR     :9000    listen address\n" +
+		"T_PEERS    -        comma-separated peers\n" +
+		"T_COUNT    3        how many\n" +
+		"T_TIMEOUT  1s       a timeout\n" +
+		"T_SECRET   -        no default\n"
+	if b.String() != want {
+		t.Errorf("table\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestReadSecret(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		file    string
+		want    string
+		wantErr string
+	}{
+		{name: "neither", want: ""},
+		{name: "value only", value: "direct", want: "direct"},
+		{name: "file, line break stripped", file: "testdata/password", want: "s3cret"},
+		{name: "value wins (Validate reports the conflict)", value: "direct", file: "testdata/password", want: "direct"},
+		{name: "missing file", file: "testdata/nope", wantErr: "T_SECRET_FILE: read testdata/nope: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.value
+			err := ReadSecret(&got, tc.file, "T_SECRET_FILE")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("secret = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTrimList(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"nil", nil, []string{}},
+		{"clean", []string{"a:1", "b:2"}, []string{"a:1", "b:2"}},
+		{"spaces", []string{" a:1", "b:2 ", "\tc:3\n"}, []string{"a:1", "b:2", "c:3"}},
+		{"empty elements dropped", []string{"a:1", " ", "", "b:2"}, []string{"a:1", "b:2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := TrimList(tc.in)
+			if got == nil || strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+				t.Errorf("TrimList(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
