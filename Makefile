@@ -35,7 +35,7 @@ export SLUICE_BIND SLUICE_PORT SLUICE_STATS_PORT
 # default and refuses to start without them; set your own for anything but a laptop.
 DEV_REDIS_PASSWORD := sluice-dev-only-redis
 DEV_STATS_PASSWORD := sluice-dev-only-stats
-COMPOSE_TARGETS := up down down-volumes ps logs send wait-healthy
+COMPOSE_TARGETS := up down down-volumes ps logs send scale wait-healthy
 $(COMPOSE_TARGETS): export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
 $(COMPOSE_TARGETS): export HAPROXY_STATS_PASSWORD ?= $(DEV_STATS_PASSWORD)
 HAPROXY_STATS_USER ?= admin
@@ -120,6 +120,13 @@ down: ## stop and remove the stack (keeps Redis data and backups)
 down-volumes: ## stop the stack and delete its volumes (all Redis data and backups)
 	@echo ">> $(COMPOSE_BIN) down --volumes"
 	@$(COMPOSE) down --remove-orphans --volumes
+
+INGEST ?= 3
+.PHONY: scale
+scale: ## run INGEST ingest containers (make scale INGEST=5; HAProxy's server-template has 10 slots)
+	@echo ">> $(COMPOSE_BIN) up -d --scale ingest=$(INGEST)"
+	@$(COMPOSE) up -d --no-recreate --scale ingest=$(INGEST)
+	@$(MAKE) --no-print-directory wait-healthy
 
 ps: ## containers of the stack and their health
 	@$(COMPOSE) ps
