@@ -8,14 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sluice-ingest/sluice/internal/adminhttp"
+	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/admin"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/config"
@@ -52,8 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch fs.Arg(0) {
 	case "":
-	case "healthcheck":
-		return healthcheck(ctx, getenv, stdout)
+	case "healthcheck": // the image has no curl
+		addr := envconfig.Lookup[config.Config](config.Prefix, "ADMIN_ADDR", getenv)
+		return adminhttp.Healthcheck(ctx, config.Prefix+"ADMIN_ADDR", addr, stdout)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", fs.Arg(0))
@@ -82,7 +82,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, bound func(
 	}
 	rdb := store.NewClient(store.ClientOptions{
 		Addr:             cfg.RedisAddr,
-		SentinelAddrs:    trimAll(cfg.SentinelAddrs),
+		SentinelAddrs:    envconfig.TrimList(cfg.SentinelAddrs),
 		MasterName:       cfg.SentinelMaster,
 		Password:         cfg.RedisPassword,
 		SentinelPassword: cfg.SentinelPassword,
@@ -148,44 +148,4 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, bound func(
 	err = g.Wait()
 	log.Info("ingest stopped", "err", err)
 	return err
-}
-
-func trimAll(ss []string) []string {
-	out := make([]string, 0, len(ss))
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// healthcheck GETs /ready on the local admin port (the image has no curl).
-func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	addr := getenv(config.Prefix + "ADMIN_ADDR")
-	if addr == "" {
-		addr = ":8086"
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("INGEST_ADMIN_ADDR %q: %w", addr, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	url := "http://" + net.JoinHostPort("127.0.0.1", port) + "/ready"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("get %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("get %s: %s", url, resp.Status)
-	}
-	fmt.Fprintln(stdout, "ready")
-	return nil
 }

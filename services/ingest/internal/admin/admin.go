@@ -5,17 +5,15 @@ package admin
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/http/pprof"
 	"time"
 
 	"github.com/heptiolabs/healthcheck"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluice-ingest/sluice/internal/adminhttp"
 )
 
 // Options configure the admin server.
@@ -38,42 +36,37 @@ type Checks struct {
 // Server is the admin HTTP server.
 type Server struct {
 	o      Options
-	ln     net.Listener
 	checks Checks
-	mux    *http.ServeMux
-	hc     healthcheck.Handler
+	http   *adminhttp.Server
 	log    *slog.Logger
 }
 
 // New binds the admin listener.
 func New(o Options, checks Checks, gatherer prometheus.Gatherer, log *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", o.Addr)
+	h, err := adminhttp.New(o.Addr, gatherer, log)
 	if err != nil {
-		return nil, fmt.Errorf("listen admin %s: %w", o.Addr, err)
+		return nil, err
 	}
-	s := &Server{o: o, ln: ln, checks: checks, mux: http.NewServeMux(), hc: healthcheck.NewHandler(), log: log}
-	s.mux.Handle("/live", s.hc)
-	s.mux.Handle("/ready", s.hc)
-	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
 	if o.Pprof {
-		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		h.Mux.HandleFunc("/debug/pprof/", pprof.Index)
+		h.Mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		h.Mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		h.Mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		h.Mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return s, nil
+	return &Server{o: o, checks: checks, http: h, log: log}, nil
 }
 
 // Addr is the bound address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.http.Addr() }
 
-// Serve serves until ctx is cancelled, then shuts down gracefully.
+// Serve runs the readiness checks and serves until ctx is cancelled, then
+// shuts down gracefully.
 func (s *Server) Serve(ctx context.Context) error {
 	checkCtx, stopChecks := context.WithCancel(ctx)
 	defer stopChecks()
 	redis := s.checks.Redis
-	s.hc.AddReadinessCheck("redis", healthcheck.AsyncWithContext(checkCtx, func() error {
+	s.http.Health.AddReadinessCheck("redis", healthcheck.AsyncWithContext(checkCtx, func() error {
 		c, cancel := context.WithTimeout(checkCtx, s.o.ReadyTimeout)
 		defer cancel()
 		err := redis(c)
@@ -82,28 +75,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return err
 	}, s.o.ReadyInterval))
-	s.hc.AddReadinessCheck("server", s.checks.Server)
-
-	srv := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("admin server: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
-		err = errors.Join(err, e)
-	}
-	if err != nil {
-		return fmt.Errorf("admin shutdown: %w", err)
-	}
-	return nil
+	s.http.Health.AddReadinessCheck("server", s.checks.Server)
+	return s.http.Serve(ctx)
 }
