@@ -13,12 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sluice-ingest/sluice/internal/adminhttp"
+	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/backup/internal/admin"
 	"github.com/sluice-ingest/sluice/services/backup/internal/config"
@@ -69,8 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return serve(ctx, cfg, log, func(net.Addr) {})
-	case "healthcheck":
-		return healthcheck(ctx, getenv, stdout)
+	case "healthcheck": // the image has no curl
+		return adminhttp.Healthcheck(ctx, config.Prefix+"ADMIN_ADDR", lookup(getenv, "ADMIN_ADDR"), stdout)
 	case "now":
 		return now(ctx, rest, getenv, stdout, stderr)
 	case "list":
@@ -143,40 +144,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 // adminURL is http://127.0.0.1:<port of BACKUP_ADMIN_ADDR><path>.
 func adminURL(getenv func(string) string, path string) (string, error) {
-	addr := getenv(config.Prefix + "ADMIN_ADDR")
-	if addr == "" {
-		addr = ":8087"
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("%sADMIN_ADDR %q: %w", config.Prefix, addr, err)
-	}
-	return "http://" + net.JoinHostPort("127.0.0.1", port) + path, nil
+	return adminhttp.LocalURL(config.Prefix+"ADMIN_ADDR", lookup(getenv, "ADMIN_ADDR"), path)
 }
 
-// healthcheck GETs /ready on the local admin port (the image has no curl).
-func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	url, err := adminURL(getenv, "/ready")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("get %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("get %s: %s %s", url, resp.Status, body)
-	}
-	fmt.Fprintln(stdout, "ready")
-	return nil
+// lookup is one BACKUP_* setting (name without prefix) or its default.
+func lookup(getenv func(string) string, name string) string {
+	return envconfig.Lookup[config.Config](config.Prefix, name, getenv)
 }
 
 // now takes a snapshot through the running service, or in-process with -local.
@@ -232,10 +205,7 @@ func now(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func list(getenv func(string) string, stdout io.Writer) error {
-	dir := getenv(config.Prefix + "DIR")
-	if dir == "" {
-		dir = "/backups"
-	}
+	dir := lookup(getenv, "DIR")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", dir, err)

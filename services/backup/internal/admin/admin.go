@@ -6,17 +6,13 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
-	"github.com/heptiolabs/healthcheck"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluice-ingest/sluice/internal/adminhttp"
 	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
 )
 
@@ -28,24 +24,18 @@ type Backend interface {
 
 // Server is the admin HTTP server.
 type Server struct {
-	ln  net.Listener
-	mux *http.ServeMux
-	log *slog.Logger
+	http *adminhttp.Server
 }
 
 // New binds the admin listener.
 func New(addr string, b Backend, gatherer prometheus.Gatherer, log *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	h, err := adminhttp.New(addr, gatherer, log)
 	if err != nil {
-		return nil, fmt.Errorf("listen admin %s: %w", addr, err)
+		return nil, err
 	}
-	hc := healthcheck.NewHandler()
-	hc.AddReadinessCheck("snapshot-age", b.Ready)
-	s := &Server{ln: ln, mux: http.NewServeMux(), log: log}
-	s.mux.Handle("/live", hc)
-	s.mux.Handle("/ready", hc)
-	s.mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
-	s.mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
+	h.Health.AddReadinessCheck("snapshot-age", b.Ready)
+	// the request's context ends with Serve's: a shutdown cancels a snapshot in progress
+	h.Mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
 		m, err := b.TakeNow(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
@@ -55,35 +45,11 @@ func New(addr string, b Backend, gatherer prometheus.Gatherer, log *slog.Logger)
 		}
 		_ = json.NewEncoder(w).Encode(m)
 	})
-	return s, nil
+	return &Server{http: h}, nil
 }
 
 // Addr is the bound address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.http.Addr() }
 
 // Serve serves until ctx is cancelled, then shuts down gracefully.
-func (s *Server) Serve(ctx context.Context) error {
-	srv := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx }, // a shutdown cancels a snapshot in progress
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("admin server: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
-		err = errors.Join(err, e)
-	}
-	if err != nil {
-		return fmt.Errorf("admin shutdown: %w", err)
-	}
-	return nil
-}
+func (s *Server) Serve(ctx context.Context) error { return s.http.Serve(ctx) }

@@ -8,14 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
-	"reflect"
-	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/caarlos0/env/v11"
+	"github.com/sluice-ingest/sluice/internal/envconfig"
 )
 
 // Prefix is the prefix of every environment variable.
@@ -48,69 +44,15 @@ type Config struct {
 // Load reads the configuration through getenv, reads the password files
 // and validates the result.
 func Load(getenv func(string) string) (Config, error) {
-	environ := map[string]string{}
-	for _, v := range Variables() {
-		if val := getenv(v.Name); val != "" {
-			environ[v.Name] = val
-		}
-	}
 	var cfg Config
-	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: Prefix, Environment: environ}); err != nil {
-		return cfg, namedParseErrors(err)
+	if err := envconfig.Parse(&cfg, Prefix, getenv); err != nil {
+		return cfg, err
 	}
-	cfg.SentinelAddrs = trimAll(cfg.SentinelAddrs)
-	errs := []error{cfg.Validate()}
-	if err := readSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"); err != nil {
-		errs = append(errs, err)
-	}
-	if err := readSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"); err != nil {
-		errs = append(errs, err)
-	}
-	return cfg, errors.Join(errs...)
-}
-
-func trimAll(ss []string) []string {
-	out := make([]string, 0, len(ss))
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// namedParseErrors rewrites env's per-field errors so each names its variable.
-func namedParseErrors(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return fmt.Errorf("parse environment: %w", err)
-	}
-	t := reflect.TypeOf(Config{})
-	var errs []error
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) {
-			if f, ok := t.FieldByName(pe.Name); ok {
-				name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-				errs = append(errs, fmt.Errorf("%s%s: not a valid %s: %w", Prefix, name, pe.Type, pe.Err))
-				continue
-			}
-		}
-		errs = append(errs, e)
-	}
-	return errors.Join(errs...)
-}
-
-func readSecret(dst *string, file, name string) error {
-	if file == "" || *dst != "" {
-		return nil // the conflict is reported by Validate
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("%s: read %s: %w", name, file, err)
-	}
-	*dst = strings.TrimRight(string(b), "\r\n")
-	return nil
+	cfg.SentinelAddrs = envconfig.TrimList(cfg.SentinelAddrs)
+	invalid := cfg.Validate() // before the files fill the passwords: it reports setting both
+	return cfg, errors.Join(invalid,
+		envconfig.ReadSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"),
+		envconfig.ReadSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"))
 }
 
 // Validate reports every invalid setting, each naming its variable.
@@ -188,38 +130,8 @@ func (c Config) SlogLevel() (slog.Level, error) {
 	return l, nil
 }
 
-// Variable describes one environment variable.
-type Variable struct {
-	Name        string
-	Default     string
-	Description string
-}
-
 // Variables lists every variable in declaration order.
-func Variables() []Variable {
-	t := reflect.TypeOf(Config{})
-	out := make([]Variable, 0, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-		if name == "" {
-			continue
-		}
-		out = append(out, Variable{Name: Prefix + name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc")})
-	}
-	return out
-}
+func Variables() []envconfig.Variable { return envconfig.Variables[Config](Prefix) }
 
 // PrintTable writes the variable table (name, default, description).
-func PrintTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
-	for _, v := range Variables() {
-		def := v.Default
-		if def == "" {
-			def = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, def, v.Description)
-	}
-	return tw.Flush()
-}
+func PrintTable(w io.Writer) error { return envconfig.PrintTable(w, Variables()) }
