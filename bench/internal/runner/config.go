@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
-	"text/tabwriter"
 	"time"
 
-	"github.com/caarlos0/env/v11"
+	"github.com/sluice-ingest/sluice/internal/envconfig"
 )
 
 // Config of one bench run; every field is a BENCH_* variable.
@@ -40,40 +38,11 @@ const Prefix = "BENCH_"
 
 // Load reads the BENCH_* variables through getenv and validates them.
 func Load(getenv func(string) string) (Config, error) {
-	environ := map[string]string{}
-	t := reflect.TypeOf(Config{})
-	for i := range t.NumField() {
-		name := Prefix + t.Field(i).Tag.Get("env")
-		if v := getenv(name); v != "" {
-			environ[name] = v
-		}
-	}
 	var cfg Config
-	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: Prefix, Environment: environ}); err != nil {
-		return cfg, namedParseErrors(err)
+	if err := envconfig.Parse(&cfg, Prefix, getenv); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
-}
-
-// namedParseErrors rewrites parse errors to name the variable.
-func namedParseErrors(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return fmt.Errorf("parse BENCH_* variables: %w", err)
-	}
-	t := reflect.TypeOf(Config{})
-	var errs []error
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) {
-			if f, ok := t.FieldByName(pe.Name); ok {
-				errs = append(errs, fmt.Errorf("%s%s: %w", Prefix, f.Tag.Get("env"), pe.Err))
-				continue
-			}
-		}
-		errs = append(errs, e)
-	}
-	return errors.Join(errs...)
 }
 
 // Validate reports every bad setting, naming its variable.
@@ -133,12 +102,5 @@ func (c Config) Validate() error {
 
 // PrintVariables writes the variable table with defaults.
 func PrintVariables(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
-	t := reflect.TypeOf(Config{})
-	for i := range t.NumField() {
-		f := t.Field(i)
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", Prefix, f.Tag.Get("env"), f.Tag.Get("envDefault"), f.Tag.Get("desc"))
-	}
-	tw.Flush()
+	_ = envconfig.PrintTable(w, envconfig.Variables[Config](Prefix))
 }
