@@ -1,6 +1,7 @@
 package envconfig
 
 import (
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -184,6 +185,80 @@ func TestTrimList(t *testing.T) {
 			got := TrimList(tc.in)
 			if got == nil || strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
 				t.Errorf("TrimList(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		add  func(p *Problems)
+		want []string // the joined error's lines; none: nil error
+	}{
+		{"none", func(p *Problems) {}, nil},
+		{"valid addresses", func(p *Problems) {
+			p.HostPort("LISTEN", ":9501", false)
+			p.HostPort("PEER", "redis-1:6379", true)
+			p.HostPort("V6", "[::1]:6379", true)
+		}, nil},
+		{"every problem, in order", func(p *Problems) {
+			p.Addf("KEY", "must not be empty")
+			p.HostPort("LISTEN", "9501", false)
+			p.HostPort("PEER", ":6379", true)
+			p.Addf("COUNT", "%d is negative", -1)
+		}, []string{
+			"T_KEY: must not be empty",
+			`T_LISTEN: "9501" is not host:port: address 9501: missing port in address`,
+			`T_PEER: ":6379" has no host`,
+			"T_COUNT: -1 is negative",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Problems{Prefix: "T_"}
+			tc.add(&p)
+			err := p.Err()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Err() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Err() = nil, want %q", tc.want)
+			}
+			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Err() lines\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    slog.Level
+		wantErr bool
+	}{
+		{"debug", slog.LevelDebug, false},
+		{"info", slog.LevelInfo, false},
+		{"WARN", slog.LevelWarn, false},
+		{"error", slog.LevelError, false},
+		{"loud", 0, true},
+		{"", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			got, err := SlogLevel(tc.value)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "is not debug, info, warn or error") {
+					t.Fatalf("SlogLevel(%q) = %v, %v; want an error", tc.value, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("SlogLevel(%q) = %v, %v; want %v", tc.value, got, err, tc.want)
 			}
 		})
 	}
