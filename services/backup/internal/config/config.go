@@ -4,10 +4,8 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"time"
 
@@ -57,78 +55,61 @@ func Load(getenv func(string) string) (Config, error) {
 
 // Validate reports every invalid setting, each naming its variable.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf(Prefix+name+": "+format, args...))
-	}
-	addr := func(name, value string, hostRequired bool) {
-		host, _, err := net.SplitHostPort(value)
-		if err != nil {
-			bad(name, "%q is not host:port: %v", value, err)
-		} else if hostRequired && host == "" {
-			bad(name, "%q has no host", value)
-		}
-	}
+	p := envconfig.Problems{Prefix: Prefix}
 	switch {
 	case c.RedisAddr == "" && len(c.SentinelAddrs) == 0:
-		bad("SENTINEL_ADDRS", "set it (or BACKUP_REDIS_ADDR for a single node)")
+		p.Addf("SENTINEL_ADDRS", "set it (or BACKUP_REDIS_ADDR for a single node)")
 	case c.RedisAddr != "" && len(c.SentinelAddrs) > 0:
-		bad("REDIS_ADDR", "set it or BACKUP_SENTINEL_ADDRS, not both")
+		p.Addf("REDIS_ADDR", "set it or BACKUP_SENTINEL_ADDRS, not both")
 	case c.RedisAddr != "":
-		addr("REDIS_ADDR", c.RedisAddr, true)
+		p.HostPort("REDIS_ADDR", c.RedisAddr, true)
 	default:
 		for _, a := range c.SentinelAddrs {
-			addr("SENTINEL_ADDRS", a, true)
+			p.HostPort("SENTINEL_ADDRS", a, true)
 		}
 		if c.SentinelMaster == "" {
-			bad("SENTINEL_MASTER", "must not be empty in Sentinel mode")
+			p.Addf("SENTINEL_MASTER", "must not be empty in Sentinel mode")
 		}
 	}
 	if c.RedisPassword != "" && c.RedisPasswordFile != "" {
-		bad("REDIS_PASSWORD", "set it or BACKUP_REDIS_PASSWORD_FILE, not both")
+		p.Addf("REDIS_PASSWORD", "set it or BACKUP_REDIS_PASSWORD_FILE, not both")
 	}
 	if c.SentinelPassword != "" && c.SentinelPasswordFile != "" {
-		bad("SENTINEL_PASSWORD", "set it or BACKUP_SENTINEL_PASSWORD_FILE, not both")
+		p.Addf("SENTINEL_PASSWORD", "set it or BACKUP_SENTINEL_PASSWORD_FILE, not both")
 	}
 	if c.Key == "" {
-		bad("KEY", "must not be empty")
+		p.Addf("KEY", "must not be empty")
 	}
 	if c.Dir == "" {
-		bad("DIR", "must not be empty")
+		p.Addf("DIR", "must not be empty")
 	}
 	if c.CopyDir != "" && filepath.Clean(c.CopyDir) == filepath.Clean(c.Dir) {
-		bad("COPY_DIR", "%q is BACKUP_DIR itself", c.CopyDir)
+		p.Addf("COPY_DIR", "%q is BACKUP_DIR itself", c.CopyDir)
 	}
 	if c.Interval < time.Second {
-		bad("INTERVAL", "%s is below 1s", c.Interval)
+		p.Addf("INTERVAL", "%s is below 1s", c.Interval)
 	}
 	if c.KeepLast < 1 {
-		bad("KEEP_LAST", "%d must be at least 1 (the newest snapshot is always kept)", c.KeepLast)
+		p.Addf("KEEP_LAST", "%d must be at least 1 (the newest snapshot is always kept)", c.KeepLast)
 	}
 	if c.KeepDailyDays < 0 {
-		bad("KEEP_DAILY_DAYS", "%d is negative", c.KeepDailyDays)
+		p.Addf("KEEP_DAILY_DAYS", "%d is negative", c.KeepDailyDays)
 	}
 	if c.Attempts < 1 {
-		bad("ATTEMPTS", "%d must be at least 1", c.Attempts)
+		p.Addf("ATTEMPTS", "%d must be at least 1", c.Attempts)
 	}
 	if c.IdleTimeout <= 0 {
-		bad("IDLE_TIMEOUT", "%s must be positive", c.IdleTimeout)
+		p.Addf("IDLE_TIMEOUT", "%s must be positive", c.IdleTimeout)
 	}
-	addr("ADMIN_ADDR", c.AdminAddr, false)
+	p.HostPort("ADMIN_ADDR", c.AdminAddr, false)
 	if _, err := c.SlogLevel(); err != nil {
-		bad("LOG_LEVEL", "%v", err)
+		p.Addf("LOG_LEVEL", "%v", err)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // SlogLevel parses LogLevel.
-func (c Config) SlogLevel() (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return 0, fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel)
-	}
-	return l, nil
-}
+func (c Config) SlogLevel() (slog.Level, error) { return envconfig.SlogLevel(c.LogLevel) }
 
 // Variables lists every variable in declaration order.
 func Variables() []envconfig.Variable { return envconfig.Variables[Config](Prefix) }

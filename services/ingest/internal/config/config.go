@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"time"
 
@@ -70,68 +69,57 @@ func Load(getenv func(string) string) (Config, error) {
 
 // Validate reports every invalid setting, each naming its variable.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf(Prefix+name+": "+format, args...))
-	}
-	addr := func(name, value string, hostRequired bool) {
-		host, _, err := net.SplitHostPort(value)
-		if err != nil {
-			bad(name, "%q is not host:port: %v", value, err)
-		} else if hostRequired && host == "" {
-			bad(name, "%q has no host", value)
-		}
-	}
-	addr("LISTEN_ADDR", c.ListenAddr, false)
-	addr("ADMIN_ADDR", c.AdminAddr, false)
+	p := envconfig.Problems{Prefix: Prefix}
+	p.HostPort("LISTEN_ADDR", c.ListenAddr, false)
+	p.HostPort("ADMIN_ADDR", c.AdminAddr, false)
 	switch {
 	case c.RedisAddr == "" && len(c.SentinelAddrs) == 0:
-		bad("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS")
+		p.Addf("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS")
 	case c.RedisAddr != "" && len(c.SentinelAddrs) > 0:
-		bad("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS, not both")
+		p.Addf("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS, not both")
 	case c.RedisAddr != "":
-		addr("REDIS_ADDR", c.RedisAddr, true)
+		p.HostPort("REDIS_ADDR", c.RedisAddr, true)
 	default:
 		for _, a := range c.SentinelAddrs {
-			addr("SENTINEL_ADDRS", strings.TrimSpace(a), true)
+			p.HostPort("SENTINEL_ADDRS", strings.TrimSpace(a), true)
 		}
 		if c.SentinelMaster == "" {
-			bad("SENTINEL_MASTER", "must not be empty in Sentinel mode")
+			p.Addf("SENTINEL_MASTER", "must not be empty in Sentinel mode")
 		}
 	}
 	if c.RedisPassword != "" && c.RedisPasswordFile != "" {
-		bad("REDIS_PASSWORD", "set it or INGEST_REDIS_PASSWORD_FILE, not both")
+		p.Addf("REDIS_PASSWORD", "set it or INGEST_REDIS_PASSWORD_FILE, not both")
 	}
 	if c.SentinelPassword != "" && c.SentinelPasswordFile != "" {
-		bad("SENTINEL_PASSWORD", "set it or INGEST_SENTINEL_PASSWORD_FILE, not both")
+		p.Addf("SENTINEL_PASSWORD", "set it or INGEST_SENTINEL_PASSWORD_FILE, not both")
 	}
 	if c.RedisKey == "" {
-		bad("REDIS_KEY", "must not be empty")
+		p.Addf("REDIS_KEY", "must not be empty")
 	}
 	if c.MinReplicas < 0 {
-		bad("MIN_REPLICAS", "%d is negative", c.MinReplicas)
+		p.Addf("MIN_REPLICAS", "%d is negative", c.MinReplicas)
 	}
 	if c.WaitTimeout < time.Millisecond {
-		bad("WAIT_TIMEOUT", "%s is below 1ms (WAIT counts milliseconds; 0 would block forever)", c.WaitTimeout)
+		p.Addf("WAIT_TIMEOUT", "%s is below 1ms (WAIT counts milliseconds; 0 would block forever)", c.WaitTimeout)
 	}
 	if c.BatchMax < 1 || c.BatchMax > 1<<20 {
-		bad("BATCH_MAX", "%d is outside 1..1048576", c.BatchMax)
+		p.Addf("BATCH_MAX", "%d is outside 1..1048576", c.BatchMax)
 	}
 	if c.BatchLinger < 0 {
-		bad("BATCH_LINGER", "%s is negative", c.BatchLinger)
+		p.Addf("BATCH_LINGER", "%s is negative", c.BatchLinger)
 	}
 	if c.Writers < 1 || c.Writers > 256 {
-		bad("WRITERS", "%d is outside 1..256", c.Writers)
+		p.Addf("WRITERS", "%d is outside 1..256", c.Writers)
 	}
 	if c.MaxFrameBytes < 1 || c.MaxFrameBytes > 512<<20 {
-		bad("MAX_FRAME_BYTES", "%d is outside 1..536870912 (Redis proto-max-bulk-len)", c.MaxFrameBytes)
+		p.Addf("MAX_FRAME_BYTES", "%d is outside 1..536870912 (Redis proto-max-bulk-len)", c.MaxFrameBytes)
 	}
 	if min := MinInflightBytes(c.MaxFrameBytes); c.MaxInflightBytes < min {
-		bad("MAX_INFLIGHT_BYTES", "%d is below %d (twice the read buffer for INGEST_MAX_FRAME_BYTES=%d)", c.MaxInflightBytes, min, c.MaxFrameBytes)
+		p.Addf("MAX_INFLIGHT_BYTES", "%d is below %d (twice the read buffer for INGEST_MAX_FRAME_BYTES=%d)", c.MaxInflightBytes, min, c.MaxFrameBytes)
 	}
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {
-			bad(name, "%s must be positive", d)
+			p.Addf(name, "%s must be positive", d)
 		}
 	}
 	positive("REDIS_RETRY_TIMEOUT", c.RedisRetryTimeout)
@@ -140,21 +128,21 @@ func (c Config) Validate() error {
 	positive("READY_INTERVAL", c.ReadyInterval)
 	positive("READY_TIMEOUT", c.ReadyTimeout)
 	if c.MaxConns < 1 {
-		bad("MAX_CONNS", "%d must be at least 1", c.MaxConns)
+		p.Addf("MAX_CONNS", "%d must be at least 1", c.MaxConns)
 	}
 	if c.IdleTimeout < 0 {
-		bad("IDLE_TIMEOUT", "%s is negative", c.IdleTimeout)
+		p.Addf("IDLE_TIMEOUT", "%s is negative", c.IdleTimeout)
 	}
 	if c.DrainDelay < 0 {
-		bad("DRAIN_DELAY", "%s is negative", c.DrainDelay)
+		p.Addf("DRAIN_DELAY", "%s is negative", c.DrainDelay)
 	}
 	if c.ShutdownTimeout <= c.DrainDelay {
-		bad("SHUTDOWN_TIMEOUT", "%s must be longer than INGEST_DRAIN_DELAY (%s)", c.ShutdownTimeout, c.DrainDelay)
+		p.Addf("SHUTDOWN_TIMEOUT", "%s must be longer than INGEST_DRAIN_DELAY (%s)", c.ShutdownTimeout, c.DrainDelay)
 	}
 	if _, err := c.SlogLevel(); err != nil {
-		bad("LOG_LEVEL", "%v", err)
+		p.Addf("LOG_LEVEL", "%v", err)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // MinInflightBytes is the smallest valid INGEST_MAX_INFLIGHT_BYTES for a
@@ -165,13 +153,7 @@ func MinInflightBytes(maxFrame int) int {
 }
 
 // SlogLevel parses LogLevel.
-func (c Config) SlogLevel() (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return 0, fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel)
-	}
-	return l, nil
-}
+func (c Config) SlogLevel() (slog.Level, error) { return envconfig.SlogLevel(c.LogLevel) }
 
 // Variables lists every variable in declaration order.
 func Variables() []envconfig.Variable { return envconfig.Variables[Config](Prefix) }
