@@ -48,6 +48,29 @@ type Run struct {
 	// MachineCPU is the busy share of the whole machine (all processes,
 	// ours and others), % of one core: 200 = both cores busy.
 	MachineCPU float64
+	// Server is the ingest side of the latency, from its histograms.
+	Server Server
+	// AOFDelayedFsync is how many times the Redis master's everysec fsync
+	// was still running when the next was due during the run.
+	AOFDelayedFsync float64
+	// RedisStalls is the master's LATENCY LATEST over the run (events of
+	// 2 ms or more, longest per event); RedisStallMaxMS the longest.
+	RedisStalls     string
+	RedisStallMaxMS float64
+}
+
+// Server is the latency seen inside ingest during one run (deltas of its
+// Prometheus histograms, summed over the ingests; quantiles interpolated
+// inside exponential buckets, so they are approximate). Times in µs.
+type Server struct {
+	// AckP50, AckP99: from reading a message's chunk to handing its ack
+	// to the connection's writer (linger, lane queue, flush, WAIT).
+	AckP50, AckP99 float64
+	// WriteP50, WriteP99: one flush round trip to Redis (RPUSH with its
+	// sequence key, plus WAIT when configured).
+	WriteP50, WriteP99 float64
+	// Flushes is the number of flushes; BatchP50 the median messages per flush.
+	Flushes, BatchP50 float64
 }
 
 // Mode is one INGEST_MIN_REPLICAS setting at full load and at half of it.
@@ -55,6 +78,9 @@ type Mode struct {
 	MinReplicas int
 	Shipped     bool
 	Full, Half  Run
+	// Quarter is the same mode at 25% of peak, to show where latency
+	// targets are met when the machine has headroom.
+	Quarter *Run `json:",omitempty"`
 	// AdjacentCeiling is one redis-benchmark run right before this mode:
 	// on a shared machine it shows how much the load around moved.
 	AdjacentCeiling float64
@@ -210,6 +236,18 @@ func WriteMarkdown(w io.Writer, r Results) error {
 			modeName(m), h.Load.Rate, h.Load.MsgsPerSec, ms(h.Load.LatencyP50), ms(h.Load.LatencyP90), ms(h.Load.LatencyP99),
 			ms(h.Load.LatencyP999), ms(h.Load.LatencyMax), h.IngestRSSMiB, h.IngestCPU, h.RedisCPU, h.Load.Unacked)
 	}
+	if r.hasQuarter() {
+		p("\n### 25%% of peak (rate-limited)\n\n")
+		p("| mode | target msgs/s | acked msgs/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ingest CPU %% | machine CPU %% | unacked |\n")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, m := range r.Modes {
+			if q := m.Quarter; q != nil {
+				p("| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f | %.0f | %d |\n",
+					modeName(m), q.Load.Rate, q.Load.MsgsPerSec, ms(q.Load.LatencyP50), ms(q.Load.LatencyP90), ms(q.Load.LatencyP99),
+					ms(q.Load.LatencyP999), ms(q.Load.LatencyMax), q.IngestCPU, q.MachineCPU, q.Load.Unacked)
+			}
+		}
+	}
 	p("\nCPU is %% of one core over the run (the machine has 2 cores, shared by 3 Redis servers, 3 Sentinels, HAProxy, ingest and loadgen, and by other users: see the load average above).\n\n")
 
 	if len(r.Scale) > 0 {
@@ -237,6 +275,11 @@ func WriteMarkdown(w io.Writer, r Results) error {
 	for _, m := range r.Modes {
 		p("- p99 ≤ 5 ms at 50%% of peak, %s: %s ms — %s\n", modeName(m), ms(m.Half.Load.LatencyP99), met(m.Half.Load.LatencyP99 <= 5000))
 	}
+	for _, m := range r.Modes {
+		if q := m.Quarter; q != nil {
+			p("- (for reference, not a target) p99 at 25%% of peak, %s: %s ms — %s\n", modeName(m), ms(q.Load.LatencyP99), within(q.Load.LatencyP99 <= 5000))
+		}
+	}
 	rss := 0.0
 	for _, m := range r.Modes {
 		rss = max(rss, m.Full.IngestRSSMiB, m.Half.IngestRSSMiB)
@@ -248,6 +291,8 @@ func WriteMarkdown(w io.Writer, r Results) error {
 		p(" (%.1f MiB above it; %d of %d messages acked after the resume, %d unacked)\n", o.PeakRSSMiB-limit, o.Load.Acked, o.Load.Messages, o.Load.Unacked)
 	}
 	p("\n")
+
+	r.writeLatency(p)
 
 	p("## Where the time goes\n\n")
 	p("CPU during the full-load runs, %% of one core (the machine has %d00%%):\n\n", r.cores())
@@ -289,6 +334,13 @@ func (r Results) cores() int {
 		return r.Cores
 	}
 	return 2
+}
+
+func within(ok bool) string {
+	if ok {
+		return "within 5 ms"
+	}
+	return "above 5 ms"
 }
 
 func met(ok bool) string {

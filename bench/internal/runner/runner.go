@@ -105,6 +105,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 				return err
 			}
 			b.sayRun(m.Half, res.Ceiling)
+			b.say("MIN_REPLICAS=%d: 25%% of peak (%.0f msgs/s)", mode, rate/2)
+			q, err := b.measure(ctx, hap, ingests, cfg.Messages/4, rate/2)
+			if err != nil {
+				return err
+			}
+			m.Quarter = &q
+			b.sayRun(q, res.Ceiling)
 			if cfg.Profile && mode == cfg.Modes[0] {
 				res.ProfileOf = fmt.Sprintf("one ingest at full load, MIN_REPLICAS=%d", mode)
 				if res.Profile, err = b.profile(ctx, hap, ingests[0]); err != nil {
@@ -190,6 +197,10 @@ func (b *bench) sayRun(r report.Run, ceiling float64) {
 	fmt.Fprintf(b.out, "   %.0f msgs/s (%.0f%% of ceiling), %.1f MB/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms; ingest CPU %.0f%%, RSS %.1f MiB; redis CPU %.0f%%; unacked %d\n",
 		l.MsgsPerSec, 100*l.MsgsPerSec/ceiling, l.MBPerSec, l.LatencyP50/1e3, l.LatencyP99/1e3, l.LatencyP999/1e3,
 		r.IngestCPU, r.IngestRSSMiB, r.RedisCPU, l.Unacked)
+	sv := r.Server
+	fmt.Fprintf(b.out, "   in ingest: ack p50 %.2f ms p99 %.2f ms; redis write p50 %.2f ms p99 %.2f ms; %.0f flushes, batch p50 %.0f; aof delayed fsyncs %.0f; redis stalls [%s]; machine CPU %.0f%%, loadgen %.0f%%, haproxy %.0f%%, replicas %.0f%%\n",
+		sv.AckP50/1e3, sv.AckP99/1e3, sv.WriteP50/1e3, sv.WriteP99/1e3, sv.Flushes, sv.BatchP50, r.AOFDelayedFsync, r.RedisStalls,
+		r.MachineCPU, r.LoadgenCPU, r.HAProxyCPU, r.ReplicasCPU)
 }
 
 // withStack starts n ingests with MIN_REPLICAS=mode and HAProxy, warms up,
@@ -247,6 +258,17 @@ func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*
 	for _, in := range ingests {
 		pids = append(pids, in.PID())
 	}
+	before, err := scrapeIngests(ctx, ingests)
+	if err != nil {
+		return report.Run{}, err
+	}
+	fsyncBefore, err := aofDelayedFsync(ctx, b.top)
+	if err != nil {
+		return report.Run{}, err
+	}
+	if err := resetRedisLatency(ctx, b.top); err != nil {
+		return report.Run{}, err
+	}
 	s := startSampler(pids)
 	start := time.Now()
 	l, loadgenCPU, err := b.loadgenRunWith(ctx, hap.Addr, n, rate)
@@ -255,7 +277,20 @@ func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*
 	if err != nil {
 		return report.Run{}, err
 	}
-	r := report.Run{Load: l, LoadgenCPU: 100 * loadgenCPU / wall, RedisCPU: use[0].CPUPercent, HAProxyCPU: use[1].CPUPercent, MachineCPU: machine}
+	after, err := scrapeIngests(ctx, ingests)
+	if err != nil {
+		return report.Run{}, err
+	}
+	fsyncAfter, err := aofDelayedFsync(ctx, b.top)
+	if err != nil {
+		return report.Run{}, err
+	}
+	stalls, worst, err := redisStalls(ctx, b.top)
+	if err != nil {
+		return report.Run{}, err
+	}
+	r := report.Run{Load: l, LoadgenCPU: 100 * loadgenCPU / wall, RedisCPU: use[0].CPUPercent, HAProxyCPU: use[1].CPUPercent, MachineCPU: machine,
+		Server: breakdown(before, after), AOFDelayedFsync: fsyncAfter - fsyncBefore, RedisStalls: stalls, RedisStallMaxMS: worst}
 	for _, u := range use[2 : 2+len(replicas)] {
 		r.ReplicasCPU += u.CPUPercent
 	}

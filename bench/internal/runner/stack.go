@@ -28,6 +28,9 @@ var redisConfig = []string{
 	// The bench deletes its key and rewrites the AOF between runs itself;
 	// an automatic rewrite in the middle of a run would only add noise.
 	"auto-aof-rewrite-percentage 0",
+	// Record event-loop stalls (fsync, command, fork...) of 2 ms or more:
+	// the bench reads LATENCY LATEST after each run to split the tail.
+	"latency-monitor-threshold 2",
 }
 
 // startTopology starts master + 2 replicas + 3 Sentinels and waits for it.
