@@ -26,13 +26,14 @@ func (r Results) writeLatency(p func(string, ...any)) {
 	p("End to end is loadgen's view (due time to ack). *In ingest* is `sluice_ingest_ack_latency_seconds` (from reading a message to handing its ack to the connection) and ")
 	p("`sluice_ingest_redis_write_duration_seconds` (one flush: RPUSH + sequence key, plus WAIT), deltas over the run; their quantiles are interpolated in exponential buckets and ")
 	p("count flushes, not messages, for the write. Redis stalls: the master's `LATENCY LATEST` (events ≥ 2 ms) and `aof_delayed_fsync` over the run.\n\n")
-	p("| mode | load | end-to-end p50 / p99 ms | in ingest: ack p50 / p99 ms | Redis flush p50 / p99 ms | flushes | msgs/flush p50 | longest Redis stall ms | delayed fsyncs | machine CPU %% | loadgen CPU %% | haproxy CPU %% |\n")
-	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| mode | load | end-to-end p50 / p99 ms | in ingest: ack p50 / p99 ms | Redis flush p50 / p99 ms | flushes | msgs/flush p50 | longest Redis stall ms | delayed fsyncs | machine CPU %% | loadgen CPU %% | loadgen run-queue wait p99 / max ms | haproxy CPU %% |\n")
+	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	row := func(m Mode, load string, x Run) {
 		sv := x.Server
-		p("| %s | %s | %s / %s | %s / %s | %s / %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", modeName(m), load,
+		p("| %s | %s | %s / %s | %s / %s | %s / %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s / %s | %.0f |\n", modeName(m), load,
 			ms(x.Load.LatencyP50), ms(x.Load.LatencyP99), ms(sv.AckP50), ms(sv.AckP99), ms(sv.WriteP50), ms(sv.WriteP99),
-			sv.Flushes, sv.BatchP50, x.RedisStallMaxMS, x.AOFDelayedFsync, x.MachineCPU, x.LoadgenCPU, x.HAProxyCPU)
+			sv.Flushes, sv.BatchP50, x.RedisStallMaxMS, x.AOFDelayedFsync, x.MachineCPU, x.LoadgenCPU,
+			ms(x.Load.SchedP99), ms(x.Load.SchedMax), x.HAProxyCPU)
 	}
 	for _, m := range r.Modes {
 		row(m, "50%", m.Half)
@@ -69,6 +70,10 @@ func (r Results) latencyVerdict() []string {
 	} else {
 		out = append(out, fmt.Sprintf("At 50%% of peak (%s) ingest's own ack p99 is %s ms of the %s ms end to end: most of the tail is outside ingest (loadgen's pacing and scheduling, HAProxy, the network stack).",
 			name, ms(ack), ms(e2e)))
+	}
+	if h.Load.SchedMax > 0 {
+		out = append(out, fmt.Sprintf("loadgen's own goroutines waited at most %s ms in its Go run queue (p99 %s ms): its pacing and ack handling are not the tail.",
+			ms(h.Load.SchedMax), ms(h.Load.SchedP99)))
 	}
 	if write < 0.5*ack {
 		out = append(out, fmt.Sprintf("The Redis flush itself is short (p99 %s ms per flush): the rest of ingest's %s ms is waiting, for the lane's previous flush and for a CPU to run the reader, lane and ack goroutines.",

@@ -30,6 +30,8 @@ type Load struct {
 	LatencyP99  float64  `json:"latency_p99_us"`
 	LatencyP999 float64  `json:"latency_p999_us"`
 	LatencyMax  float64  `json:"latency_max_us"`
+	SchedP99    float64  `json:"sched_latency_p99_us"`
+	SchedMax    float64  `json:"sched_latency_max_us"`
 	Errors      []string `json:"errors,omitempty"`
 }
 

@@ -61,25 +61,30 @@ func (o Options) Validate() error {
 
 // Result of one run. Latencies are in microseconds.
 type Result struct {
-	Addr        string   `json:"addr"`
-	Messages    int      `json:"messages"`
-	Size        int      `json:"size"`
-	Conns       int      `json:"conns"`
-	Rate        float64  `json:"rate"`
-	Acked       uint64   `json:"acked"`
-	Unacked     uint64   `json:"unacked"`
-	Resent      uint64   `json:"resent"`
-	Reconnects  uint64   `json:"reconnects"`
-	Seconds     float64  `json:"seconds"`
-	MsgsPerSec  float64  `json:"msgs_per_sec"`
-	MBPerSec    float64  `json:"mb_per_sec"`
-	LatencyP50  float64  `json:"latency_p50_us"`
-	LatencyP90  float64  `json:"latency_p90_us"`
-	LatencyP99  float64  `json:"latency_p99_us"`
-	LatencyP999 float64  `json:"latency_p999_us"`
-	LatencyMax  float64  `json:"latency_max_us"`
-	LatencyMean float64  `json:"latency_mean_us"`
-	Errors      []string `json:"errors,omitempty"`
+	Addr        string  `json:"addr"`
+	Messages    int     `json:"messages"`
+	Size        int     `json:"size"`
+	Conns       int     `json:"conns"`
+	Rate        float64 `json:"rate"`
+	Acked       uint64  `json:"acked"`
+	Unacked     uint64  `json:"unacked"`
+	Resent      uint64  `json:"resent"`
+	Reconnects  uint64  `json:"reconnects"`
+	Seconds     float64 `json:"seconds"`
+	MsgsPerSec  float64 `json:"msgs_per_sec"`
+	MBPerSec    float64 `json:"mb_per_sec"`
+	LatencyP50  float64 `json:"latency_p50_us"`
+	LatencyP90  float64 `json:"latency_p90_us"`
+	LatencyP99  float64 `json:"latency_p99_us"`
+	LatencyP999 float64 `json:"latency_p999_us"`
+	LatencyMax  float64 `json:"latency_max_us"`
+	LatencyMean float64 `json:"latency_mean_us"`
+	// SchedP99 and SchedMax: how long loadgen's own goroutines waited in
+	// the Go run queue during the run (p99 and the largest bucket bound),
+	// to tell loadgen's scheduling apart from the latency it measures.
+	SchedP99 float64  `json:"sched_latency_p99_us"`
+	SchedMax float64  `json:"sched_latency_max_us"`
+	Errors   []string `json:"errors,omitempty"`
 }
 
 // Run sends the messages and waits for their acks. It returns the result
@@ -96,6 +101,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	statuses := make([]client.Status, o.Conns)
 	errs := make([]error, o.Conns)
 	var lastAck atomic.Int64 // ns since start of the last ack
+	schedBefore := readSched()
 	start := time.Now()
 
 	var bar *progressbar.ProgressBar
@@ -145,6 +151,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		})
 	}
 	g.Wait()
+	schedAfter := readSched()
 	if bar != nil {
 		close(barDone)
 		barWG.Wait()
@@ -182,6 +189,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.LatencyP999 = us(all.Quantile(0.999))
 	r.LatencyMax = us(all.Max())
 	r.LatencyMean = us(all.Mean())
+	r.SchedP99 = us(schedQuantile(schedBefore, schedAfter, 0.99))
+	r.SchedMax = us(schedQuantile(schedBefore, schedAfter, 1))
 	return r, nil
 }
 
