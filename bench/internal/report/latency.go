@@ -25,14 +25,14 @@ func (r Results) writeLatency(p func(string, ...any)) {
 	p("## Latency breakdown at partial load\n\n")
 	p("End to end is loadgen's view (due time to ack). *In ingest* is `sluice_ingest_ack_latency_seconds` (from reading a message to handing its ack to the connection) and ")
 	p("`sluice_ingest_redis_write_duration_seconds` (one flush: RPUSH + sequence key, plus WAIT), deltas over the run; their quantiles are interpolated in exponential buckets and ")
-	p("count flushes, not messages, for the write. Redis stalls: the master's `LATENCY LATEST` (events ≥ 2 ms) and `aof_delayed_fsync` over the run.\n\n")
-	p("| mode | load | end-to-end p50 / p99 ms | in ingest: ack p50 / p99 ms | Redis flush p50 / p99 ms | flushes | msgs/flush p50 | longest Redis stall ms | delayed fsyncs | machine CPU %% | loadgen CPU %% | loadgen run-queue wait p99 / max ms | haproxy CPU %% |\n")
-	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("count one observation per flush (write) and per run of one connection's messages in a flush (ack), not per message, so they are not exactly comparable with loadgen's per-message figures. Stack CPU is ingest + the 3 Redis servers + HAProxy + loadgen. Redis stalls: the master's `LATENCY LATEST` (events ≥ 2 ms) and `aof_delayed_fsync` over the run.\n\n")
+	p("| mode | load | end-to-end p50 / p99 ms | in ingest: ack p50 / p99 ms | Redis flush p50 / p99 ms | flushes | msgs/flush p50 | longest Redis stall ms | delayed fsyncs | stack CPU %% | machine CPU %% | loadgen CPU %% | loadgen run-queue wait p99 / max ms | haproxy CPU %% |\n")
+	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	row := func(m Mode, load string, x Run) {
 		sv := x.Server
-		p("| %s | %s | %s / %s | %s / %s | %s / %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s / %s | %.0f |\n", modeName(m), load,
+		p("| %s | %s | %s / %s | %s / %s | %s / %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s / %s | %.0f |\n", modeName(m), load,
 			ms(x.Load.LatencyP50), ms(x.Load.LatencyP99), ms(sv.AckP50), ms(sv.AckP99), ms(sv.WriteP50), ms(sv.WriteP99),
-			sv.Flushes, sv.BatchP50, x.RedisStallMaxMS, x.AOFDelayedFsync, x.MachineCPU, x.LoadgenCPU,
+			sv.Flushes, sv.BatchP50, x.RedisStallMaxMS, x.AOFDelayedFsync, x.stackCPU(), x.MachineCPU, x.LoadgenCPU,
 			ms(x.Load.SchedP99), ms(x.Load.SchedMax), x.HAProxyCPU)
 	}
 	for _, m := range r.Modes {
@@ -65,7 +65,7 @@ func (r Results) latencyVerdict() []string {
 	}
 	name := modeName(m)
 	if ack >= 0.6*e2e {
-		out = append(out, fmt.Sprintf("At 50%% of peak (%s) the tail is inside ingest, not in loadgen or HAProxy: ingest's own ack p99 is %s ms of the %s ms end to end.",
+		out = append(out, fmt.Sprintf("At 50%% of peak (%s) the tail is inside ingest, not in loadgen or HAProxy: ingest's own ack p99 is %s ms, end to end %s ms.",
 			name, ms(ack), ms(e2e)))
 	} else {
 		out = append(out, fmt.Sprintf("At 50%% of peak (%s) ingest's own ack p99 is %s ms of the %s ms end to end: most of the tail is outside ingest (loadgen's pacing and scheduling, HAProxy, the network stack).",
@@ -88,8 +88,8 @@ func (r Results) latencyVerdict() []string {
 	}
 	cores := float64(r.cores())
 	if h.MachineCPU >= busyMachine*100*cores {
-		out = append(out, fmt.Sprintf("The machine was %.0f%% busy (of %.0f%%) at half load: %d cores run 3 Redis servers, 3 Sentinels, HAProxy, ingest and loadgen. At a lower rate each batch and each TCP segment carries fewer messages, so the CPU per message rises and the machine stays near saturation; every hop then waits in the run queue, and the p99 is that wait, not the work.",
-			h.MachineCPU, 100*cores, r.cores()))
+		out = append(out, fmt.Sprintf("The machine was %.0f%% busy (of %.0f%%) at half load: %.0f%% the stack itself (%.0f%% at full load), %.0f%% other processes (Sentinels, the bench, other users). %d cores run 3 Redis servers, 3 Sentinels, HAProxy, ingest and loadgen. At a lower rate each flush and each TCP read carries fewer messages (median %.0f per flush here, %.0f at full load), so the CPU per message rises and the machine stays near saturation; every hop (loadgen, HAProxy twice, ingest, Redis, the replicas for WAIT) then waits in the kernel's run queue, and the p99 is that wait, not the work.",
+			h.MachineCPU, 100*cores, h.stackCPU(), m.Full.stackCPU(), max(h.MachineCPU-h.stackCPU(), 0), r.cores(), h.Server.BatchP50, m.Full.Server.BatchP50))
 	}
 	if q := m.Quarter; q != nil {
 		if q.Load.LatencyP99 <= 5000 {
@@ -100,4 +100,9 @@ func (r Results) latencyVerdict() []string {
 		}
 	}
 	return out
+}
+
+// stackCPU is the CPU of the measured stack, % of one core.
+func (x Run) stackCPU() float64 {
+	return x.IngestCPU + x.RedisCPU + x.ReplicasCPU + x.HAProxyCPU + x.LoadgenCPU
 }
