@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -109,7 +110,13 @@ func (c *conn) serve() {
 	c.mu.Lock()
 	acked := c.stored
 	c.mu.Unlock()
-	log.Debug("connection closed", "reason", c.closeLabel, "acked", acked)
+	// A clean client EOF is routine; every other end (an error code, a
+	// broken socket, a drain) is logged at info with the client address.
+	level := slog.LevelInfo
+	if c.closeLabel == "eof" {
+		level = slog.LevelDebug
+	}
+	log.Log(context.Background(), level, "connection closed", "reason", c.closeLabel, "acked", acked)
 }
 
 // read runs the read loop and returns the error code to send when reading
