@@ -2,6 +2,7 @@ package terraform_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -93,43 +94,201 @@ func TestModuleMatchesCompose(t *testing.T) {
 	}
 }
 
-// TestComparisonDetectsDrift: every fixture under testdata/drift is a small
-// compose.yaml plus module that disagree in one known way; compare must
-// report exactly that, and nothing for the aligned pair.
-func TestComparisonDetectsDrift(t *testing.T) {
+// driftEdit is one exact text replacement in a copy of the aligned fixture
+// (testdata/drift/aligned): Old must occur exactly once in File.
+type driftEdit struct {
+	File     string // "main.tf" or "compose.yaml"
+	Old, New string
+}
+
+// applyEdit replaces the single occurrence of old in src by new; a missing or
+// ambiguous old, or an edit that changes nothing, is an error.
+func applyEdit(src, old, new string) (string, error) {
+	if old == "" || old == new {
+		return "", fmt.Errorf("edit %q -> %q changes nothing", old, new)
+	}
+	if n := strings.Count(src, old); n != 1 {
+		return "", fmt.Errorf("edit target %q occurs %d times, want exactly 1", old, n)
+	}
+	return strings.Replace(src, old, new, 1), nil
+}
+
+// driftFixture writes the aligned fixture with edits applied into a temporary
+// directory laid out like testdata/drift (the shared haproxy.cfg and
+// entrypoint.sh one level up, modes kept) and returns the fixture directory.
+// Any edit that does not apply fails the test.
+func driftFixture(t *testing.T, edits []driftEdit) string {
+	t.Helper()
+	src := filepath.Join("testdata", "drift")
+	root := t.TempDir()
+	for _, shared := range []string{"haproxy.cfg", "entrypoint.sh"} {
+		copyFile(t, filepath.Join(src, shared), filepath.Join(root, shared))
+	}
+	files := map[string]string{}
+	for _, name := range []string{"main.tf", "compose.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(src, "aligned", name))
+		if err != nil {
+			t.Fatalf("read aligned fixture: %v", err)
+		}
+		files[name] = string(raw)
+	}
+	for _, e := range edits {
+		text, ok := files[e.File]
+		if !ok {
+			t.Fatalf("edit of unknown fixture file %q", e.File)
+		}
+		text, err := applyEdit(text, e.Old, e.New)
+		if err != nil {
+			t.Fatalf("%s: %v", e.File, err)
+		}
+		files[e.File] = text
+	}
+	dir := filepath.Join(root, "fixture")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// copyFile copies src to dst with the same permission bits (the executable
+// bit of entrypoint.sh is what one case is about).
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, raw, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dst, fi.Mode().Perm()); err != nil { // not at the umask's mercy
+		t.Fatal(err)
+	}
+}
+
+// TestApplyEditRejectsBadTargets: a drift case whose edit no longer matches the
+// aligned fixture must fail, not silently test the aligned pair.
+func TestApplyEditRejectsBadTargets(t *testing.T) {
 	cases := []struct {
-		dir  string
-		want []difference // Msg is matched as a substring
+		name, src, old, new string
+		wantErr             bool
 	}{
-		{"aligned", nil},
-		{"missing-env", []difference{{"env", "ingest", "INGEST_MIN_REPLICAS only in compose"}}},
-		{"env-value", []difference{{"env", "ingest", `env var INGEST_MIN_REPLICAS: compose "2", terraform "1"`}}},
-		{"extra-env", []difference{{"env", "haproxy", "HAPROXY_DEBUG only in terraform"}}},
-		{"port", []difference{
+		{"once", "a = 1\nb = 2\n", "b = 2", "b = 3", false},
+		{"missing", "a = 1\nb = 2\n", "c = 2", "c = 3", true},
+		{"ambiguous", "a = 1\na = 1\n", "a = 1", "a = 2", true},
+		{"empty target", "a = 1\n", "", "b = 2", true},
+		{"no change", "a = 1\n", "a = 1", "a = 1", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := applyEdit(tc.src, tc.old, tc.new)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("applyEdit error = %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil && got != strings.Replace(tc.src, tc.old, tc.new, 1) {
+				t.Errorf("applyEdit = %q", got)
+			}
+		})
+	}
+}
+
+// TestComparisonDetectsDrift: every case is the aligned fixture pair
+// (testdata/drift/aligned) with a few exact edits that make compose.yaml and
+// the module disagree in one known way; compare must report exactly that, and
+// nothing for the unedited pair.
+func TestComparisonDetectsDrift(t *testing.T) {
+	const tf, yml = "main.tf", "compose.yaml"
+	cases := []struct {
+		name  string
+		edits []driftEdit
+		want  []difference // Msg is matched as a substring
+	}{
+		{"aligned", nil, nil},
+		{"missing-env", []driftEdit{
+			{tf, "    INGEST_LISTEN       = \":9501\"\n    INGEST_MIN_REPLICAS = 2\n", "    INGEST_LISTEN = \":9501\"\n"},
+		}, []difference{{"env", "ingest", "INGEST_MIN_REPLICAS only in compose"}}},
+		{"env-value", []driftEdit{
+			{tf, "INGEST_MIN_REPLICAS = 2", "INGEST_MIN_REPLICAS = 1"},
+		}, []difference{{"env", "ingest", `env var INGEST_MIN_REPLICAS: compose "2", terraform "1"`}}},
+		{"extra-env", []driftEdit{
+			{tf, `["HAPROXY_STATS_PASSWORD=${var.stats_password}"]`, `["HAPROXY_STATS_PASSWORD=${var.stats_password}", "HAPROXY_DEBUG=1"]`},
+		}, []difference{{"env", "haproxy", "HAPROXY_DEBUG only in terraform"}}},
+		{"port", []driftEdit{
+			{tf, "ip       = var.bind_address", `ip       = "0.0.0.0"`},
+		}, []difference{
 			{"ports", "haproxy", "127.0.0.1:9501:9501/tcp only in compose"},
 			{"ports", "haproxy", "0.0.0.0:9501:9501/tcp only in terraform"},
 		}},
-		{"replicas", []difference{{"replicas", "ingest", "compose runs 3, terraform runs 2"}}},
-		{"missing-service", []difference{{"services", "backup", "in compose, missing in terraform"}}},
-		{"image", []difference{{"images", "ingest", `compose image "sluice/ingest", terraform image "sluice/loadgen"`}}},
-		{"config-file", []difference{
+		{"replicas", []driftEdit{
+			{tf, "default     = 3", "default     = 2"},
+		}, []difference{{"replicas", "ingest", "compose runs 3, terraform runs 2"}}},
+		{"missing-service", []driftEdit{
+			{tf, "resource \"docker_volume\" \"backups\" {\n  name = \"fixture-backups\"\n}\n\n", ""},
+			{tf, "\nresource \"docker_container\" \"backup\" {\n" +
+				"  name  = \"fixture-backup\"\n" +
+				"  image = \"sluice/backup:${var.image_tag}\"\n" +
+				"  networks_advanced {\n    name    = docker_network.net.name\n    aliases = [\"backup\"]\n  }\n" +
+				"  volumes {\n    volume_name    = docker_volume.backups.name\n    container_path = \"/backups\"\n  }\n" +
+				"  healthcheck {\n    test = [\"CMD\", \"/backup\", \"healthcheck\"]\n  }\n}\n", ""},
+		}, []difference{{"services", "backup", "in compose, missing in terraform"}}},
+		{"image", []driftEdit{
+			{tf, `"sluice/ingest:${var.image_tag}"`, `"sluice/loadgen:${var.image_tag}"`},
+		}, []difference{{"images", "ingest", `compose image "sluice/ingest", terraform image "sluice/loadgen"`}}},
+		{"config-file", []driftEdit{
+			{tf, `file    = "/usr/local/etc/haproxy/haproxy.cfg"`, `file    = "/etc/haproxy/haproxy.cfg"`},
+		}, []difference{
 			{"files", "haproxy", "haproxy.cfg -> /usr/local/etc/haproxy/haproxy.cfg only in compose"},
 			{"files", "haproxy", "haproxy.cfg -> /etc/haproxy/haproxy.cfg only in terraform"},
 		}},
-		{"healthcheck", []difference{{"healthcheck", "ingest", `retries=3`}}},
-		{"depends-on", []difference{{"depends_on", "haproxy", "compose waits for ingest to be healthy, terraform does not"}}},
-		{"runtime", []difference{
+		{"healthcheck", []driftEdit{
+			{tf, "retries  = 5", "retries  = 3"},
+		}, []difference{{"healthcheck", "ingest", `retries=3`}}},
+		{"depends-on", []driftEdit{
+			{tf, "wait  = true", "wait  = false"},
+		}, []difference{{"depends_on", "haproxy", "compose waits for ingest to be healthy, terraform does not"}}},
+		{"runtime", []driftEdit{
+			{tf, "  wait  = true\n", "  wait  = true\n" +
+				"  # Drift: 30 s instead of 40 s, restart and logging forgotten.\n" +
+				"  stop_timeout = 30\n"},
+			{tf, "  depends_on = [docker_container.ingest]\n", "  depends_on = [docker_container.ingest]\n" +
+				"  # Drift: another hostname, and the command lost an argument.\n" +
+				"  hostname = \"proxy\"\n" +
+				"  command  = [\"haproxy\"]\n"},
+			{yml, "    image: sluice/ingest:${TAG:-dev}\n", "    image: sluice/ingest:${TAG:-dev}\n" +
+				"    restart: unless-stopped\n" +
+				"    stop_grace_period: 40s\n" +
+				"    logging:\n      driver: json-file\n      options:\n        max-size: \"10m\"\n"},
+			{yml, "    image: sluice/haproxy:${TAG:-dev}\n", "    image: sluice/haproxy:${TAG:-dev}\n" +
+				"    hostname: haproxy\n" +
+				"    command: [\"haproxy\", \"-V\"]\n"},
+		}, []difference{
 			{"restart", "ingest", `compose restart "unless-stopped", terraform restart "no"`},
 			{"stop", "ingest", `compose stop_grace_period "40s", terraform stop_timeout "30s"`},
 			{"logging", "ingest", `compose logging "json-file max-size=10m", terraform logging ""`},
 			{"hostname", "haproxy", `compose hostname "haproxy", terraform hostname "proxy"`},
 			{"command", "haproxy", `compose command ["haproxy" "-V"], terraform command ["haproxy"]`},
 		}},
-		{"executable", []difference{{"terraform", "haproxy", "entrypoint.sh is executable, set executable = true"}}},
+		{"executable", []driftEdit{
+			{tf, "    content = file(\"${path.module}/../haproxy.cfg\")\n  }\n", "    content = file(\"${path.module}/../haproxy.cfg\")\n  }\n" +
+				"  # Drift: the script arrives without its executable bit (mode 0644).\n" +
+				"  upload {\n    file    = \"/usr/local/bin/entrypoint.sh\"\n" +
+				"    content = file(\"${path.module}/../entrypoint.sh\")\n  }\n"},
+			{yml, "      - ../haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro\n", "      - ../haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro\n" +
+				"      - ../entrypoint.sh:/usr/local/bin/entrypoint.sh:ro\n"},
+		}, []difference{{"terraform", "haproxy", "entrypoint.sh is executable, set executable = true"}}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.dir, func(t *testing.T) {
-			dir := filepath.Join("testdata", "drift", tc.dir)
+		t.Run(tc.name, func(t *testing.T) {
+			dir := driftFixture(t, tc.edits)
 			composeTop, err := loadCompose(filepath.Join(dir, "compose.yaml"))
 			if err != nil {
 				t.Fatalf("load compose: %v", err)
