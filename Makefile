@@ -139,7 +139,7 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 	@echo ">> loadgen: $(SEND_COUNT) messages to $(SLUICE_BIND):$(SLUICE_PORT)"
 	@$(GO) run ./services/loadgen -addr $(SLUICE_BIND):$(SLUICE_PORT) -n $(SEND_COUNT) -c 2 -size 32 \
 		-no-progress -timeout 60s -run-id make-send-$$(date +%s)
-	@master=$$($(COMPOSE) exec -T sentinel-1 sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli --raw -p 26379 SENTINEL get-master-addr-by-name sluice' | head -n 1 | tr -d '\r'); \
+	@master=$$($(COMPOSE) exec -T sentinel-1 sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli --raw -p 26379 SENTINEL get-master-addr-by-name sluice' | sed -n 1p | tr -d '\r'); \
 	echo ">> master is $$master; data_queue length:"; \
 	$(COMPOSE) exec -T "$$master" sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli LLEN data_queue'
 
