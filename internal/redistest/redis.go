@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // bindAttempts is how often a start picks a new port after a bind failure.
@@ -131,6 +132,9 @@ func (r *Redis) Client() *redis.Client {
 		DialTimeout:           time.Second,
 		MaxRetries:            -1,
 		ContextTimeoutEnabled: true,
+		// Redis 7.0 has no maintenance notifications; go-redis's "auto" mode
+		// races on its shared options when several connections dial at once.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
 	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
@@ -171,6 +172,8 @@ func client(addr, password string, db int) *redis.Client {
 	return redis.NewClient(&redis.Options{
 		Addr: addr, Password: password, DB: db, DisableIdentity: true,
 		DialTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second,
+		// Redis 7.0 has no maintenance notifications: skip the handshake.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // source is the server a snapshot is taken from.
@@ -94,6 +95,8 @@ func (s *Snapshotter) confirmReplica(ctx context.Context, addr string) error {
 	c := redis.NewClient(&redis.Options{
 		Addr: addr, Password: s.opts.Password, DialTimeout: 2 * time.Second,
 		ReadTimeout: 2 * time.Second, MaxRetries: -1, DisableIdentity: true,
+		// Redis 7.0 has no maintenance notifications: skip the handshake.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 	defer c.Close()
 	role, err := c.Do(ctx, "ROLE").Slice()

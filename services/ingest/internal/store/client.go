@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // ErrNotMaster is returned by the connection check when the server reached
@@ -106,6 +107,11 @@ func NewClient(o ClientOptions, m *Metrics, log *slog.Logger) *redis.Client {
 		MaxRetries:       -1,
 		PipelinePoolSize: -1,
 		OnConnect:        mc.onConnect,
+		// Redis 7.0 has no maintenance notifications. go-redis's default
+		// "auto" mode tries the handshake on every new connection and, when
+		// it fails, rewrites the shared options without a common lock: a
+		// data race between the lanes' dedicated connections (go test -race).
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 }
 
