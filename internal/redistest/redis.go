@@ -52,29 +52,47 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
+	var r *Redis
+	err = bindWithRetry(dir, "redis-server", func(port int) (*Process, error) {
+		r = &Redis{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: opts.Password}
+		conf := filepath.Join(dir, "redis.conf")
+		if err := os.WriteFile(conf, []byte(redisConfig(port, dir, opts)), 0o644); err != nil {
+			return nil, fmt.Errorf("write %s: %w", conf, err)
+		}
+		r.Process = newProcess("redis-server "+r.Addr, bin, dir, conf)
+		return r.Process, r.startAndWait(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// bindWithRetry calls try with free loopback ports until the process it
+// starts binds: another process may take a port between FreePort and the
+// bind. try returns a nil process when it failed before starting one. On
+// failure the dir (and the process, if any) is cleaned up.
+func bindWithRetry(dir, what string, try func(port int) (*Process, error)) error {
 	for attempt := 1; ; attempt++ {
 		port, err := FreePort()
 		if err != nil {
 			os.RemoveAll(dir)
-			return nil, err
+			return err
 		}
-		r := &Redis{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: opts.Password}
-		conf := filepath.Join(dir, "redis.conf")
-		if err := os.WriteFile(conf, []byte(redisConfig(port, dir, opts)), 0o644); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("write %s: %w", conf, err)
-		}
-		r.Process = newProcess("redis-server "+r.Addr, bin, dir, conf)
-		err = r.startAndWait(ctx)
+		p, err := try(port)
 		if err == nil {
-			return r, nil
+			return nil
 		}
-		if errors.Is(err, errEarlyExit) && r.bindFailed() && attempt < bindAttempts {
-			os.Rename(r.logPath, fmt.Sprintf("%s.bindfail-%d", r.logPath, attempt))
+		if p == nil {
+			os.RemoveAll(dir)
+			return err
+		}
+		if errors.Is(err, errEarlyExit) && p.bindFailed() && attempt < bindAttempts {
+			os.Rename(p.logPath, fmt.Sprintf("%s.bindfail-%d", p.logPath, attempt))
 			continue
 		}
-		r.closeProcess()
-		return nil, fmt.Errorf("start redis-server in %s: %w", dir, err)
+		p.closeProcess()
+		return fmt.Errorf("start %s in %s: %w", what, dir, err)
 	}
 }
 

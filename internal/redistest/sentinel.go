@@ -69,30 +69,20 @@ func StartSentinel(ctx context.Context, opts SentinelOptions) (*Sentinel, error)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		s := &Sentinel{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: opts.Password}
+	var s *Sentinel
+	err = bindWithRetry(dir, "redis-sentinel", func(port int) (*Process, error) {
+		s = &Sentinel{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: opts.Password}
 		conf := filepath.Join(dir, "sentinel.conf")
 		if err := os.WriteFile(conf, []byte(sentinelConfig(port, dir, opts)), 0o644); err != nil {
-			os.RemoveAll(dir)
 			return nil, fmt.Errorf("write %s: %w", conf, err)
 		}
 		s.Process = newProcess("redis-sentinel "+s.Addr, bin, dir, conf)
-		err = s.startAndWait(ctx)
-		if err == nil {
-			return s, nil
-		}
-		if errors.Is(err, errEarlyExit) && s.bindFailed() && attempt < bindAttempts {
-			os.Rename(s.logPath, fmt.Sprintf("%s.bindfail-%d", s.logPath, attempt))
-			continue
-		}
-		s.closeProcess()
-		return nil, fmt.Errorf("start redis-sentinel in %s: %w", dir, err)
+		return s.Process, s.startAndWait(ctx)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 func sentinelConfig(port int, dir string, opts SentinelOptions) string {
