@@ -59,11 +59,11 @@ func TestThroughHAProxy(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bound := make(chan struct{})
+	isBound := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, func(_, _ net.Addr) { close(bound) }) }()
+	go func() { done <- serve(ctx, cfg, log, func(bound) { close(isBound) }) }()
 	select {
-	case <-bound:
+	case <-isBound:
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}

@@ -11,15 +11,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-ingest/sluice/internal/adminhttp"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/admin"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/config"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/ingest"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/httpserver"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/tcpserver"
 )
 
 const usage = `Usage:
@@ -28,7 +29,8 @@ const usage = `Usage:
   ingest -h           this help and the configuration table
 
 Clients send newline-delimited messages over TCP and get cumulative acks
-("OK <n>") once their messages are stored in Redis. See PROTOCOL.md.
+("OK <n>") once their messages are stored in Redis, or POST them to
+/v1/messages and get 200 {"accepted": n} once all are stored. See PROTOCOL.md.
 
 Environment:
 `
@@ -69,9 +71,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return serve(ctx, cfg, log, nil)
 }
 
+// frontend is a data front end (TCP, HTTP) feeding the batcher.
+type frontend interface {
+	Serve(ctx context.Context) error
+	Ready() error
+}
+
+// bound holds the service's listening addresses; http is nil when the
+// HTTP front end is off.
+type bound struct{ data, http, admin net.Addr }
+
 // serve runs the service until ctx is cancelled and the drain finished.
-// bound, if not nil, gets both addresses once the listeners are bound.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, bound func(data, admin net.Addr)) error {
+// onBound, if not nil, gets the addresses once the listeners are bound.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound func(bound)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -101,23 +113,47 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, bound func(
 		Logger:       log,
 		Metrics:      storeMetrics,
 	})
-	srv, err := ingest.New(ingest.Options{
-		ListenAddr:       cfg.ListenAddr,
-		ProxyProtocol:    cfg.ProxyProtocol,
-		Writers:          cfg.Writers,
+	b, err := batcher.New(batcher.Options{
+		Lanes:            cfg.Writers,
 		BatchMax:         cfg.BatchMax,
 		BatchLinger:      cfg.BatchLinger,
-		MaxFrameBytes:    cfg.MaxFrameBytes,
 		MaxInflightBytes: cfg.MaxInflightBytes,
 		RetryTimeout:     cfg.RedisRetryTimeout,
-		MaxConns:         cfg.MaxConns,
-		IdleTimeout:      cfg.IdleTimeout,
-		WriteTimeout:     cfg.WriteTimeout,
-		DrainDelay:       cfg.DrainDelay,
-		ShutdownTimeout:  cfg.ShutdownTimeout,
-	}, func() ingest.Pusher { return writer.NewLane() }, log, reg)
+	}, func() batcher.Pusher { return writer.NewLane() }, log, reg)
 	if err != nil {
 		return err
+	}
+	tcp, err := tcpserver.New(tcpserver.Options{
+		ListenAddr:      cfg.ListenAddr,
+		ProxyProtocol:   cfg.ProxyProtocol,
+		MaxFrameBytes:   cfg.MaxFrameBytes,
+		MaxConns:        cfg.MaxConns,
+		IdleTimeout:     cfg.IdleTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
+		DrainDelay:      cfg.DrainDelay,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}, b, log, reg)
+	if err != nil {
+		return err
+	}
+	frontends := []frontend{tcp}
+	var web *httpserver.Server
+	if cfg.HTTPEnabled() {
+		web, err = httpserver.New(httpserver.Options{
+			ListenAddr:      cfg.HTTPAddr,
+			MaxFrameBytes:   cfg.MaxFrameBytes,
+			MaxBodyBytes:    cfg.HTTPMaxBodyBytes,
+			BudgetWait:      cfg.HTTPBudgetWait,
+			MaxConns:        cfg.MaxConns,
+			IdleTimeout:     cfg.IdleTimeout,
+			WriteTimeout:    cfg.WriteTimeout,
+			DrainDelay:      cfg.DrainDelay,
+			ShutdownTimeout: cfg.ShutdownTimeout,
+		}, b, log, reg)
+		if err != nil {
+			return err
+		}
+		frontends = append(frontends, web)
 	}
 	adm, err := admin.New(admin.Options{
 		Addr:          cfg.AdminAddr,
@@ -125,27 +161,41 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, bound func(
 		ReadyInterval: cfg.ReadyInterval,
 		ReadyTimeout:  cfg.ReadyTimeout,
 	}, admin.Checks{
-		Redis:  func(ctx context.Context) error { return store.CheckMaster(ctx, rdb) },
-		Server: srv.Ready,
+		Redis: func(ctx context.Context) error { return store.CheckMaster(ctx, rdb) },
+		Server: func() error {
+			var errs []error
+			for _, f := range frontends {
+				errs = append(errs, f.Ready())
+			}
+			return errors.Join(errs...)
+		},
 	}, reg, log)
 	if err != nil {
 		return err
 	}
-	log.Info("ingest listening", "data", srv.Addr().String(), "admin", adm.Addr().String(), "redis_mode", mode,
+	addrs := bound{data: tcp.Addr(), admin: adm.Addr()}
+	httpAddr := "off"
+	if web != nil {
+		addrs.http = web.Addr()
+		httpAddr = web.Addr().String()
+	}
+	log.Info("ingest listening", "data", tcp.Addr().String(), "http", httpAddr, "admin", adm.Addr().String(), "redis_mode", mode,
 		"min_replicas", cfg.MinReplicas, "writers", cfg.Writers, "batch_max", cfg.BatchMax, "proxy_protocol", cfg.ProxyProtocol)
-	if bound != nil {
-		bound(srv.Addr(), adm.Addr())
+	if onBound != nil {
+		onBound(addrs)
 	}
 
 	// The admin server outlives the drain so HAProxy sees /ready turn 503.
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer stopAdmin()
-		return srv.Serve(gctx)
-	})
-	g.Go(func() error { return adm.Serve(adminCtx) })
-	err = g.Wait()
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- adm.Serve(adminCtx) }()
+	serves := make([]func(context.Context) error, len(frontends))
+	for i, f := range frontends {
+		serves[i] = f.Serve
+	}
+	err = b.Serve(ctx, cfg.ShutdownTimeout, serves...)
+	stopAdmin()
+	err = errors.Join(err, <-adminDone)
 	log.Info("ingest stopped", "err", err)
 	return err
 }

@@ -86,6 +86,7 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 		"INGEST_REDIS_ADDR":     r.Addr,
 		"INGEST_LISTEN_ADDR":    "127.0.0.1:0",
 		"INGEST_ADMIN_ADDR":     "127.0.0.1:0",
+		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
 		"INGEST_READY_INTERVAL": "100ms",
 		"INGEST_DRAIN_DELAY":    "1s",
 		"INGEST_LOG_LEVEL":      "debug",
@@ -97,15 +98,15 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrs := make(chan [2]net.Addr, 1)
+	addrs := make(chan bound, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, log, func(data, admin net.Addr) { addrs <- [2]net.Addr{data, admin} })
+		done <- serve(ctx, cfg, log, func(b bound) { addrs <- b })
 	}()
-	var data, admin net.Addr
+	var data, web, admin net.Addr
 	select {
 	case a := <-addrs:
-		data, admin = a[0], a[1]
+		data, web, admin = a.data, a.http, a.admin
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
@@ -138,14 +139,26 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 		got += string(buf[:n])
 	}
 
-	resp, err := http.Get(base + "/metrics")
+	resp, err := http.Post("http://"+web.String()+"/v1/messages", "text/plain", strings.NewReader("run-3\nrun-4\nrun-5"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "{\"accepted\":3}\n" {
+		t.Fatalf("POST /v1/messages: %d %q", resp.StatusCode, body)
+	}
+
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
 	for _, m := range []string{
-		"sluice_ingest_messages_received_total 2", "sluice_ingest_messages_acked_total 2", "sluice_ingest_received_bytes_total 10",
+		`sluice_ingest_messages_received_total{transport="tcp"} 2`, `sluice_ingest_messages_acked_total{transport="tcp"} 2`, `sluice_ingest_received_bytes_total{transport="tcp"} 10`,
+		`sluice_ingest_messages_received_total{transport="http"} 3`, `sluice_ingest_messages_acked_total{transport="http"} 3`, `sluice_ingest_http_requests_total{status="200"} 1`,
+		`sluice_ingest_messages_rejected_total{code="UNAVAILABLE",transport="tcp"} 0`, `sluice_ingest_connections_closed_total{reason="write_error"} 0`,
 		"sluice_ingest_batch_messages_bucket", "sluice_ingest_redis_write_duration_seconds_bucket", "sluice_ingest_ack_latency_seconds_bucket",
 		"sluice_ingest_connections 1", "sluice_ingest_inflight_bytes 0", "sluice_ingest_redis_failovers_total 0", "go_goroutines", "process_resident_memory_bytes",
 	} {

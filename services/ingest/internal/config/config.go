@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/envconfig"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
 )
 
 // Prefix is the prefix of every environment variable.
@@ -20,6 +21,7 @@ const Prefix = "INGEST_"
 // variable; `desc` feeds the `ingest -h` table.
 type Config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":9501" desc:"TCP address for client data"`
+	HTTPAddr   string `env:"HTTP_ADDR" envDefault:":9502" desc:"HTTP address for POST /v1/messages; off disables it (empty means the default)"`
 	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":8086" desc:"HTTP address for /live, /ready, /metrics (and pprof)"`
 
 	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: Redis host:port (exclusive with INGEST_SENTINEL_ADDRS)"`
@@ -43,10 +45,13 @@ type Config struct {
 
 	MaxConns        int           `env:"MAX_CONNS" envDefault:"10000" desc:"connection cap; beyond it clients get TOO_MANY_CONNECTIONS"`
 	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" desc:"close a connection that sent nothing and has nothing pending for this long; 0 = never"`
-	WriteTimeout    time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s" desc:"deadline for writing acks; a client that does not read them is closed"`
+	WriteTimeout    time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s" desc:"deadline for a connection's final lines (OK n, ERR) at drain and close, and for an HTTP answer; acks in between have none"`
 	DrainDelay      time.Duration `env:"DRAIN_DELAY" envDefault:"5s" desc:"on SIGTERM: keep serving this long while /ready is 503"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" desc:"on SIGTERM: upper bound for the whole drain"`
-	ProxyProtocol   bool          `env:"PROXY_PROTOCOL" envDefault:"false" desc:"expect a PROXY protocol (v1/v2) header on data connections"`
+	ProxyProtocol   bool          `env:"PROXY_PROTOCOL" envDefault:"false" desc:"expect a PROXY protocol (v1/v2) header on TCP data connections"`
+
+	HTTPMaxBodyBytes int           `env:"HTTP_MAX_BODY_BYTES" envDefault:"4194304" desc:"largest HTTP request body (after gzip decoding); at most half of INGEST_MAX_INFLIGHT_BYTES"`
+	HTTPBudgetWait   time.Duration `env:"HTTP_BUDGET_WAIT" envDefault:"5s" desc:"how long an HTTP request waits for the in-flight budget before 429"`
 
 	ReadyInterval time.Duration `env:"READY_INTERVAL" envDefault:"1s" desc:"how often the cached /ready Redis check runs"`
 	ReadyTimeout  time.Duration `env:"READY_TIMEOUT" envDefault:"500ms" desc:"timeout of one /ready Redis check"`
@@ -71,6 +76,9 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) Validate() error {
 	p := envconfig.Problems{Prefix: Prefix}
 	p.HostPort("LISTEN_ADDR", c.ListenAddr, false)
+	if c.HTTPEnabled() {
+		p.HostPort("HTTP_ADDR", c.HTTPAddr, false)
+	}
 	p.HostPort("ADMIN_ADDR", c.AdminAddr, false)
 	switch {
 	case c.RedisAddr == "" && len(c.SentinelAddrs) == 0:
@@ -117,6 +125,9 @@ func (c Config) Validate() error {
 	if min := MinInflightBytes(c.MaxFrameBytes); c.MaxInflightBytes < min {
 		p.Addf("MAX_INFLIGHT_BYTES", "%d is below %d (twice the read buffer for INGEST_MAX_FRAME_BYTES=%d)", c.MaxInflightBytes, min, c.MaxFrameBytes)
 	}
+	if c.HTTPMaxBodyBytes < 1 || c.HTTPMaxBodyBytes > c.MaxInflightBytes/2 {
+		p.Addf("HTTP_MAX_BODY_BYTES", "%d is outside 1..%d (half of INGEST_MAX_INFLIGHT_BYTES)", c.HTTPMaxBodyBytes, c.MaxInflightBytes/2)
+	}
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {
 			p.Addf(name, "%s must be positive", d)
@@ -127,6 +138,7 @@ func (c Config) Validate() error {
 	positive("WRITE_TIMEOUT", c.WriteTimeout)
 	positive("READY_INTERVAL", c.ReadyInterval)
 	positive("READY_TIMEOUT", c.ReadyTimeout)
+	positive("HTTP_BUDGET_WAIT", c.HTTPBudgetWait)
 	if c.MaxConns < 1 {
 		p.Addf("MAX_CONNS", "%d must be at least 1", c.MaxConns)
 	}
@@ -149,8 +161,14 @@ func (c Config) Validate() error {
 // frame size limit: two full read buffers, so a reader can always make
 // progress.
 func MinInflightBytes(maxFrame int) int {
-	return 2 * max(maxFrame+2, 64<<10)
+	return 2 * max(maxFrame+2, protocol.LargeBufferSize)
 }
+
+// HTTPOff is the INGEST_HTTP_ADDR value that turns the HTTP front end off.
+const HTTPOff = "off"
+
+// HTTPEnabled reports whether the HTTP front end runs.
+func (c Config) HTTPEnabled() bool { return c.HTTPAddr != HTTPOff }
 
 // SlogLevel parses LogLevel.
 func (c Config) SlogLevel() (slog.Level, error) { return envconfig.SlogLevel(c.LogLevel) }

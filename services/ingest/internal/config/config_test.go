@@ -17,12 +17,12 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		ListenAddr: ":9501", AdminAddr: ":8086", RedisAddr: "127.0.0.1:6379", SentinelMaster: "sluice",
+		ListenAddr: ":9501", HTTPAddr: ":9502", AdminAddr: ":8086", RedisAddr: "127.0.0.1:6379", SentinelMaster: "sluice",
 		RedisKey: "data_queue", WaitTimeout: time.Second, BatchMax: 1024, BatchLinger: 200 * time.Microsecond,
 		Writers: 4, MaxFrameBytes: 1 << 20, MaxInflightBytes: 16 << 20, RedisRetryTimeout: 30 * time.Second,
 		RedisTimeout: 5 * time.Second, MaxConns: 10000, IdleTimeout: 5 * time.Minute, WriteTimeout: 10 * time.Second,
 		DrainDelay: 5 * time.Second, ShutdownTimeout: 30 * time.Second, ReadyInterval: time.Second,
-		ReadyTimeout: 500 * time.Millisecond, LogLevel: "info",
+		ReadyTimeout: 500 * time.Millisecond, LogLevel: "info", HTTPMaxBodyBytes: 4 << 20, HTTPBudgetWait: 5 * time.Second,
 	}
 	if got := strings.Join(cfg.SentinelAddrs, ","); got != "" {
 		t.Fatalf("SentinelAddrs = %q", got)
@@ -82,6 +82,21 @@ func TestLoad(t *testing.T) {
 			name:    "both modes",
 			env:     map[string]string{"INGEST_REDIS_ADDR": "r:6379", "INGEST_SENTINEL_ADDRS": "s:26379"},
 			wantErr: []string{"not both"},
+		},
+		{
+			name: "http off",
+			env:  map[string]string{"INGEST_REDIS_ADDR": "r:6379", "INGEST_HTTP_ADDR": "off"},
+			check: func(t *testing.T, c Config) {
+				if c.HTTPEnabled() {
+					t.Fatalf("HTTP enabled with INGEST_HTTP_ADDR=off")
+				}
+			},
+		},
+		{
+			name: "http problems",
+			env: map[string]string{"INGEST_REDIS_ADDR": "r:6379", "INGEST_HTTP_ADDR": "nohostport",
+				"INGEST_HTTP_MAX_BODY_BYTES": "16777216", "INGEST_HTTP_BUDGET_WAIT": "0s"},
+			wantErr: []string{"INGEST_HTTP_ADDR:", "INGEST_HTTP_MAX_BODY_BYTES: 16777216 is outside 1..8388608", "INGEST_HTTP_BUDGET_WAIT:"},
 		},
 		{
 			name:    "unparsable number",

@@ -65,25 +65,57 @@ func (d *Decoder) Complete() int {
 // without reading. ok is false when no complete frame is buffered. It
 // returns ErrFrameTooLarge for a complete frame longer than the maximum.
 func (d *Decoder) Next() (frame []byte, ok bool, err error) {
+	frame, n, ok, err := cutFrame(d.buf[d.r:d.w], d.max, false)
+	d.r += n
+	return frame, ok, err
+}
+
+// cutFrame returns the first non-empty frame of data and how many bytes
+// it and the empty lines before it take. A trailing '\r' is stripped. The
+// bytes after the last '\n' are a frame only when final (a whole body).
+func cutFrame(data []byte, max int, final bool) (frame []byte, n int, ok bool, err error) {
 	for {
-		data := d.buf[d.r:d.w]
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			return nil, false, nil
+		rest := data[n:]
+		i := bytes.IndexByte(rest, '\n')
+		switch {
+		case i >= 0:
+			frame = rest[:i]
+			n += i + 1
+		case final && len(rest) > 0:
+			frame = rest
+			n += len(rest)
+		default:
+			return nil, n, false, nil
 		}
-		frame = data[:i]
-		d.r += i + 1
-		if n := len(frame); n > 0 && frame[n-1] == '\r' {
-			frame = frame[:n-1]
+		if k := len(frame); k > 0 && frame[k-1] == '\r' {
+			frame = frame[:k-1]
 		}
 		if len(frame) == 0 {
 			continue
 		}
-		if len(frame) > d.max {
-			return nil, false, fmt.Errorf("%w: more than %d bytes", ErrFrameTooLarge, d.max)
+		if len(frame) > max {
+			return nil, n, false, fmt.Errorf("%w: more than %d bytes", ErrFrameTooLarge, max)
 		}
-		return frame, true, nil
+		return frame, n, true, nil
 	}
+}
+
+// Lines splits a whole body (an HTTP request) into frames by the same
+// rules as the Decoder, except that the last line needs no '\n'.
+type Lines struct {
+	data []byte
+	max  int
+}
+
+// NewLines returns the frames of data, rejecting frames over maxFrame bytes.
+func NewLines(data []byte, maxFrame int) *Lines { return &Lines{data: data, max: maxFrame} }
+
+// Next returns the next non-empty frame; ok is false at the end. The frame
+// aliases the body.
+func (l *Lines) Next() (frame []byte, ok bool, err error) {
+	frame, n, ok, err := cutFrame(l.data, l.max, true)
+	l.data = l.data[n:]
+	return frame, ok, err
 }
 
 // Fill reads once from the underlying reader into the buffer, after moving

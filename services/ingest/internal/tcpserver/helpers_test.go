@@ -1,4 +1,4 @@
-package ingest
+package tcpserver
 
 import (
 	"bufio"
@@ -18,29 +18,62 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
 )
 
 const testKey = "data_queue"
 
+// testOpts are the server's and its batcher's options (no field names
+// in common).
+type testOpts struct {
+	serverOptions
+	batchOptions
+}
+
+type (
+	serverOptions = Options
+	batchOptions  = batcher.Options
+)
+
 // testOptions are small, fast settings for tests.
-func testOptions() Options {
-	return Options{
-		ListenAddr:       "127.0.0.1:0",
-		Writers:          3,
-		BatchMax:         64,
-		BatchLinger:      100 * time.Microsecond,
-		MaxFrameBytes:    1 << 16,
-		MaxInflightBytes: 1 << 20,
-		RetryTimeout:     10 * time.Second,
-		MaxConns:         1000,
-		IdleTimeout:      time.Minute,
-		WriteTimeout:     5 * time.Second,
-		DrainDelay:       100 * time.Millisecond,
-		ShutdownTimeout:  20 * time.Second,
-		CloseLinger:      2 * time.Second,
+func testOptions() testOpts {
+	return testOpts{
+		serverOptions: Options{
+			ListenAddr:      "127.0.0.1:0",
+			MaxFrameBytes:   1 << 16,
+			MaxConns:        1000,
+			IdleTimeout:     time.Minute,
+			WriteTimeout:    5 * time.Second,
+			DrainDelay:      100 * time.Millisecond,
+			ShutdownTimeout: 20 * time.Second,
+			CloseLinger:     2 * time.Second,
+		},
+		batchOptions: batcher.Options{
+			Lanes:            3,
+			BatchMax:         64,
+			BatchLinger:      100 * time.Microsecond,
+			MaxInflightBytes: 1 << 20,
+			RetryTimeout:     10 * time.Second,
+		},
 	}
+}
+
+// startTCP runs a Server and its batcher (as the service does) until
+// ctx is cancelled; done is closed when both returned.
+func startTCP(ctx context.Context, o testOpts, newPusher func() batcher.Pusher, log *slog.Logger, reg prometheus.Registerer) (*Server, *batcher.Batcher, <-chan error, error) {
+	b, err := batcher.New(o.batchOptions, newPusher, log, reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	srv, err := New(o.serverOptions, b, log, reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Serve(ctx, o.ShutdownTimeout, srv.Serve) }()
+	return srv, b, done, nil
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -63,6 +96,7 @@ func (s *syncBuffer) String() string {
 
 type testServer struct {
 	*Server
+	b      *batcher.Batcher
 	rdb    *redis.Client
 	logs   *syncBuffer
 	cancel context.CancelFunc
@@ -93,7 +127,7 @@ type redisTarget struct {
 }
 
 // startServer runs a Server against real Redis until the test ends.
-func startServer(t *testing.T, target redisTarget, o Options) *testServer {
+func startServer(t *testing.T, target redisTarget, o testOpts) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -105,20 +139,21 @@ func startServer(t *testing.T, target redisTarget, o Options) *testServer {
 	rdb := store.NewClient(store.ClientOptions{
 		Addr: target.addr, SentinelAddrs: target.sentinelAddrs, MasterName: redistest.MasterName,
 		Password: target.password, SentinelPassword: target.sentinelPassword,
-		Timeout: 2 * time.Second, WaitTimeout: target.waitTimeout, PoolSize: o.Writers + 2,
+		Timeout: 2 * time.Second, WaitTimeout: target.waitTimeout, PoolSize: o.Lanes + 2,
 	}, sm, log)
 	w := store.NewWriter(rdb, store.WriterOptions{
 		Key: testKey, MinReplicas: target.minReplicas, WaitTimeout: target.waitTimeout,
 		Timeout: 2 * time.Second, Logger: log, Metrics: sm, MaxBackoff: 200 * time.Millisecond,
 	})
-	srv, err := New(o, func() Pusher { return w.NewLane() }, log, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, b, done, err := startTCP(ctx, o, func() batcher.Pusher { return w.NewLane() }, log, reg)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{Server: srv, rdb: rdb, logs: logs, cancel: cancel, done: make(chan struct{})}
+	ts := &testServer{Server: srv, b: b, rdb: rdb, logs: logs, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		ts.err = srv.Serve(ctx)
+		ts.err = <-done
 		close(ts.done)
 	}()
 	t.Cleanup(func() {

@@ -1,4 +1,4 @@
-package ingest
+package tcpserver
 
 import (
 	"context"
@@ -13,64 +13,56 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
 )
-
-const (
-	protocolCodeTooMany = protocol.CodeTooManyConnections
-)
-
-var appendErrLine = protocol.AppendErr
 
 // Reasons a connection stops reading.
 const (
 	stopNone     int32 = iota
 	stopShutdown       // drain: SHUTTING_DOWN
 	stopFailed         // a flush failed: UNAVAILABLE / NOT_REPLICATED
-	stopDead           // write error or kill: close at once
+	stopDead           // kill: close at once
 )
 
-// conn is one client connection. The serve goroutine reads; acks are
-// written by a short-lived acker goroutine started when there is something
-// to acknowledge, so an idle connection costs one goroutine and a small
-// read buffer.
+// conn is one client connection and the batcher.Producer of its messages.
+// The serve goroutine reads; acks are written by a short-lived acker
+// goroutine started when there is something to acknowledge. Acks are
+// cumulative, so the connection keeps only the latest count: while the
+// client does not read, the acker blocks in one write (no deadline) and
+// the count goes on growing, in O(1) memory, without slowing the reader.
 type conn struct {
-	s      *Server
+	sh     *shared
 	nc     net.Conn
-	lane   *lane
+	lane   *batcher.Lane
 	remote string
 	ctx    context.Context // cancelled when reading must stop (wakes a budget wait)
 	cancel context.CancelFunc
 
 	stopReason atomic.Int32
-	// abandoned: nothing more of this connection will be acked (a flush
-	// failed, or the socket is gone). Lanes skip its queued messages.
+	// abandoned: a flush of this connection failed, so nothing more of it
+	// will be acked. Lanes skip its queued messages.
 	abandoned atomic.Bool
 
 	mu         sync.Mutex
 	cond       sync.Cond
-	received   uint64 // messages handed to the lane
+	received   uint64 // messages queued in the lane
 	stored     uint64 // messages stored (the cumulative ack)
-	written    uint64 // highest "OK n" written
+	written    uint64 // highest "OK n" written (or cut short, see unsent)
 	failCode   string // first flush failure; stored is frozen from then on
 	failText   string
-	dead       bool // no more writes
+	dead       bool // the socket takes no more writes
 	finishing  bool // serve owns the socket for the final lines
 	ackerBusy  bool
 	ackBuf     [32]byte
-	finalBuf   []byte
+	unsent     []byte // the tail of an ack line the final deadline cut short
 	closeLabel string
 }
 
-func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc}
+func newConn(sh *shared, nc net.Conn) *conn {
+	c := &conn{sh: sh, nc: nc, lane: sh.b.Lane()}
 	c.cond.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.lane = s.lanes[s.laneSeq.Add(1)%uint64(len(s.lanes))]
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	s.nconns.Add(1)
 	return c
 }
 
@@ -87,7 +79,6 @@ func (c *conn) kill() {
 	c.stop(stopDead)
 	c.mu.Lock()
 	c.dead = true
-	c.abandoned.Store(true)
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	_ = c.nc.Close()
@@ -96,17 +87,15 @@ func (c *conn) kill() {
 func (c *conn) serve() {
 	defer func() {
 		c.cancel()
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
-		c.s.nconns.Add(-1)
-		c.s.m.closed.WithLabelValues(c.closeLabel).Inc()
+		c.sh.m.closed.WithLabelValues(c.closeLabel).Inc()
 	}()
 	c.remote = c.nc.RemoteAddr().String() // with PROXY protocol: reads the header
-	log := c.s.log.With("remote", c.remote)
+	log := c.sh.log.With("remote", c.remote)
 	log.Debug("connection opened")
-	code, text := c.read()
-	c.finish(code, text)
+	dec := protocol.NewDecoder(c.nc, c.sh.o.MaxFrameBytes)
+	defer dec.Release()
+	code, text := c.read(dec)
+	c.finish(dec, code, text)
 	c.mu.Lock()
 	acked := c.stored
 	c.mu.Unlock()
@@ -121,22 +110,20 @@ func (c *conn) serve() {
 
 // read runs the read loop and returns the error code to send when reading
 // ends: "" after a client EOF, "-" when the connection is broken.
-func (c *conn) read() (code, text string) {
-	s := c.s
-	dec := protocol.NewDecoder(c.nc, s.o.MaxFrameBytes)
-	defer dec.Release()
+func (c *conn) read(dec *protocol.Decoder) (code, text string) {
+	o := c.sh.o
 	for {
-		if s.o.IdleTimeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
+		if o.IdleTimeout > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(o.IdleTimeout))
 		}
 		if c.stopReason.Load() != stopNone {
 			return c.stopCode()
 		}
 		n, err := dec.Fill()
 		if n > 0 {
-			if ferr := c.push(dec); ferr != nil {
+			if ferr := c.push(c.ctx, dec); ferr != nil {
 				if errors.Is(ferr, protocol.ErrFrameTooLarge) {
-					s.m.rejected.WithLabelValues(protocol.CodeFrameTooLarge).Inc()
+					c.sh.src.Rejected(protocol.CodeFrameTooLarge, 1)
 					return protocol.CodeFrameTooLarge, ferr.Error()
 				}
 				return c.stopCode() // stopped while waiting for budget
@@ -147,7 +134,7 @@ func (c *conn) read() (code, text string) {
 		}
 		switch {
 		case errors.Is(err, protocol.ErrFrameTooLarge):
-			s.m.rejected.WithLabelValues(protocol.CodeFrameTooLarge).Inc()
+			c.sh.src.Rejected(protocol.CodeFrameTooLarge, 1)
 			return protocol.CodeFrameTooLarge, err.Error()
 		case c.stopReason.Load() != stopNone:
 			return c.stopCode()
@@ -155,12 +142,12 @@ func (c *conn) read() (code, text string) {
 			if c.pending() > 0 {
 				continue // waiting for Redis is not idleness
 			}
-			return protocol.CodeIdleTimeout, "no data for " + s.o.IdleTimeout.String()
+			return protocol.CodeIdleTimeout, "no data for " + o.IdleTimeout.String()
 		case errors.Is(err, io.EOF):
 			return "", ""
 		default:
 			if errors.Is(err, proxyproto.ErrNoProxyProtocol) || isProxyErr(err) {
-				s.log.Warn("bad PROXY protocol header", "remote", c.nc.RemoteAddr().String(), "err", err)
+				c.sh.log.Warn("bad PROXY protocol header", "remote", c.nc.RemoteAddr().String(), "err", err)
 			}
 			c.closeLabel = "read_error"
 			return "-", ""
@@ -184,7 +171,7 @@ func (c *conn) stopCode() (string, string) {
 	case stopFailed:
 		return "", "" // finish sends the flush failure
 	default:
-		c.closeLabel = "write_error"
+		c.closeLabel = "killed"
 		return "-", ""
 	}
 }
@@ -200,53 +187,40 @@ func (c *conn) pending() uint64 {
 
 // push hands every complete buffered frame to the lane: one budget
 // acquisition and one lane lock per read chunk.
-func (c *conn) push(dec *protocol.Decoder) error {
-	s := c.s
+func (c *conn) push(ctx context.Context, dec *protocol.Decoder) error {
 	complete := dec.Complete()
 	if complete == 0 {
 		return nil
 	}
-	if err := s.budget.Acquire(c.ctx, int64(complete)); err != nil {
+	b := c.sh.b
+	if err := b.Acquire(ctx, complete); err != nil {
 		return err
 	}
-	s.inflight.Add(int64(complete))
-	now := time.Now()
-	l := c.lane
-	count, bytes := 0, 0
-	var ferr error
-	l.mu.Lock()
-	for {
-		frame, ok, err := dec.Next()
-		if err != nil {
-			ferr = err
-			break
-		}
-		if !ok {
-			break
-		}
-		l.appendLocked(c, frame, now)
-		count++
-		bytes += len(frame)
-	}
-	c.mu.Lock()
-	c.received += uint64(count)
-	c.mu.Unlock()
-	l.mu.Unlock()
-	s.releaseBudget(complete - bytes)
-	s.m.received.Add(float64(count))
-	s.m.receivedBytes.Add(float64(bytes))
-	return ferr
+	_, bytes, err := c.lane.Append(c.sh.src, c, dec.Next)
+	b.Release(complete - bytes)
+	return err
 }
 
-// settle records the outcome of n messages of this connection.
-func (c *conn) settle(n int, code, text string) {
+// Queued implements batcher.Producer.
+func (c *conn) Queued(n int) {
+	c.mu.Lock()
+	c.received += uint64(n)
+	c.mu.Unlock()
+}
+
+// Abandoned implements batcher.Producer.
+func (c *conn) Abandoned() bool { return c.abandoned.Load() }
+
+// Settle implements batcher.Producer: it records the outcome of n
+// messages and wakes the acker.
+func (c *conn) Settle(n int, f *batcher.Failure) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failCode == "" {
-		if code == "" {
+		if f == nil {
 			c.stored += uint64(n)
 		} else {
-			c.failCode, c.failText = code, text
+			c.failCode, c.failText = f.Code, f.Text
 			c.abandoned.Store(true)
 			// Cumulative acks: later OKs would cover the failed
 			// messages, so this connection ends after the error.
@@ -260,19 +234,28 @@ func (c *conn) settle(n int, code, text string) {
 	c.cond.Broadcast()
 }
 
-// ack writes coalesced "OK n" lines until nothing new is stored.
+// ack writes coalesced "OK n" lines until nothing new is stored. Its
+// writes have no deadline: a client that does not read holds this
+// goroutine, and nothing else. finish cuts a blocked write short with the
+// deadline of the final lines, and sends the rest of the line itself.
 func (c *conn) ack() {
 	c.mu.Lock()
 	for !c.finishing && !c.dead && c.stored > c.written {
 		n := c.stored
 		c.mu.Unlock()
-		err := c.write(protocol.AppendOK(c.ackBuf[:0], n))
+		line := protocol.AppendOK(c.ackBuf[:0], n)
+		w, err := c.nc.Write(line)
 		c.mu.Lock()
 		if err != nil {
+			if c.finishing && errors.Is(err, os.ErrDeadlineExceeded) {
+				c.unsent = append(c.unsent[:0], line[w:]...)
+				c.written = n
+				break
+			}
+			// The socket is broken; reading finds out too. What was
+			// read is still stored.
 			c.dead = true
-			c.abandoned.Store(true)
-			c.s.log.Info("closing connection: ack write failed", "remote", c.remote, "err", err)
-			c.stop(stopDead)
+			c.sh.log.Info("ack write failed", "remote", c.remote, "err", err)
 			break
 		}
 		c.written = n
@@ -282,19 +265,15 @@ func (c *conn) ack() {
 	c.mu.Unlock()
 }
 
-func (c *conn) write(b []byte) error {
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.o.WriteTimeout))
-	_, err := c.nc.Write(b)
-	return err
-}
-
 // finish waits until every message read is settled, writes the final
-// "OK n" and error line, and closes the connection without a reset.
-func (c *conn) finish(code, text string) {
+// "OK n" and error line within WriteTimeout, and closes the connection
+// without a reset. After a client EOF, a drain or an idle timeout every
+// frame already read has been queued; the lanes store it even if the
+// socket broke meanwhile.
+func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 	if code == "-" {
 		c.mu.Lock()
 		c.dead = true
-		c.abandoned.Store(true)
 		c.finishing = true
 		c.mu.Unlock()
 		_ = c.nc.Close()
@@ -305,6 +284,11 @@ func (c *conn) finish(code, text string) {
 		c.cond.Wait()
 	}
 	c.finishing = true
+	c.mu.Unlock()
+	// Bounds the acker's write in progress (a client that does not read)
+	// and the final lines below.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.sh.o.WriteTimeout))
+	c.mu.Lock()
 	for c.ackerBusy {
 		c.cond.Wait()
 	}
@@ -320,7 +304,7 @@ func (c *conn) finish(code, text string) {
 		code, text = c.failCode, c.failText
 	}
 	n := c.stored
-	buf := c.finalBuf[:0]
+	buf := append([]byte(nil), c.unsent...)
 	if n > c.written {
 		buf = protocol.AppendOK(buf, n)
 	}
@@ -333,30 +317,65 @@ func (c *conn) finish(code, text string) {
 		c.closeLabel = "eof"
 	}
 	if len(buf) > 0 {
-		if err := c.write(buf); err != nil {
+		if _, err := c.nc.Write(buf); err != nil {
+			c.closeLabel = "write_error"
 			_ = c.nc.Close()
 			return
 		}
 	}
-	closeCleanly(c.nc, c.s.o.CloseLinger)
+	if code == protocol.CodeShuttingDown {
+		c.storeUntilClosed(dec)
+		return
+	}
+	closeCleanly(c.nc, c.sh.o.CloseLinger)
+}
+
+// storeUntilClosed closes a draining connection: FIN, then, until the
+// client closes its side or CloseLinger passes, it keeps queueing the
+// complete frames that arrive (they are stored, not acked) rather than
+// discarding them, so a sender that never reads acks loses only what is
+// still in flight when the socket closes.
+func (c *conn) storeUntilClosed(dec *protocol.Decoder) {
+	if !halfClose(c.nc) {
+		_ = c.nc.Close()
+		return
+	}
+	deadline := time.Now().Add(c.sh.o.CloseLinger)
+	_ = c.nc.SetReadDeadline(deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for {
+		n, err := dec.Fill()
+		if n > 0 && c.push(ctx, dec) != nil {
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	_ = c.nc.Close()
+}
+
+// halfClose sends FIN.
+func halfClose(nc net.Conn) bool {
+	raw := nc
+	if pc, ok := nc.(*proxyproto.Conn); ok {
+		raw = pc.Raw()
+	}
+	cw, ok := raw.(interface{ CloseWrite() error })
+	return ok && cw.CloseWrite() == nil
 }
 
 // closeCleanly sends FIN, then reads and discards until the client closes
 // its side (or linger passes) so the close sends no RST: closing a socket
 // with unread received data makes the kernel reset the connection.
 func closeCleanly(nc net.Conn, linger time.Duration) {
-	raw := nc
-	if pc, ok := nc.(*proxyproto.Conn); ok {
-		raw = pc.Raw()
-	}
-	if cw, ok := raw.(interface{ CloseWrite() error }); ok {
-		if err := cw.CloseWrite(); err == nil {
-			_ = nc.SetReadDeadline(time.Now().Add(linger))
-			var sink [512]byte
-			for {
-				if _, err := nc.Read(sink[:]); err != nil {
-					break
-				}
+	if halfClose(nc) {
+		_ = nc.SetReadDeadline(time.Now().Add(linger))
+		var sink [512]byte
+		for {
+			if _, err := nc.Read(sink[:]); err != nil {
+				break
 			}
 		}
 	}

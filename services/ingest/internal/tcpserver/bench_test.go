@@ -1,4 +1,4 @@
-package ingest
+package tcpserver
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
 )
@@ -40,16 +41,15 @@ func BenchmarkBatcher(b *testing.B) {
 			var stored atomic.Int64
 			o := testOptions()
 			o.BatchMax = 1024
-			o.Writers = 4
+			o.Lanes = 4
 			o.MaxInflightBytes = 16 << 20
 			log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-			srv, err := New(o, func() Pusher { return sinkPusher{&stored} }, log, prometheus.NewRegistry())
+			ctx, cancel := context.WithCancel(context.Background())
+			srv, _, done, err := startTCP(ctx, o, func() batcher.Pusher { return sinkPusher{&stored} }, log, prometheus.NewRegistry())
 			if err != nil {
+				cancel()
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = srv.Serve(ctx); close(done) }()
 			defer func() { cancel(); <-done }()
 
 			line := make([]byte, 101)

@@ -1,4 +1,4 @@
-package ingest
+package tcpserver
 
 import (
 	"context"
@@ -279,7 +279,7 @@ func TestRedisStoppedAndRestarted(t *testing.T) {
 	if sent >= 64<<20 {
 		t.Fatalf("server read all %d bytes while Redis was down: no backpressure", sent)
 	}
-	inflight := ts.inflight.Load()
+	inflight := ts.b.Inflight()
 	t.Logf("flood: client wrote %d kB before TCP pushed back; in flight %d kB (budget %d kB)", sent>>10, inflight>>10, o.MaxInflightBytes>>10)
 	if inflight > int64(o.MaxInflightBytes) {
 		t.Fatalf("in flight %d > budget %d", inflight, o.MaxInflightBytes)

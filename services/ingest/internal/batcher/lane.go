@@ -1,8 +1,9 @@
-package ingest
+package batcher
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -10,25 +11,19 @@ import (
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
 )
 
-// Pusher stores one batch; *store.Lane implements it. Push is called by a
-// single goroutine with at most one call in flight.
-type Pusher interface {
-	Push(ctx context.Context, vals []any, deadline time.Time) error
-	Close() error
-}
-
-// segment is a run of consecutive messages of one connection in a batch.
+// segment is a run of consecutive messages of one producer in a batch.
 type segment struct {
-	c  *conn
-	n  int
-	at time.Time // when the first chunk of the run was read
+	p   Producer
+	src *Source
+	n   int
+	at  time.Time // when the first message of the run was queued
 }
 
 // batch is the unit of one flush: frame bytes copied once into buf, frame
-// end offsets, and per-connection segments for the acks.
+// end offsets, and per-producer segments for the outcomes.
 type batch struct {
 	buf     []byte
-	ends    []int32
+	ends    []int
 	segs    []segment
 	frames  []store.Arg
 	args    []any
@@ -51,7 +46,7 @@ func putBatch(b *batch) {
 	}
 	b.buf = b.buf[:0]
 	b.ends = b.ends[:0]
-	clear(b.segs) // drop *conn references
+	clear(b.segs) // drop producer references
 	b.segs = b.segs[:0]
 	clear(b.frames)
 	b.frames = b.frames[:0]
@@ -62,12 +57,12 @@ func putBatch(b *batch) {
 
 // values returns the batch as go-redis arguments without allocating per
 // message: each value is a pointer into b.frames. Messages of abandoned
-// connections (a failed flush, a reset) are left out: they will never be
-// acked, and the client resends them elsewhere.
+// producers (an earlier flush failed) are left out: they will never be
+// acked, and the client resends them.
 func (b *batch) values() []any {
-	start, i := int32(0), 0
+	start, i := 0, 0
 	for _, seg := range b.segs {
-		skip := seg.c.abandoned.Load()
+		skip := seg.p.Abandoned()
 		for range seg.n {
 			end := b.ends[i]
 			if !skip {
@@ -83,14 +78,17 @@ func (b *batch) values() []any {
 	return b.args
 }
 
-// lane batches the messages of the connections pinned to it and flushes
-// them in order, one flush in flight, so each connection's messages reach
-// Redis in the order they were sent.
-type lane struct {
-	s      *Server
+// Lane batches the messages of the producers pinned to it and flushes
+// them in order, one flush in flight, so each producer's messages reach
+// Redis in the order they were queued.
+type Lane struct {
 	pusher Pusher
 	max    int
 	linger time.Duration
+	retry  time.Duration
+	budget func(n int) // gives back flushed bytes
+	m      *metrics
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	queue   []*batch // queue[0] is flushed next; the last one is filling
@@ -98,19 +96,46 @@ type lane struct {
 	kick    chan struct{}
 }
 
-func newLane(s *Server, p Pusher, max int, linger time.Duration) *lane {
-	return &lane{s: s, pusher: p, max: max, linger: linger, kick: make(chan struct{}, 1)}
-}
-
-func (l *lane) signal() {
+func (l *Lane) signal() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
 	}
 }
 
+// Append copies the frames that next yields into the lane's batches, in
+// order, until next reports ok=false or an error, which Append returns
+// with the count and bytes of the frames queued before it. The frames'
+// bytes must have been taken from the budget (Acquire): the lane gives
+// them back once flushed. p.Queued sees the count before the lane can
+// settle any of them.
+func (l *Lane) Append(src *Source, p Producer, next func() ([]byte, bool, error)) (count, bytes int, err error) {
+	now := time.Now()
+	l.mu.Lock()
+	for {
+		frame, ok, ferr := next()
+		if ferr != nil {
+			err = ferr
+			break
+		}
+		if !ok {
+			break
+		}
+		l.appendLocked(src, p, frame, now)
+		count++
+		bytes += len(frame)
+	}
+	if count > 0 {
+		p.Queued(count)
+	}
+	l.mu.Unlock()
+	src.received.Add(float64(count))
+	src.receivedBytes.Add(float64(bytes))
+	return count, bytes, err
+}
+
 // appendLocked copies frame into the filling batch. l.mu must be held.
-func (l *lane) appendLocked(c *conn, frame []byte, now time.Time) {
+func (l *Lane) appendLocked(src *Source, p Producer, frame []byte, now time.Time) {
 	var b *batch
 	if n := len(l.queue); n > 0 && l.queue[n-1].len() < l.max {
 		b = l.queue[n-1]
@@ -125,11 +150,11 @@ func (l *lane) appendLocked(c *conn, frame []byte, now time.Time) {
 		}
 	}
 	b.buf = append(b.buf, frame...)
-	b.ends = append(b.ends, int32(len(b.buf)))
-	if n := len(b.segs); n > 0 && b.segs[n-1].c == c {
+	b.ends = append(b.ends, len(b.buf))
+	if n := len(b.segs); n > 0 && b.segs[n-1].p == p {
 		b.segs[n-1].n++
 	} else {
-		b.segs = append(b.segs, segment{c: c, n: 1, at: now})
+		b.segs = append(b.segs, segment{p: p, src: src, n: 1, at: now})
 	}
 	if b.len() == l.max {
 		l.signal()
@@ -137,16 +162,17 @@ func (l *lane) appendLocked(c *conn, frame []byte, now time.Time) {
 }
 
 // stop makes the flusher exit once its queue is empty.
-func (l *lane) stop() {
+func (l *Lane) stop() {
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
 	l.signal()
 }
 
-// next waits for the next batch to flush: full, or lingered long enough, or
-// the lane is stopping. It returns nil when the lane is stopped and empty.
-func (l *lane) next(hard context.Context, timer *time.Timer) *batch {
+// take waits for the next batch to flush: full, or lingered long enough,
+// or the lane is stopping. It returns nil when the lane is stopped and
+// empty.
+func (l *Lane) take(hard context.Context, timer *time.Timer) *batch {
 	l.mu.Lock()
 	for {
 		if len(l.queue) > 0 {
@@ -190,11 +216,11 @@ func (l *lane) next(hard context.Context, timer *time.Timer) *batch {
 }
 
 // run flushes batches until the lane is stopped and empty.
-func (l *lane) run(hard context.Context) {
+func (l *Lane) run(hard context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		b := l.next(hard, timer)
+		b := l.take(hard, timer)
 		if b == nil {
 			return
 		}
@@ -202,39 +228,39 @@ func (l *lane) run(hard context.Context) {
 	}
 }
 
-func (l *lane) flush(hard context.Context, b *batch) {
-	s := l.s
+func (l *Lane) flush(hard context.Context, b *batch) {
 	n := 0
 	bytes := len(b.buf)
 	var err error
 	if vals := b.values(); len(vals) > 0 {
 		n = len(vals)
-		s.m.batchSize.Observe(float64(n))
-		err = l.pusher.Push(hard, vals, b.firstAt.Add(s.o.RetryTimeout))
+		l.m.batchSize.Observe(float64(n))
+		// The retry deadline starts at the first attempt, not at the
+		// first read: a batch that queued behind a slow flush still gets
+		// the whole INGEST_REDIS_RETRY_TIMEOUT.
+		err = l.pusher.Push(hard, vals, time.Now().Add(l.retry))
 	}
-	code, text := "", ""
+	var f *Failure
 	switch {
 	case err == nil:
-		s.m.acked.Add(float64(n))
 	case errors.Is(err, store.ErrNotReplicated):
-		code, text = protocol.CodeNotReplicated, err.Error()
+		f = &Failure{Code: protocol.CodeNotReplicated, Text: err.Error()}
 	case errors.Is(err, store.ErrUnavailable):
-		code, text = protocol.CodeUnavailable, err.Error()
+		f = &Failure{Code: protocol.CodeUnavailable, Text: err.Error()}
 	default: // the hard shutdown deadline cancelled the flush
-		code, text = protocol.CodeShuttingDown, "shutdown deadline reached before the write completed"
+		f = &Failure{Code: protocol.CodeShuttingDown, Text: "shutdown deadline reached before the write completed"}
 	}
-	if code != "" {
-		s.m.rejected.WithLabelValues(code).Add(float64(n))
-		s.log.Error("flush failed", "code", code, "messages", n, "err", err)
+	if f != nil {
+		l.log.Error("flush failed", "code", f.Code, "messages", n, "err", err)
 	}
 	now := time.Now()
 	for _, seg := range b.segs {
-		if seg.c.abandoned.Load() {
-			continue // already failed or gone: nothing to ack
+		if seg.p.Abandoned() {
+			continue // already failed: nothing to ack
 		}
-		s.m.ackLatency.Observe(now.Sub(seg.at).Seconds())
-		seg.c.settle(seg.n, code, text)
+		seg.src.settled(seg.n, f, now.Sub(seg.at))
+		seg.p.Settle(seg.n, f)
 	}
-	s.releaseBudget(bytes)
+	l.budget(bytes)
 	putBatch(b)
 }

@@ -1,0 +1,290 @@
+package tcpserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ingest/sluice/internal/redistest"
+	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+)
+
+// TestProxyProtocol: with PROXY protocol on, the client address from the
+// header is the one logged; a connection without a header is refused.
+func TestProxyProtocol(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.ProxyProtocol = true
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+
+	c := dial(t, ts.Addr())
+	h := &proxyproto.Header{
+		Version:           2,
+		Command:           proxyproto.PROXY,
+		TransportProtocol: proxyproto.TCPv4,
+		SourceAddr:        &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: 4242},
+		DestinationAddr:   &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 9501},
+	}
+	if _, err := h.WriteTo(c.nc); err != nil {
+		t.Fatal(err)
+	}
+	c.send("pp-000000\n")
+	c.waitAck(1, 10*time.Second)
+	if logs := ts.logs.String(); !strings.Contains(logs, `"remote":"203.0.113.7:4242"`) {
+		t.Fatalf("client address from the PROXY header not logged:\n%s", tailLines(logs, 10))
+	}
+
+	bare := dial(t, ts.Addr())
+	bare.send("bare-000000\n")
+	if rep, err := bare.reply(10 * time.Second); err == nil {
+		t.Fatalf("connection without PROXY header got %s", rep)
+	}
+	for _, v := range lrange(t, r.Addr) {
+		if strings.HasPrefix(v, "bare") || strings.HasPrefix(v, "PROXY") {
+			t.Fatalf("message from a connection without PROXY header stored: %q", v)
+		}
+	}
+}
+
+// TestIdleConnectionsMemory opens many idle connections and measures the
+// memory they cost the server (heap and goroutine stacks, client side
+// included since both live in this process).
+func TestIdleConnectionsMemory(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.MaxConns = 10000
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	const n = 2000
+	before := memInUse()
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.DialTimeout("tcp", ts.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial after %d connections: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	// One message on the last connection proves they are all being served.
+	if _, err := conns[n-1].Write([]byte("idle-000000\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = conns[n-1].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if k, err := conns[n-1].Read(buf); err != nil || string(buf[:k]) != "OK 1\n" {
+		t.Fatalf("read ack: %q %v", buf[:k], err)
+	}
+	for ts.nconns.Load() < n {
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := memInUse()
+	per := (int64(after) - int64(before)) / n
+	t.Logf("%d idle connections: %d kB in use (%d bytes each, client side included)", n, (int64(after)-int64(before))>>10, per)
+	if per > 32<<10 {
+		t.Errorf("an idle connection costs %d bytes, want at most 32 KiB", per)
+	}
+}
+
+func memInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}
+
+// smallBufDialer dials with a tiny receive buffer, so unread acks fill it
+// after a few lines.
+var smallBufDialer = net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024)
+	})
+	return errors.Join(err, serr)
+}}
+
+// shrinkSendBuffers shrinks the server side's send buffers too, so a few
+// hundred unread ack lines fill both (the kernel would otherwise grow
+// them to MBs).
+func shrinkSendBuffers(t *testing.T, ts *testServer, n int64) {
+	t.Helper()
+	for ts.nconns.Load() < n {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for c := range ts.conns {
+		if err := c.nc.(*net.TCPConn).SetWriteBuffer(1024); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestNeverReadingClient: a client that never reads its acks (syslog-ng,
+// nc, a shipper's TCP output) is neither closed nor slowed: with one ack
+// line per message and a short write timeout, tens of thousands of acks go
+// unread, every message is stored in order, and the connection stays open.
+// When the client finally reads, it gets the latest count.
+func TestNeverReadingClient(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.BatchMax = 1 // one flush, hence one ack line, per message
+	o.BatchLinger = 0
+	o.WriteTimeout = 100 * time.Millisecond
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	nc, err := smallBufDialer.Dial("tcp", ts.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	shrinkSendBuffers(t, ts, 1)
+	const n = 20000
+	var batch []byte
+	for i := range n {
+		batch = append(batch, msg("deaf", i)...)
+		batch = append(batch, '\n')
+		if len(batch) > 4096 || i == n-1 {
+			_ = nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if _, err := nc.Write(batch); err != nil {
+				t.Fatalf("write after %d messages: %v", i, err)
+			}
+			batch = batch[:0]
+		}
+	}
+	waitLen(t, ts.rdb, n, time.Minute)
+	// Well past the write timeout: still open, and its acks still unread.
+	time.Sleep(10 * o.WriteTimeout)
+	if got := ts.nconns.Load(); got != 1 {
+		t.Fatalf("%d open connections, want 1: the server closed a client that does not read", got)
+	}
+	checkOrder(t, lrange(t, r.Addr), []string{"deaf"}, n)
+	rd := bufio.NewReader(nc)
+	var last protocol.Reply
+	for last.N < n {
+		_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, err := rd.ReadBytes('\n')
+		if err != nil {
+			t.Fatalf("reading acks after %s: %v", last, err)
+		}
+		if last, err = protocol.ParseReply(line); err != nil || !last.OK() {
+			t.Fatalf("reply %q: %v", line, err)
+		}
+	}
+	if strings.Contains(ts.logs.String(), "ack write failed") {
+		t.Error("an ack write failed")
+	}
+}
+
+// TestDrainNeverReadingClient: at drain, a client that had not read its
+// acks gets a well-formed stream (no ack line cut in two) ending with the
+// final count and SHUTTING_DOWN, once it reads.
+func TestDrainNeverReadingClient(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.BatchMax = 1
+	o.BatchLinger = 0
+	o.WriteTimeout = 2 * time.Second
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	nc, err := smallBufDialer.Dial("tcp", ts.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	shrinkSendBuffers(t, ts, 1)
+	const n = 5000
+	var all []byte
+	for i := range n {
+		all = append(all, msg("drain-deaf", i)...)
+		all = append(all, '\n')
+	}
+	if _, err := nc.Write(all); err != nil {
+		t.Fatal(err)
+	}
+	waitLen(t, ts.rdb, n, time.Minute)
+	ts.cancel()
+	time.Sleep(o.DrainDelay + 200*time.Millisecond)
+	_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rest, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n")
+	var prev uint64
+	for i, l := range lines {
+		rep, err := protocol.ParseReply([]byte(l))
+		if err != nil {
+			t.Fatalf("line %d of %d: %v", i+1, len(lines), err)
+		}
+		if rep.N < prev {
+			t.Fatalf("line %d: %s after %d", i+1, rep, prev)
+		}
+		prev = rep.N
+		if i == len(lines)-1 && (rep.Code != protocol.CodeShuttingDown || rep.N != n) {
+			t.Fatalf("last line %s, want ERR %d SHUTTING_DOWN", rep, n)
+		}
+	}
+	if err := ts.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLen waits until the test list holds n messages.
+func waitLen(t *testing.T, rdb *redis.Client, n int64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := rdb.LLen(context.Background(), testKey).Result()
+		if err == nil && got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LLEN %s = %d (%v), want %d", testKey, got, err, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestShutdownTimeout: with Redis down, the drain cannot flush; Serve
+// gives up at the shutdown timeout, closes the connection and reports it.
+func TestShutdownTimeout(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.RetryTimeout = time.Minute
+	o.ShutdownTimeout = 2 * time.Second
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	c := dial(t, ts.Addr())
+	c.send("st-000000\n")
+	c.waitAck(1, 10*time.Second)
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.send("st-000001\n")
+	for ts.b.Inflight() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	err := ts.stop(t)
+	t.Logf("Serve returned after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	if err == nil || !strings.Contains(err.Error(), "INGEST_SHUTDOWN_TIMEOUT") {
+		t.Fatalf("Serve = %v, want the shutdown timeout error", err)
+	}
+	if n := ts.nconns.Load(); n != 0 {
+		t.Fatalf("%d connections open after Serve returned", n)
+	}
+	if rep, err := c.reply(5 * time.Second); err == nil && rep.OK() && rep.N > 1 {
+		t.Fatalf("message acked while Redis was down: %s", rep)
+	}
+}

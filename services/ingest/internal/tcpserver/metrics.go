@@ -1,0 +1,49 @@
+package tcpserver
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+)
+
+// closeReasons label sluice_ingest_connections_closed_total; their series
+// exist at 0.
+var closeReasons = []string{
+	"eof", "read_error", "write_error", "killed",
+	protocol.CodeFrameTooLarge, protocol.CodeUnavailable, protocol.CodeNotReplicated,
+	protocol.CodeShuttingDown, protocol.CodeTooManyConnections, protocol.CodeIdleTimeout,
+}
+
+type metrics struct {
+	closed *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, nconns *atomic.Int64, draining *atomic.Bool) *metrics {
+	m := &metrics{
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_ingest_connections_closed_total",
+			Help: "TCP client connections closed, by reason (eof, an error code, read_error, write_error, killed at the shutdown deadline).",
+		}, []string{"reason"}),
+	}
+	for _, r := range closeReasons {
+		m.closed.WithLabelValues(r)
+	}
+	reg.MustRegister(m.closed,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluice_ingest_connections",
+			Help: "Open TCP client connections.",
+		}, func() float64 { return float64(nconns.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluice_ingest_draining",
+			Help: "1 while the server drains after SIGTERM.",
+		}, func() float64 {
+			if draining.Load() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return m
+}
