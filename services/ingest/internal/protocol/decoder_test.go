@@ -248,3 +248,36 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// FuzzLines: an HTTP body splits like the same bytes read from a socket,
+// plus the last line when it has no '\n'.
+func FuzzLines(f *testing.F) {
+	for _, s := range []string{"a\nb\r\n\nc", "\r\n\r\n", "x\r", "toolong\nok\n", ""} {
+		f.Add([]byte(s), uint16(4))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, max uint16) {
+		m := int(max%512) + 1
+		var got []string
+		var err error
+		lines := NewLines(in, m)
+		for {
+			frame, ok, ferr := lines.Next()
+			if ferr != nil {
+				err = ferr
+				break
+			}
+			if !ok {
+				break
+			}
+			got = append(got, string(frame))
+		}
+		// Reference: the decoder over the body with a final '\n'.
+		want, wantErr := readAll(t, &chunkReader{data: append(bytes.Clone(in), '\n'), size: 7}, m)
+		if errors.Is(err, ErrFrameTooLarge) != errors.Is(wantErr, ErrFrameTooLarge) || (err == nil) != (wantErr == nil) {
+			t.Fatalf("error %v, want %v", err, wantErr)
+		}
+		if !equal(got, want) {
+			t.Fatalf("frames %q, want %q", got, want)
+		}
+	})
+}
