@@ -147,7 +147,9 @@ func TestPost(t *testing.T) {
 		},
 		{
 			name: "ndjson, more lines than a batch, in order", method: http.MethodPost,
-			body:       func() io.Reader { return strings.NewReader("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n{\"n\":6}\n") },
+			body: func() io.Reader {
+				return strings.NewReader("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n{\"n\":6}\n")
+			},
 			header:     http.Header{"Content-Type": {"application/x-ndjson"}},
 			wantStatus: 200, want: []string{`{"n":1}`, `{"n":2}`, `{"n":3}`, `{"n":4}`, `{"n":5}`, `{"n":6}`},
 		},
