@@ -8,8 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
+		"strings"
 	"testing"
 	"time"
 
@@ -62,23 +61,13 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
-// localConfig is haproxy.cfg with only what cannot run on a test host changed:
-// the two binds move to free loopback ports, and the runtime socket (under
-// /run/haproxy, which the image creates) is dropped.
-func localConfig(t *testing.T, data, stats int) string {
+// localConfig is haproxy.cfg on free loopback ports (see
+// redistest.ShippedHAProxyConfig).
+func localConfig(t *testing.T, data, http, noack, stats int) string {
 	t.Helper()
-	cfg := readConfig(t)
-	repl := []struct{ re, with string }{
-		{`(?m)^(\s*bind) :9501\s*$`, fmt.Sprintf("${1} 127.0.0.1:%d", data)},
-		{`(?m)^(\s*bind) :8404\s*$`, fmt.Sprintf("${1} 127.0.0.1:%d", stats)},
-		{`(?m)^\s*stats socket .*$`, ""},
-	}
-	for _, r := range repl {
-		re := regexp.MustCompile(r.re)
-		if !re.MatchString(cfg) {
-			t.Fatalf("haproxy.cfg no longer matches %q; update this test", r.re)
-		}
-		cfg = re.ReplaceAllString(cfg, r.with)
+	cfg, err := redistest.ShippedHAProxyConfig(readConfig(t), redistest.ShippedPorts{Data: data, HTTP: http, NoAck: noack, Stats: stats})
+	if err != nil {
+		t.Fatalf("%v; update this test", err)
 	}
 	return cfg
 }
@@ -91,10 +80,10 @@ func TestStatsAuth(t *testing.T) {
 	t.Setenv("HAPROXY_STATS_USER", user)
 	t.Setenv("HAPROXY_STATS_PASSWORD", pw)
 	h := redistest.NewHAProxy(t, redistest.HAProxyOptions{
-		Ports:  2,
-		Config: func(p []int) string { return localConfig(t, p[0], p[1]) },
+		Ports:  4,
+		Config: func(p []int) string { return localConfig(t, p[0], p[1], p[2], p[3]) },
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", h.Ports[1])
+	base := fmt.Sprintf("http://127.0.0.1:%d", h.Ports[3])
 	tests := []struct {
 		path       string
 		user, pass string

@@ -77,9 +77,16 @@ type frontend interface {
 	Ready() error
 }
 
-// bound holds the service's listening addresses; http is nil when the
-// HTTP front end is off.
-type bound struct{ data, http, admin net.Addr }
+// bound holds the service's listening addresses; noack and http are nil
+// when those front ends are off.
+type bound struct{ data, noack, http, admin net.Addr }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return config.Off
+	}
+	return a.String()
+}
 
 // serve runs the service until ctx is cancelled and the drain finished.
 // onBound, if not nil, gets the addresses once the listeners are bound.
@@ -123,7 +130,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 	if err != nil {
 		return err
 	}
-	tcp, err := tcpserver.New(tcpserver.Options{
+	tcpOpts := tcpserver.Options{
 		ListenAddr:      cfg.ListenAddr,
 		ProxyProtocol:   cfg.ProxyProtocol,
 		MaxFrameBytes:   cfg.MaxFrameBytes,
@@ -132,11 +139,22 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 		WriteTimeout:    cfg.WriteTimeout,
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-	}, b, log, reg)
+	}
+	tcp, err := tcpserver.New(tcpOpts, b, log, reg)
 	if err != nil {
 		return err
 	}
 	frontends := []frontend{tcp}
+	addrs := bound{data: tcp.Addr()}
+	if cfg.NoAckEnabled() {
+		tcpOpts.ListenAddr, tcpOpts.NoAck = cfg.NoAckAddr, true
+		noack, err := tcpserver.New(tcpOpts, b, log, reg)
+		if err != nil {
+			return err
+		}
+		frontends = append(frontends, noack)
+		addrs.noack = noack.Addr()
+	}
 	var web *httpserver.Server
 	if cfg.HTTPEnabled() {
 		web, err = httpserver.New(httpserver.Options{
@@ -173,13 +191,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 	if err != nil {
 		return err
 	}
-	addrs := bound{data: tcp.Addr(), admin: adm.Addr()}
-	httpAddr := "off"
+	addrs.admin = adm.Addr()
 	if web != nil {
 		addrs.http = web.Addr()
-		httpAddr = web.Addr().String()
 	}
-	log.Info("ingest listening", "data", tcp.Addr().String(), "http", httpAddr, "admin", adm.Addr().String(), "redis_mode", mode,
+	log.Info("ingest listening", "data", tcp.Addr().String(), "noack", addrString(addrs.noack), "http", addrString(addrs.http), "admin", adm.Addr().String(), "redis_mode", mode,
 		"min_replicas", cfg.MinReplicas, "writers", cfg.Writers, "batch_max", cfg.BatchMax, "proxy_protocol", cfg.ProxyProtocol)
 	if onBound != nil {
 		onBound(addrs)

@@ -22,6 +22,7 @@ const Prefix = "INGEST_"
 type Config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":9501" desc:"TCP address for client data"`
 	HTTPAddr   string `env:"HTTP_ADDR" envDefault:":9502" desc:"HTTP address for POST /v1/messages; off disables it (empty means the default)"`
+	NoAckAddr  string `env:"NOACK_ADDR" envDefault:":9503" desc:"TCP address for senders that never read (syslog-ng network(), nc): same framing, the server never writes; off disables it"`
 	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":8086" desc:"HTTP address for /live, /ready, /metrics (and pprof)"`
 
 	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: Redis host:port (exclusive with INGEST_SENTINEL_ADDRS)"`
@@ -48,7 +49,7 @@ type Config struct {
 	WriteTimeout    time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s" desc:"deadline for a connection's final lines (OK n, ERR) at drain and close, and for an HTTP answer; acks in between have none"`
 	DrainDelay      time.Duration `env:"DRAIN_DELAY" envDefault:"5s" desc:"on SIGTERM: keep serving this long while /ready is 503"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" desc:"on SIGTERM: upper bound for the whole drain"`
-	ProxyProtocol   bool          `env:"PROXY_PROTOCOL" envDefault:"false" desc:"expect a PROXY protocol (v1/v2) header on TCP data connections"`
+	ProxyProtocol   bool          `env:"PROXY_PROTOCOL" envDefault:"false" desc:"expect a PROXY protocol (v1/v2) header on TCP data connections (both TCP ports)"`
 
 	HTTPMaxBodyBytes int           `env:"HTTP_MAX_BODY_BYTES" envDefault:"4194304" desc:"largest HTTP request body (after gzip decoding); at most half of INGEST_MAX_INFLIGHT_BYTES"`
 	HTTPBudgetWait   time.Duration `env:"HTTP_BUDGET_WAIT" envDefault:"5s" desc:"how long an HTTP request waits for the in-flight budget before 429"`
@@ -78,6 +79,9 @@ func (c Config) Validate() error {
 	p.HostPort("LISTEN_ADDR", c.ListenAddr, false)
 	if c.HTTPEnabled() {
 		p.HostPort("HTTP_ADDR", c.HTTPAddr, false)
+	}
+	if c.NoAckEnabled() {
+		p.HostPort("NOACK_ADDR", c.NoAckAddr, false)
 	}
 	p.HostPort("ADMIN_ADDR", c.AdminAddr, false)
 	switch {
@@ -164,11 +168,15 @@ func MinInflightBytes(maxFrame int) int {
 	return 2 * max(maxFrame+2, protocol.LargeBufferSize)
 }
 
-// HTTPOff is the INGEST_HTTP_ADDR value that turns the HTTP front end off.
-const HTTPOff = "off"
+// Off is the address value that turns an optional front end off
+// (INGEST_HTTP_ADDR, INGEST_NOACK_ADDR): an empty value means the default.
+const Off = "off"
 
 // HTTPEnabled reports whether the HTTP front end runs.
-func (c Config) HTTPEnabled() bool { return c.HTTPAddr != HTTPOff }
+func (c Config) HTTPEnabled() bool { return c.HTTPAddr != Off }
+
+// NoAckEnabled reports whether the no-ack TCP front end runs.
+func (c Config) NoAckEnabled() bool { return c.NoAckAddr != Off }
 
 // SlogLevel parses LogLevel.
 func (c Config) SlogLevel() (slog.Level, error) { return envconfig.SlogLevel(c.LogLevel) }

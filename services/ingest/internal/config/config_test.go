@@ -17,7 +17,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		ListenAddr: ":9501", HTTPAddr: ":9502", AdminAddr: ":8086", RedisAddr: "127.0.0.1:6379", SentinelMaster: "sluice",
+		ListenAddr: ":9501", HTTPAddr: ":9502", NoAckAddr: ":9503", AdminAddr: ":8086", RedisAddr: "127.0.0.1:6379", SentinelMaster: "sluice",
 		RedisKey: "data_queue", WaitTimeout: time.Second, BatchMax: 1024, BatchLinger: 200 * time.Microsecond,
 		Writers: 4, MaxFrameBytes: 1 << 20, MaxInflightBytes: 16 << 20, RedisRetryTimeout: 30 * time.Second,
 		RedisTimeout: 5 * time.Second, MaxConns: 10000, IdleTimeout: 5 * time.Minute, WriteTimeout: 10 * time.Second,
@@ -84,19 +84,19 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"not both"},
 		},
 		{
-			name: "http off",
-			env:  map[string]string{"INGEST_REDIS_ADDR": "r:6379", "INGEST_HTTP_ADDR": "off"},
+			name: "http and no-ack off",
+			env:  map[string]string{"INGEST_REDIS_ADDR": "r:6379", "INGEST_HTTP_ADDR": "off", "INGEST_NOACK_ADDR": "off"},
 			check: func(t *testing.T, c Config) {
-				if c.HTTPEnabled() {
-					t.Fatalf("HTTP enabled with INGEST_HTTP_ADDR=off")
+				if c.HTTPEnabled() || c.NoAckEnabled() {
+					t.Fatalf("enabled with off: http %v, no-ack %v", c.HTTPEnabled(), c.NoAckEnabled())
 				}
 			},
 		},
 		{
 			name: "http problems",
-			env: map[string]string{"INGEST_REDIS_ADDR": "r:6379", "INGEST_HTTP_ADDR": "nohostport",
+			env: map[string]string{"INGEST_REDIS_ADDR": "r:6379", "INGEST_HTTP_ADDR": "nohostport", "INGEST_NOACK_ADDR": "x",
 				"INGEST_HTTP_MAX_BODY_BYTES": "16777216", "INGEST_HTTP_BUDGET_WAIT": "0s"},
-			wantErr: []string{"INGEST_HTTP_ADDR:", "INGEST_HTTP_MAX_BODY_BYTES: 16777216 is outside 1..8388608", "INGEST_HTTP_BUDGET_WAIT:"},
+			wantErr: []string{"INGEST_HTTP_ADDR:", "INGEST_NOACK_ADDR:", "INGEST_HTTP_MAX_BODY_BYTES: 16777216 is outside 1..8388608", "INGEST_HTTP_BUDGET_WAIT:"},
 		},
 		{
 			name:    "unparsable number",

@@ -227,7 +227,7 @@ func (c *conn) Settle(n int, f *batcher.Failure) {
 			c.stop(stopFailed)
 		}
 	}
-	if !c.ackerBusy && !c.finishing && !c.dead && c.stored > c.written {
+	if !c.sh.o.NoAck && !c.ackerBusy && !c.finishing && !c.dead && c.stored > c.written {
 		c.ackerBusy = true
 		go c.ack()
 	}
@@ -279,6 +279,10 @@ func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 		_ = c.nc.Close()
 		return
 	}
+	if c.sh.o.NoAck {
+		c.finishQuietly(dec, code, text)
+		return
+	}
 	c.mu.Lock()
 	for !c.dead && c.failCode == "" && c.stored < c.received {
 		c.cond.Wait()
@@ -326,6 +330,28 @@ func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 	if code == protocol.CodeShuttingDown {
 		c.storeUntilClosed(dec)
 		return
+	}
+	closeCleanly(c.nc, c.sh.o.CloseLinger)
+}
+
+// finishQuietly ends a no-ack connection: no final lines. A drain keeps
+// storing what arrives until the client's FIN or the linger; any other
+// end discards it.
+func (c *conn) finishQuietly(dec *protocol.Decoder, code, text string) {
+	c.mu.Lock()
+	if c.failCode != "" {
+		code, text = c.failCode, c.failText
+	}
+	c.mu.Unlock()
+	c.closeLabel = code
+	switch code {
+	case "":
+		c.closeLabel = "eof"
+	case protocol.CodeShuttingDown:
+		c.storeUntilClosed(dec)
+		return
+	default:
+		c.sh.log.Info("closing no-ack connection", "remote", c.remote, "code", code, "err", text)
 	}
 	closeCleanly(c.nc, c.sh.o.CloseLinger)
 }

@@ -23,10 +23,21 @@ import (
 	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
 )
 
+// Transports: the metric label of each kind of TCP server.
+const (
+	TransportAcked = "tcp"       // acks ("OK n") and error lines
+	TransportNoAck = "tcp_noack" // the server never writes
+)
+
 // Options configure a Server.
 type Options struct {
 	ListenAddr    string
 	ProxyProtocol bool // require a PROXY protocol header on every connection
+	// NoAck: the server never writes to its clients, not even an error
+	// line, for senders that treat any byte from the server as the end of
+	// the connection (syslog-ng's network() does). Frames are stored all
+	// the same; a connection ends with a FIN.
+	NoAck         bool
 	MaxFrameBytes int
 	MaxConns      int
 	IdleTimeout   time.Duration // 0: none
@@ -91,8 +102,12 @@ func New(o Options, b *batcher.Batcher, log *slog.Logger, reg prometheus.Registe
 		}
 	}
 	s := &Server{ln: ln, conns: map[*conn]struct{}{}, rejects: make(chan struct{}, maxRejecting)}
-	s.sh = &shared{o: o, log: log, b: b, src: b.Source("tcp")}
-	s.sh.m = newMetrics(reg, &s.nconns, &s.draining)
+	transport := TransportAcked
+	if o.NoAck {
+		transport = TransportNoAck
+	}
+	s.sh = &shared{o: o, log: log.With("transport", transport), b: b, src: b.Source(transport)}
+	s.sh.m = newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"transport": transport}, reg), &s.nconns, &s.draining)
 	return s, nil
 }
 
@@ -220,6 +235,10 @@ func (s *Server) reject(nc net.Conn) {
 	s.wg.Go(func() {
 		defer func() { <-s.rejects }()
 		sh.log.Warn("connection rejected: cap reached", "remote", nc.RemoteAddr().String(), "max_conns", sh.o.MaxConns)
+		if sh.o.NoAck {
+			closeCleanly(nc, sh.o.CloseLinger)
+			return
+		}
 		_ = nc.SetWriteDeadline(time.Now().Add(sh.o.WriteTimeout))
 		_, err := nc.Write(protocol.AppendErr(nil, 0, protocol.CodeTooManyConnections, fmt.Sprintf("connection limit %d reached", sh.o.MaxConns)))
 		if err != nil {
