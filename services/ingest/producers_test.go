@@ -372,7 +372,9 @@ type shippedHAProxy struct {
 	data, http, noack, stats int
 }
 
-func (h *shippedHAProxy) httpURL() string { return fmt.Sprintf("http://127.0.0.1:%d/v1/messages", h.http) }
+func (h *shippedHAProxy) httpURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/v1/messages", h.http)
+}
 
 // startShippedHAProxy runs the shipped haproxy/haproxy.cfg (TLS settings
 // come from the environment, see t.Setenv) with the ingests as static
