@@ -71,17 +71,12 @@ images-ingest: ## static ingest binary + sluice/ingest (FROM scratch)
 	@echo ">> sluice/ingest:$(TAG)"
 	@$(DOCKER_BUILD) -t sluice/ingest:$(TAG) -f services/ingest/Dockerfile $(BIN)
 
-# Built only once services/backup is a main package with a Dockerfile (it may still be in
-# progress); the compose stack needs it.
-images-backup: ## static backup binary + sluice/backup (when services/backup exists)
-	@if [ "$$($(GO) list -f '{{.Name}}' ./services/backup 2>/dev/null)" = main ] && [ -f services/backup/Dockerfile ]; then \
-		echo ">> go build ./services/backup"; mkdir -p $(BIN); \
-		$(GOBUILD) -o $(BIN)/backup ./services/backup; \
-		echo ">> sluice/backup:$(TAG)"; \
-		$(DOCKER_BUILD) -t sluice/backup:$(TAG) -f services/backup/Dockerfile $(BIN) ; \
-	else \
-		echo ">> WARNING: ./services/backup is not a main package with a Dockerfile yet; sluice/backup not built"; \
-	fi
+images-backup: ## static backup binary + sluice/backup (FROM scratch)
+	@echo ">> go build ./services/backup"
+	@mkdir -p $(BIN)
+	@$(GOBUILD) -o $(BIN)/backup ./services/backup
+	@echo ">> sluice/backup:$(TAG)"
+	@$(DOCKER_BUILD) -t sluice/backup:$(TAG) -f services/backup/Dockerfile $(BIN)
 
 ## ---- local stack (compose/compose.yaml) ----------------------------------------------
 
@@ -172,8 +167,7 @@ test-e2e: images ## e2e + fault suite + Terraform apply test on real containers 
 	@TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
 		$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./e2e/... ./terraform/...
 
-## ---- targets owned by other engineers (bench, backup, restore, reliability-report) ----
-## Add them below this line; keep `.PHONY`, a `## description` for `make help`, and `>>` lines.
+## ---- reliability report ----------------------------------------------------------
 
 .PHONY: reliability-report
 reliability-report: ## regenerate the scenario table of RELIABILITY.md from e2e/out/scenario-*.json
@@ -202,7 +196,7 @@ restore: ## restore a snapshot: make restore BACKUP=<file> CONFIRM=yes [REPLACE=
 	@echo ">> restore $(BACKUP) into the running stack$(if $(filter yes,$(CONFIRM)),, (dry run: add CONFIRM=yes))"
 	@$(COMPOSE) exec -T backup /backup restore $(if $(filter yes,$(CONFIRM)),-confirm) $(if $(filter yes,$(REPLACE)),-replace) "$(notdir $(BACKUP))"
 
-## ---- bench (issue 5) ------------------------------------------------------------------
+## ---- bench --------------------------------------------------------------------------
 
 # Local processes on loopback (redis-server, redis-sentinel, haproxy from the Debian
 # packages, plus the ingest binary); every BENCH_* variable is passed through:
@@ -213,7 +207,7 @@ bench: ## benchmark: ceiling vs acked throughput/latency per mode, writes bench/
 	@$(GO) run ./bench
 	@echo ">> bench/results.md and bench/chart.png written"
 
-## ---- e2e smoke (engineer E) ----------------------------------------------------------
+## ---- e2e smoke ----------------------------------------------------------------------
 
 .PHONY: test-smoke
 test-smoke: images ## e2e smoke + compose tests only (a few minutes; test-e2e runs them too)
