@@ -48,6 +48,17 @@ help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "  (TAG=$(TAG), compose: $(or $(COMPOSE_BIN),not found))"
 
+## ---- prerequisites -----------------------------------------------------------------
+
+# As root it installs what is missing (no packaged service is started); otherwise it prints
+# the apt-get command to run. Quiet when everything is present.
+.PHONY: deps deps-up
+deps: ## install the Debian packages `make up` and `make test` need (tools/deps.sh)
+	@tools/deps.sh up test
+
+deps-up: ## install only what `make up` needs (debootstrap for the base image)
+	@tools/deps.sh up
+
 ## ---- images ------------------------------------------------------------------------
 
 .PHONY: images images-base images-infra images-ingest images-backup
@@ -81,7 +92,7 @@ images-backup: ## static backup binary + sluice/backup (FROM scratch)
 ## ---- local stack (compose/compose.yaml) ----------------------------------------------
 
 .PHONY: up down down-volumes ps logs send wait-healthy
-up: images ## build images, start the stack, wait until healthy, print endpoints
+up: deps-up images ## build images, start the stack, wait until healthy, print endpoints
 	@test -n "$(COMPOSE_BIN)" || { echo "neither 'docker compose' nor docker-compose found" >&2; exit 1; }
 	@echo ">> $(COMPOSE_BIN) up -d (project $(PROJECT), tag $(TAG))"
 	@$(COMPOSE) up -d --remove-orphans
@@ -141,7 +152,7 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 ## ---- checks --------------------------------------------------------------------------
 
 .PHONY: test vet test-unit test-terraform test-e2e
-test: vet test-unit test-terraform test-e2e ## everything CI runs: vet, unit + integration, terraform fmt, images, e2e
+test: deps vet test-unit test-terraform test-e2e ## everything CI runs: deps, vet, unit + integration, terraform fmt, images, e2e
 
 vet: ## gofmt + go vet
 	@echo ">> gofmt"
