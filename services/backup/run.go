@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-ingest/sluice/internal/adminhttp"
+	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/backup/internal/admin"
@@ -119,6 +120,9 @@ func newScheduler(cfg config.Config, log *slog.Logger, reg prometheus.Registerer
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(admin net.Addr)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := buildinfo.Register(reg); err != nil {
+		return err
+	}
 	sched, err := newScheduler(cfg, log, reg)
 	if err != nil {
 		return err

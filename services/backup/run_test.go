@@ -95,8 +95,10 @@ func TestServiceCommands(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"backup_last_success_timestamp_seconds", "backup_last_duration_seconds",
-		"backup_last_size_bytes", "backup_failures_total 0"} {
+	for _, m := range []string{"\nsluice_backup_last_success_timestamp_seconds ", "\nsluice_backup_last_duration_seconds ",
+		"\nsluice_backup_last_size_bytes ", "\nsluice_backup_last_key_length 3\n", "\nsluice_backup_snapshots_total ",
+		"\nsluice_backup_failures_total 0\n", "\nsluice_backup_copy_failures_total 0\n", "\nsluice_backup_retention_removed_total 0\n",
+		"\nsluice_build_info{goversion="} {
 		if !bytes.Contains(body, []byte(m)) {
 			t.Errorf("/metrics lacks %q", m)
 		}
