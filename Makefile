@@ -18,7 +18,12 @@ export DOCKER_BUILDKIT := 0
 # Quiet build: only the errors (and not the legacy builder's deprecation notice) are shown.
 DOCKER_BUILD := build() { out=$$(docker build -q "$$@" 2>&1) || { echo "$$out" >&2; return 1; }; }; build
 BIN := bin/docker
-GOBUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w"
+# -version and sluice_build_info name TAG and the commit even where the go command stamps no
+# VCS data (GOFLAGS=-buildvcs=false).
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+BUILDINFO := github.com/sluice-ingest/sluice/internal/buildinfo
+GOBUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath \
+	-ldflags "-s -w -X $(BUILDINFO).version=$(TAG) -X $(BUILDINFO).revision=$(REVISION)"
 
 # Compose v2 plugin if present, else docker-compose 1.29 (both run compose/compose.yaml).
 COMPOSE_BIN ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)

@@ -23,13 +23,22 @@ import (
 // outside a VCS checkout, -buildvcs=false).
 const Unknown = "unknown"
 
+// Set by the linker where the go command stamps no VCS data (-buildvcs=false,
+// a source tarball); the Makefile does:
+//
+//	go build -ldflags "-X github.com/sluice-ingest/sluice/internal/buildinfo.version=$(TAG)
+//	                   -X github.com/sluice-ingest/sluice/internal/buildinfo.revision=$(git rev-parse HEAD)"
+var version, revision string
+
 // Info is what a binary was built from.
 type Info struct {
-	// Version is the main module's version: a release tag (v1.2.0), a
-	// pseudo-version the go command derives from the VCS
-	// (v0.0.0-20261202065000-a8a748a1b2c3+dirty), or Unknown.
+	// Version is the version given to the linker (the Makefile's TAG, git
+	// describe: v1.2.0, a8a748a-dirty), else the main module's version the
+	// go command stamped (v1.2.0, v0.0.0-20261202065000-a8a748a1b2c3+dirty),
+	// else Unknown.
 	Version string
-	// Revision is the VCS commit (full hash), or Unknown.
+	// Revision is the VCS commit (full hash) the go command stamped, else the
+	// one given to the linker, else Unknown.
 	Revision string
 	// Modified is true when the working tree had uncommitted changes.
 	Modified bool
@@ -43,18 +52,24 @@ func Read() Info {
 	if !ok {
 		bi = nil
 	}
-	return fromBuildInfo(bi)
+	return fromBuildInfo(bi, version, revision)
 }
 
 // Version is Read().Version.
 func Version() string { return Read().Version }
 
-func fromBuildInfo(bi *debug.BuildInfo) Info {
+func fromBuildInfo(bi *debug.BuildInfo, linkedVersion, linkedRevision string) Info {
 	i := Info{Version: Unknown, Revision: Unknown, GoVersion: runtime.Version()}
+	if linkedVersion != "" {
+		i.Version = linkedVersion
+	}
+	if linkedRevision != "" {
+		i.Revision = linkedRevision
+	}
 	if bi == nil {
 		return i
 	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
+	if v := bi.Main.Version; v != "" && v != "(devel)" && linkedVersion == "" {
 		i.Version = v
 	}
 	if bi.GoVersion != "" {

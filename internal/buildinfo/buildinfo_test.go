@@ -18,9 +18,11 @@ func TestFromBuildInfo(t *testing.T) {
 		return s
 	}
 	tests := []struct {
-		name string
-		bi   *debug.BuildInfo
-		want Info
+		name           string
+		bi             *debug.BuildInfo
+		linkedVersion  string // -X ...buildinfo.version
+		linkedRevision string
+		want           Info
 	}{
 		{name: "no build info", bi: nil,
 			want: Info{Version: Unknown, Revision: Unknown, GoVersion: runtime.Version()}},
@@ -34,10 +36,18 @@ func TestFromBuildInfo(t *testing.T) {
 			bi: &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.0"},
 				Settings: vcs("vcs.revision", "0123456789ab", "vcs.modified", "false")},
 			want: Info{Version: "v1.2.0", Revision: "0123456789ab", GoVersion: "go1.26.8"}},
+		{name: "-buildvcs=false, make's -X values", bi: &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}},
+			linkedVersion: "a8a748a-dirty", linkedRevision: "a8a748a1b2c3d4e5",
+			want: Info{Version: "a8a748a-dirty", Revision: "a8a748a1b2c3d4e5", GoVersion: "go1.26.8"}},
+		{name: "-X version wins, VCS revision wins",
+			bi: &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.0.0-20261202065000-a8a748a1b2c3"},
+				Settings: vcs("vcs.revision", "a8a748a1b2c3d4e5")},
+			linkedVersion: "v1.3.0", linkedRevision: "stale",
+			want: Info{Version: "v1.3.0", Revision: "a8a748a1b2c3d4e5", GoVersion: "go1.26.8"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := fromBuildInfo(tc.bi); got != tc.want {
+			if got := fromBuildInfo(tc.bi, tc.linkedVersion, tc.linkedRevision); got != tc.want {
 				t.Fatalf("fromBuildInfo = %+v, want %+v", got, tc.want)
 			}
 		})
