@@ -18,7 +18,12 @@ export DOCKER_BUILDKIT := 0
 # Quiet build: only the errors (and not the legacy builder's deprecation notice) are shown.
 DOCKER_BUILD := build() { out=$$(docker build -q "$$@" 2>&1) || { echo "$$out" >&2; return 1; }; }; build
 BIN := bin/docker
-GOBUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w"
+# -version and sluice_build_info name TAG and the commit even where the go command stamps no
+# VCS data (GOFLAGS=-buildvcs=false).
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+BUILDINFO := github.com/sluice-ingest/sluice/internal/buildinfo
+GOBUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath \
+	-ldflags "-s -w -X $(BUILDINFO).version=$(TAG) -X $(BUILDINFO).revision=$(REVISION)"
 
 # Compose v2 plugin if present, else docker-compose 1.29 (both run compose/compose.yaml).
 COMPOSE_BIN ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
@@ -48,6 +53,17 @@ help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "  (TAG=$(TAG), compose: $(or $(COMPOSE_BIN),not found))"
 
+## ---- prerequisites -----------------------------------------------------------------
+
+# As root it installs what is missing (no packaged service is started); otherwise it prints
+# the apt-get command to run. Quiet when everything is present.
+.PHONY: deps deps-up
+deps: ## install the Debian packages `make up` and `make test` need (tools/deps.sh)
+	@tools/deps.sh up test
+
+deps-up: ## install only what `make up` needs (debootstrap for the base image)
+	@tools/deps.sh up
+
 ## ---- images ------------------------------------------------------------------------
 
 .PHONY: images images-base images-infra images-ingest images-backup
@@ -71,22 +87,17 @@ images-ingest: ## static ingest binary + sluice/ingest (FROM scratch)
 	@echo ">> sluice/ingest:$(TAG)"
 	@$(DOCKER_BUILD) -t sluice/ingest:$(TAG) -f services/ingest/Dockerfile $(BIN)
 
-# Built only once services/backup is a main package with a Dockerfile (it may still be in
-# progress); the compose stack needs it.
-images-backup: ## static backup binary + sluice/backup (when services/backup exists)
-	@if [ "$$($(GO) list -f '{{.Name}}' ./services/backup 2>/dev/null)" = main ] && [ -f services/backup/Dockerfile ]; then \
-		echo ">> go build ./services/backup"; mkdir -p $(BIN); \
-		$(GOBUILD) -o $(BIN)/backup ./services/backup; \
-		echo ">> sluice/backup:$(TAG)"; \
-		$(DOCKER_BUILD) -t sluice/backup:$(TAG) -f services/backup/Dockerfile $(BIN) ; \
-	else \
-		echo ">> WARNING: ./services/backup is not a main package with a Dockerfile yet; sluice/backup not built"; \
-	fi
+images-backup: ## static backup binary + sluice/backup (FROM scratch)
+	@echo ">> go build ./services/backup"
+	@mkdir -p $(BIN)
+	@$(GOBUILD) -o $(BIN)/backup ./services/backup
+	@echo ">> sluice/backup:$(TAG)"
+	@$(DOCKER_BUILD) -t sluice/backup:$(TAG) -f services/backup/Dockerfile $(BIN)
 
 ## ---- local stack (compose/compose.yaml) ----------------------------------------------
 
 .PHONY: up down down-volumes ps logs send wait-healthy
-up: images ## build images, start the stack, wait until healthy, print endpoints
+up: deps-up images ## build images, start the stack, wait until healthy, print endpoints
 	@test -n "$(COMPOSE_BIN)" || { echo "neither 'docker compose' nor docker-compose found" >&2; exit 1; }
 	@echo ">> $(COMPOSE_BIN) up -d (project $(PROJECT), tag $(TAG))"
 	@$(COMPOSE) up -d --remove-orphans
@@ -146,7 +157,7 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 ## ---- checks --------------------------------------------------------------------------
 
 .PHONY: test vet test-unit test-terraform test-e2e
-test: vet test-unit test-terraform test-e2e ## everything CI runs: vet, unit + integration, terraform fmt, images, e2e
+test: deps vet test-unit test-terraform test-e2e ## everything CI runs: deps, vet, unit + integration, terraform fmt, images, e2e
 
 vet: ## gofmt + go vet
 	@echo ">> gofmt"
@@ -172,8 +183,7 @@ test-e2e: images ## e2e + fault suite + Terraform apply test on real containers 
 	@TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
 		$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./e2e/... ./terraform/...
 
-## ---- targets owned by other engineers (bench, backup, restore, reliability-report) ----
-## Add them below this line; keep `.PHONY`, a `## description` for `make help`, and `>>` lines.
+## ---- reliability report ----------------------------------------------------------
 
 .PHONY: reliability-report
 reliability-report: ## regenerate the scenario table of RELIABILITY.md from e2e/out/scenario-*.json
@@ -202,7 +212,7 @@ restore: ## restore a snapshot: make restore BACKUP=<file> CONFIRM=yes [REPLACE=
 	@echo ">> restore $(BACKUP) into the running stack$(if $(filter yes,$(CONFIRM)),, (dry run: add CONFIRM=yes))"
 	@$(COMPOSE) exec -T backup /backup restore $(if $(filter yes,$(CONFIRM)),-confirm) $(if $(filter yes,$(REPLACE)),-replace) "$(notdir $(BACKUP))"
 
-## ---- bench (issue 5) ------------------------------------------------------------------
+## ---- bench --------------------------------------------------------------------------
 
 # Local processes on loopback (redis-server, redis-sentinel, haproxy from the Debian
 # packages, plus the ingest binary); every BENCH_* variable is passed through:
@@ -213,7 +223,7 @@ bench: ## benchmark: ceiling vs acked throughput/latency per mode, writes bench/
 	@$(GO) run ./bench
 	@echo ">> bench/results.md and bench/chart.png written"
 
-## ---- e2e smoke (engineer E) ----------------------------------------------------------
+## ---- e2e smoke ----------------------------------------------------------------------
 
 .PHONY: test-smoke
 test-smoke: images ## e2e smoke + compose tests only (a few minutes; test-e2e runs them too)

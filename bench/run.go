@@ -10,22 +10,63 @@ import (
 
 	"github.com/sluice-ingest/sluice/bench/internal/report"
 	"github.com/sluice-ingest/sluice/bench/internal/runner"
+	"github.com/sluice-ingest/sluice/internal/buildinfo"
 )
+
+const usage = `usage: bench [-render dir] [-version]
+
+Starts a local stack (redis-server, redis-sentinel, haproxy, ingest) on loopback, measures
+the Redis ceiling and the acked throughput and latency per mode, and writes results.md and
+chart.png. Exits 2 on a bad command line.
+
+flags:
+`
+
+// usageError is a bad command line: the usage went to stderr, and the
+// process exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode prints err, once, and returns the exit status for it.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "bench:", err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	help := fs.Bool("h", false, "print the BENCH_* variables and exit")
 	render := fs.String("render", "", "only re-render results.md and chart.png from `dir`/results.json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	version := fs.Bool("version", false, "print the version and exit")
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
 	}
-	if *help {
-		fmt.Fprintln(stdout, "bench: configured by environment variables:")
+	fs.SetOutput(io.Discard) // Parse's own messages: the error is returned and printed once
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout)
+		fmt.Fprintln(stdout, "\nenvironment:")
 		runner.PrintVariables(stdout)
+		return nil
+	case err == nil && fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err != nil {
+		printUsage(stderr)
+		return usageError{err}
+	}
+	if *version {
+		fmt.Fprintln(stdout, "bench", buildinfo.Read())
 		return nil
 	}
 	if *render != "" {
@@ -33,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg, err := runner.Load(getenv)
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration (bench -h lists the variables):\n%w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return runner.Run(ctx, cfg, log, stdout)

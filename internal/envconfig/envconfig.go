@@ -79,13 +79,68 @@ func namedParseErrors[T any](err error, prefix string) error {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
 			if f, ok := t.FieldByName(pe.Name); ok {
-				errs = append(errs, fmt.Errorf("%s%s: not a valid %s: %w", prefix, envName(f), pe.Type, pe.Err))
+				errs = append(errs, &VarError{Name: prefix + envName(f), Err: fmt.Errorf("not a valid %s: %w", pe.Type, pe.Err)})
 				continue
 			}
 		}
 		errs = append(errs, e)
 	}
 	return errors.Join(errs...)
+}
+
+// VarError is a problem with one variable, as Parse and Problems report it:
+// "<Name>: <Err>".
+type VarError struct {
+	Name string // with the prefix, e.g. INGEST_BATCH_MAX
+	Err  error
+}
+
+func (e *VarError) Error() string { return e.Name + ": " + e.Err.Error() }
+
+func (e *VarError) Unwrap() error { return e.Err }
+
+// Join reports the parse errors and the validation problems of one load
+// together, so that a single run names every bad setting:
+//
+//	perr := envconfig.Parse(&cfg, Prefix, getenv)
+//	return cfg, envconfig.Join(perr, cfg.Validate())
+//
+// A problem that invalid reports for a variable that did not parse is left
+// out: Validate judged the zero value Parse left, not the setting.
+func Join(parseErr, invalid error) error {
+	failed := map[string]bool{}
+	for _, e := range flatten(parseErr) {
+		var ve *VarError
+		if errors.As(e, &ve) {
+			failed[ve.Name] = true
+		}
+	}
+	errs := flatten(parseErr)
+	for _, e := range flatten(invalid) {
+		var ve *VarError
+		if errors.As(e, &ve) && failed[ve.Name] {
+			continue
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// flatten lists the errors that err joins (errors.Join, nested or not), or
+// err itself.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 // Lookup is the value variable name (without prefix) of T would get from

@@ -1,6 +1,7 @@
 package envconfig
 
 import (
+	"errors"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -261,5 +262,53 @@ func TestSlogLevel(t *testing.T) {
 				t.Errorf("SlogLevel(%q) = %v, %v; want %v", tc.value, got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestJoin(t *testing.T) {
+	validate := func(c testConfig) error {
+		p := Problems{Prefix: "T_"}
+		if c.Count < 1 {
+			p.Addf("COUNT", "%d must be at least 1", c.Count)
+		}
+		if c.Timeout <= 0 {
+			p.Addf("TIMEOUT", "%s must be positive", c.Timeout)
+		}
+		if c.Secret == "" {
+			p.Addf("SECRET", "must be set")
+		}
+		return errors.Join(p.Err(), errors.New("not about one variable"))
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // the joined error's lines
+	}{
+		{name: "validation only", env: map[string]string{"T_COUNT": "0"}, want: []string{
+			"T_COUNT: 0 must be at least 1", "T_SECRET: must be set", "not about one variable"}},
+		{name: "parse and validation errors together, none twice", env: map[string]string{"T_COUNT": "many", "T_TIMEOUT": "soon"}, want: []string{
+			`T_COUNT: not a valid int: strconv.ParseInt: parsing "many": invalid syntax`,
+			`T_TIMEOUT: not a valid time.Duration: unable to parse duration: time: invalid duration "soon"`,
+			"T_SECRET: must be set", "not about one variable"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg testConfig
+			perr := Parse(&cfg, "T_", getenv(tc.env))
+			err := Join(perr, validate(cfg))
+			if err == nil {
+				t.Fatalf("Join = nil, want %q", tc.want)
+			}
+			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Join lines\n%q\nwant\n%q", got, tc.want)
+			}
+			var ve *VarError
+			if !errors.As(err, &ve) || !strings.HasPrefix(ve.Name, "T_") {
+				t.Errorf("errors.As(*VarError) = %+v", ve)
+			}
+		})
+	}
+	if err := Join(nil, nil); err != nil {
+		t.Errorf("Join(nil, nil) = %v", err)
 	}
 }

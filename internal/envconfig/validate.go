@@ -24,7 +24,7 @@ type Problems struct {
 // Addf records a problem with variable name (without prefix):
 // "<prefix><name>: <message>".
 func (p *Problems) Addf(name, format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf("%s%s: %s", p.Prefix, name, fmt.Sprintf(format, args...)))
+	p.errs = append(p.errs, &VarError{Name: p.Prefix + name, Err: fmt.Errorf(format, args...)})
 }
 
 // HostPort records a problem unless value is host:port; with hostRequired

@@ -13,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-ingest/sluice/internal/adminhttp"
+	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/backup/internal/admin"
@@ -36,27 +38,70 @@ const usage = `Usage:
   backup now [-local]                 take a snapshot now through the running service (POST /backup);
                                       -local takes it in this process instead
   backup list                         the snapshots in BACKUP_DIR with their metadata
-  backup verify FILE...               check sha256, metadata and a full RDB parse (CRC-64) of each FILE
+  backup verify FILE...               full RDB parse (CRC-64) of each FILE, checked against its .sha256
+                                      and .json sidecars where they exist (a plain dump.rdb has none)
   backup restore [-confirm] [-replace] FILE
                                       restore FILE into the running topology; without -confirm it only
                                       prints what would be overwritten (see BACKUP.md)
+  backup -version                     the version, VCS revision and Go version
   backup -h                           this help and the configuration table
 
-Environment:
+Exit status: 0, 1 on failure, 2 on a bad command line.
 `
+
+// usageError is a bad command line: the usage went to stderr, and the
+// process exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode prints err, once, and returns the exit status for it.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "backup:", err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
+// badUsage prints the usage to stderr and returns err as a usageError.
+func badUsage(stderr io.Writer, err error) error {
+	fmt.Fprint(stderr, usage)
+	return usageError{err}
+}
+
+// parseFlags parses a (sub)command's flags; Parse's own messages are
+// dropped: the error is returned and printed once. help is true for -h.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (help bool, err error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage, "\nEnvironment:\n")
+		_ = config.PrintTable(stdout)
+		return true, nil
+	}
+	if err != nil && fs.Name() != "backup" {
+		err = fmt.Errorf("%s: %w", fs.Name(), err) // a subcommand's
+	}
+	if err != nil {
+		return false, badUsage(stderr, err)
+	}
+	return false, nil
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stdout, usage)
-		_ = config.PrintTable(stdout)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	version := fs.Bool("version", false, "print the version and exit")
+	if help, err := parseFlags(fs, args, stdout, stderr); help || err != nil {
 		return err
+	}
+	if *version {
+		fmt.Fprintln(stdout, "backup", buildinfo.Read())
+		return nil
 	}
 	rest := fs.Args()
 	cmd := ""
@@ -77,12 +122,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "list":
 		return list(getenv, stdout)
 	case "verify":
-		return verify(rest, stdout)
+		return verify(rest, getenv, stdout, stderr)
 	case "restore":
 		return restoreCmd(ctx, rest, getenv, stdout, stderr)
 	}
-	fs.Usage()
-	return fmt.Errorf("unknown command %q", cmd)
+	return badUsage(stderr, fmt.Errorf("unknown command %q", cmd))
 }
 
 func load(getenv func(string) string, logOut io.Writer) (config.Config, *slog.Logger, error) {
@@ -119,6 +163,9 @@ func newScheduler(cfg config.Config, log *slog.Logger, reg prometheus.Registerer
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(admin net.Addr)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := buildinfo.Register(reg); err != nil {
+		return err
+	}
 	sched, err := newScheduler(cfg, log, reg)
 	if err != nil {
 		return err
@@ -154,11 +201,13 @@ func lookup(getenv func(string) string, name string) string {
 
 // now takes a snapshot through the running service, or in-process with -local.
 func now(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup now", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("now", flag.ContinueOnError)
 	local := fs.Bool("local", false, "take the snapshot in this process, not through the service's admin port")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args, stdout, stderr); help || err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return badUsage(stderr, fmt.Errorf("now: unexpected arguments %q", fs.Args()))
 	}
 	var m *snapshot.Meta
 	if *local {
@@ -232,34 +281,58 @@ func list(getenv func(string) string, stdout io.Writer) error {
 	return nil
 }
 
-func verify(files []string, stdout io.Writer) error {
+// verify checks each file, one line per file on stdout; the error only
+// counts the bad ones (their lines say why).
+func verify(files []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
-		return errors.New("verify: name at least one FILE")
+		return badUsage(stderr, errors.New("verify: name at least one FILE"))
 	}
-	var errs []error
+	key := lookup(getenv, "KEY")
+	bad := 0
 	for _, f := range files {
-		v, err := snapshot.Verify(f, rdb.Options{})
+		a, err := snapshot.VerifyAvailable(f, key, rdb.Options{})
 		if err != nil {
-			errs = append(errs, err)
+			bad++
 			fmt.Fprintf(stdout, "%s\tBAD\t%v\n", f, err)
 			continue
 		}
-		fmt.Fprintf(stdout, "%s\tOK\tRDB v%d, %d keys, crc64 %016x, %s=%d elements, repl offset %d\n",
-			f, v.Info.Version, v.Info.Keys, v.Info.Checksum, v.Meta.Key, v.Meta.KeyLength, v.Meta.ReplOffset)
+		fmt.Fprintf(stdout, "%s\tOK\t%s\n", f, verifiedLine(a))
 	}
-	return errors.Join(errs...)
+	if bad > 0 {
+		return fmt.Errorf("verify: %d of %d files BAD", bad, len(files))
+	}
+	return nil
+}
+
+// verifiedLine is what verify says of a good file, and what it could not
+// check for lack of a sidecar.
+func verifiedLine(a *snapshot.Available) string {
+	line := fmt.Sprintf("RDB v%d, %d keys, crc64 %016x, %s=%d elements", a.Info.Version, a.Info.Keys, a.Info.Checksum, a.Key, a.KeyLength)
+	if a.Meta != nil {
+		line += fmt.Sprintf(", repl offset %d", a.Meta.ReplOffset)
+	}
+	var unchecked []string
+	if !a.ChecksumFile {
+		unchecked = append(unchecked, "sha256 (no .sha256 file)")
+	}
+	if a.Meta == nil {
+		unchecked = append(unchecked, fmt.Sprintf("size, sha256 and %s length against metadata (no .json file)", a.Key))
+	}
+	if len(unchecked) > 0 {
+		line += "; not checked: " + strings.Join(unchecked, ", ")
+	}
+	return line
 }
 
 func restoreCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	confirm := fs.Bool("confirm", false, "really restore (without it: print the plan and change nothing)")
 	replace := fs.Bool("replace", false, "discard what the queue holds now instead of appending it after the backup")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("restore: name exactly one FILE")
+		return badUsage(stderr, fmt.Errorf("restore: name exactly one FILE, not %d", fs.NArg()))
 	}
 	cfg, _, err := load(getenv, stderr)
 	if err != nil {

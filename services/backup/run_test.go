@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -95,8 +98,10 @@ func TestServiceCommands(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"backup_last_success_timestamp_seconds", "backup_last_duration_seconds",
-		"backup_last_size_bytes", "backup_failures_total 0"} {
+	for _, m := range []string{"\nsluice_backup_last_success_timestamp_seconds ", "\nsluice_backup_last_duration_seconds ",
+		"\nsluice_backup_last_size_bytes ", "\nsluice_backup_last_key_length 3\n", "\nsluice_backup_snapshots_total ",
+		"\nsluice_backup_failures_total 0\n", "\nsluice_backup_copy_failures_total 0\n", "\nsluice_backup_retention_removed_total 0\n",
+		"\nsluice_build_info{goversion="} {
 		if !bytes.Contains(body, []byte(m)) {
 			t.Errorf("/metrics lacks %q", m)
 		}
@@ -113,9 +118,126 @@ func TestServiceCommands(t *testing.T) {
 	}
 }
 
-func TestConfigErrorsNamed(t *testing.T) {
-	err := run(context.Background(), nil, func(string) string { return "" }, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "BACKUP_SENTINEL_ADDRS") {
-		t.Fatalf("run without configuration: %v", err)
+// TestCommandLine runs main's path (run, then exitCode) for the command
+// lines that end before any Redis is needed.
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantCode   int
+		wantStdout []string // each must appear
+		wantStderr []string // each must appear exactly once
+	}{
+		{name: "help", args: []string{"-h"}, wantStdout: []string{"Usage:", "backup verify FILE", "BACKUP_SENTINEL_ADDRS"}},
+		{name: "help of a subcommand", args: []string{"restore", "-h"}, wantStdout: []string{"Usage:", "BACKUP_SENTINEL_ADDRS"}},
+		{name: "version", args: []string{"-version"}, wantStdout: []string{"backup ", "(revision ", "go1."}},
+		{name: "unknown flag", args: []string{"-bogus"}, wantCode: 2,
+			wantStderr: []string{"Usage:", "\nbackup: flag provided but not defined: -bogus\n"}},
+		{name: "unknown command", args: []string{"snapshot"}, wantCode: 2,
+			wantStderr: []string{"Usage:", `backup: unknown command "snapshot"`}},
+		{name: "unknown flag of a subcommand", args: []string{"now", "-remote"}, wantCode: 2,
+			wantStderr: []string{"Usage:", "backup: now: flag provided but not defined: -remote\n"}},
+		{name: "verify without files", args: []string{"verify"}, wantCode: 2,
+			wantStderr: []string{"Usage:", "backup: verify: name at least one FILE"}},
+		{name: "restore without a file", args: []string{"restore", "-confirm"}, wantCode: 2,
+			wantStderr: []string{"Usage:", "backup: restore: name exactly one FILE, not 0"}},
+		{name: "configuration: parse and validation errors together", env: map[string]string{
+			"BACKUP_INTERVAL": "soon", "BACKUP_KEEP_LAST": "0"}, wantCode: 1,
+			wantStderr: []string{"backup: configuration:\n", "BACKUP_INTERVAL: not a valid time.Duration",
+				"BACKUP_SENTINEL_ADDRS: set it", "BACKUP_KEEP_LAST: 0 must be at least 1"}},
+		{name: "configuration of now -local", args: []string{"now", "-local"}, env: map[string]string{"BACKUP_ATTEMPTS": "x"}, wantCode: 1,
+			wantStderr: []string{"backup: configuration:\n", "BACKUP_ATTEMPTS: not a valid int", "BACKUP_SENTINEL_ADDRS: set it"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+			if code := exitCode(err, &stderr); code != tc.wantCode {
+				t.Errorf("exit code %d (err %v), want %d", code, err, tc.wantCode)
+			}
+			for _, w := range tc.wantStdout {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			for _, w := range tc.wantStderr {
+				if n := strings.Count(stderr.String(), w); n != 1 {
+					t.Errorf("stderr has %q %d times, want once:\n%s", w, n, stderr.String())
+				}
+			}
+			if len(tc.wantStderr) == 0 && stderr.Len() > 0 {
+				t.Errorf("stderr not empty: %q", stderr.String())
+			}
+			if len(tc.wantStdout) == 0 && stdout.Len() > 0 {
+				t.Errorf("stdout not empty: %q", stdout.String())
+			}
+		})
+	}
+}
+
+// TestVerifyWithoutSidecars: verify checks a plain RDB file (a dump.rdb
+// has no .sha256 or .json) as far as it can, and says what it did not check.
+func TestVerifyWithoutSidecars(t *testing.T) {
+	rdbFile, err := os.ReadFile("internal/rdb/testdata/types-7.0.rdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(rdbFile)
+	goodSum := hex.EncodeToString(sum[:]) + "  dump.rdb\n"
+	meta := func(keyLen, size int) string {
+		return fmt.Sprintf(`{"key":"data_queue","key_length":%d,"size_bytes":%d,"sha256":%q,"repl_offset":42}`, keyLen, size, hex.EncodeToString(sum[:]))
+	}
+	tests := []struct {
+		name     string
+		files    map[string]string // beside dump.rdb (written from types-7.0.rdb unless truncated)
+		truncate bool
+		want     []string // on the file's line
+		wantBad  bool
+	}{
+		{name: "plain RDB", want: []string{"\tOK\tRDB v10, 15 keys, crc64 146a9c3c795c4621, data_queue=3000 elements; not checked: sha256 (no .sha256 file), size, sha256 and data_queue length against metadata (no .json file)\n"}},
+		{name: "checksum file only", files: map[string]string{".sha256": goodSum},
+			want: []string{"\tOK\t", "not checked: size, sha256 and data_queue length against metadata (no .json file)\n"}},
+		{name: "metadata only", files: map[string]string{".json": meta(3000, len(rdbFile))},
+			want: []string{"\tOK\t", "repl offset 42; not checked: sha256 (no .sha256 file)\n"}},
+		{name: "both sidecars: nothing left unchecked", files: map[string]string{".sha256": goodSum, ".json": meta(3000, len(rdbFile))},
+			want: []string{"\tOK\tRDB v10, 15 keys, crc64 146a9c3c795c4621, data_queue=3000 elements, repl offset 42\n"}},
+		{name: "wrong checksum file", files: map[string]string{".sha256": strings.Repeat("0", 64) + "  dump.rdb\n"}, wantBad: true,
+			want: []string{"\tBAD\t", ".sha256 says 0000"}},
+		{name: "metadata disagrees", files: map[string]string{".json": meta(7, len(rdbFile))}, wantBad: true,
+			want: []string{"\tBAD\t", "data_queue has 3000 elements, metadata says 7"}},
+		{name: "unreadable metadata", files: map[string]string{".json": "{"}, wantBad: true,
+			want: []string{"\tBAD\t", "decode "}},
+		{name: "truncated plain RDB", truncate: true, wantBad: true, want: []string{"\tBAD\t", "corrupt RDB"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "dump.rdb")
+			content := rdbFile
+			if tc.truncate {
+				content = content[:len(content)/2]
+			}
+			if err := os.WriteFile(p, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for ext, body := range tc.files {
+				if err := os.WriteFile(p+ext, []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), []string{"verify", p}, func(string) string { return "" }, &stdout, &stderr)
+			if tc.wantBad != (err != nil) {
+				t.Errorf("verify = %v, want an error: %v", err, tc.wantBad)
+			}
+			if err != nil && err.Error() != "verify: 1 of 1 files BAD" {
+				t.Errorf("error %q repeats more than the count", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, stdout.String())
+				}
+			}
+		})
 	}
 }

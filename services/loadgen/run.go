@@ -7,18 +7,45 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
 )
 
 // errUnacked is returned when messages stay unacked, so the exit code is 1.
 var errUnacked = errors.New("messages left unacked")
 
+const usage = `usage: loadgen [flags]
+
+Sends -n messages of -size bytes over -c connections and waits for their acks.
+Exits 1 if any message is left unacked, 2 on a bad command line.
+
+flags:
+`
+
+// usageError is a bad command line: the usage went to stderr, and the
+// process exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode prints err, once, and returns the exit status for it.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "loadgen:", err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := getenv("LOADGEN_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:9501"
@@ -34,18 +61,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.RunID, "run-id", "", "payload prefix that tells runs apart")
 	noProgress := fs.Bool("no-progress", false, "no progress bar on stderr")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loadgen [flags]\n\nSends -n messages of -size bytes over -c connections and waits for their acks.\nExits 1 if any message is left unacked.\n\nflags:")
+	version := fs.Bool("version", false, "print the version and exit")
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	fs.SetOutput(io.Discard) // Parse's own messages: the error is returned and printed once
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout)
+		return nil
+	case err != nil:
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	case *version:
+		fmt.Fprintln(stdout, "loadgen", buildinfo.Read())
+		return nil
+	default:
+		err = o.Validate()
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err != nil {
+		printUsage(stderr)
+		return usageError{err}
 	}
 	if !*noProgress {
 		o.Progress = stderr
@@ -64,9 +104,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printTable(stdout, r)
 	}
 	if r.Unacked > 0 {
-		return fmt.Errorf("%d of %d %w (%v)", r.Unacked, r.Messages, errUnacked, r.Errors)
+		return unackedError(r)
 	}
 	return nil
+}
+
+// unackedError summarises a run that left messages unacked, one cause per
+// line: "40 of 1000 messages left unacked; 2 causes:\n  <error> (conns 0-3)".
+func unackedError(r load.Result) error {
+	err := fmt.Errorf("%d of %d %w", r.Unacked, r.Messages, errUnacked)
+	switch len(r.Errors) {
+	case 0:
+		return err
+	case 1:
+		return fmt.Errorf("%w: %s", err, r.Errors[0])
+	}
+	return fmt.Errorf("%w; %d causes:\n  %s", err, len(r.Errors), strings.Join(r.Errors, "\n  "))
 }
 
 func printTable(w io.Writer, r load.Result) {

@@ -156,22 +156,70 @@ func TestRunFailsWhenUnacked(t *testing.T) {
 	}
 }
 
-func TestRunBadFlags(t *testing.T) {
+// TestCommandLine runs main's path (run, then exitCode) for the command
+// lines that end before any connection.
+func TestCommandLine(t *testing.T) {
 	tests := []struct {
-		name string
-		args []string
-		want string
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout []string // each must appear
+		wantStderr []string // each must appear exactly once
 	}{
-		{name: "unknown flag", args: []string{"-bogus"}, want: "bogus"},
-		{name: "bad values", args: []string{"-n", "0", "-c", "0"}, want: "-n 0"},
-		{name: "extra args", args: []string{"x"}, want: "unexpected arguments"},
+		{name: "help", args: []string{"-h"}, wantCode: 0, wantStdout: []string{"usage: loadgen", "-window"}},
+		{name: "version", args: []string{"-version"}, wantCode: 0, wantStdout: []string{"loadgen ", "(revision ", "go1."}},
+		{name: "unknown flag", args: []string{"-bogus"}, wantCode: 2,
+			wantStderr: []string{"usage: loadgen", "loadgen: flag provided but not defined: -bogus\n"}},
+		{name: "bad value", args: []string{"-n", "many"}, wantCode: 2,
+			wantStderr: []string{"usage: loadgen", `loadgen: invalid value "many" for flag -n`}},
+		{name: "every bad option at once", args: []string{"-n", "0", "-c", "0", "-timeout", "0s"}, wantCode: 2,
+			wantStderr: []string{"usage: loadgen", "loadgen: -n 0: need at least 1 message\n-c 0: need at least 1 connection\n", "-timeout 0s: must be > 0"}},
+		{name: "extra args", args: []string{"x"}, wantCode: 2, wantStderr: []string{"usage: loadgen", `loadgen: unexpected arguments ["x"]`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(t.Context(), tc.args, func(string) string { return "" }, &stdout, &stderr)
-			if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
-				t.Fatalf("run %v = %v (stderr %q), want an error about %q", tc.args, err, stderr.String(), tc.want)
+			if code := exitCode(err, &stderr); code != tc.wantCode {
+				t.Errorf("exit code %d (err %v), want %d", code, err, tc.wantCode)
+			}
+			for _, w := range tc.wantStdout {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			for _, w := range tc.wantStderr {
+				if n := strings.Count(stderr.String(), w); n != 1 {
+					t.Errorf("stderr has %q %d times, want once:\n%s", w, n, stderr.String())
+				}
+			}
+			if len(tc.wantStderr) == 0 && stderr.Len() > 0 {
+				t.Errorf("stderr not empty: %q", stderr.String())
+			}
+			if len(tc.wantStdout) == 0 && stdout.Len() > 0 {
+				t.Errorf("stdout not empty: %q", stdout.String())
+			}
+		})
+	}
+}
+
+func TestUnackedError(t *testing.T) {
+	tests := []struct {
+		name   string
+		errors []string
+		want   string
+	}{
+		{name: "no cause recorded", want: "40 of 1000 messages left unacked"},
+		{name: "one cause", errors: []string{"wait for acks: context deadline exceeded (conns 0-15)"},
+			want: "40 of 1000 messages left unacked: wait for acks: context deadline exceeded (conns 0-15)"},
+		{name: "causes one per line", errors: []string{"dial tcp 127.0.0.1:9501: connection refused (conns 0-1)", "wait for acks: context deadline exceeded (conn 2)"},
+			want: "40 of 1000 messages left unacked; 2 causes:\n  dial tcp 127.0.0.1:9501: connection refused (conns 0-1)\n  wait for acks: context deadline exceeded (conn 2)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := unackedError(load.Result{Messages: 1000, Unacked: 40, Errors: tc.errors})
+			if err.Error() != tc.want || !errors.Is(err, errUnacked) {
+				t.Errorf("unackedError = %q (is errUnacked: %v), want %q", err, errors.Is(err, errUnacked), tc.want)
 			}
 		})
 	}

@@ -3,8 +3,6 @@
 package runner
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -36,68 +34,73 @@ type Config struct {
 // Prefix of every variable.
 const Prefix = "BENCH_"
 
-// Load reads the BENCH_* variables through getenv and validates them.
+// Load reads the BENCH_* variables through getenv and validates them; the
+// error names every bad setting, whether it did not parse or is not valid.
 func Load(getenv func(string) string) (Config, error) {
 	var cfg Config
-	if err := envconfig.Parse(&cfg, Prefix, getenv); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	perr := envconfig.Parse(&cfg, Prefix, getenv)
+	return cfg, envconfig.Join(perr, cfg.Validate())
 }
 
 // Validate reports every bad setting, naming its variable.
 func (c Config) Validate() error {
-	var errs []error
+	p := envconfig.Problems{Prefix: Prefix}
 	if c.Messages < 1000 {
-		errs = append(errs, fmt.Errorf("BENCH_MESSAGES=%d: need at least 1000", c.Messages))
+		p.Addf("MESSAGES", "%d is below 1000", c.Messages)
 	}
 	if c.Size < 24 {
-		errs = append(errs, fmt.Errorf("BENCH_SIZE=%d: need at least 24 bytes (unique prefix)", c.Size))
+		p.Addf("SIZE", "%d is below 24 bytes (the payload's unique prefix)", c.Size)
 	}
 	if c.Conns < 1 {
-		errs = append(errs, fmt.Errorf("BENCH_CONNS=%d: need at least 1", c.Conns))
+		p.Addf("CONNS", "%d must be at least 1", c.Conns)
 	}
 	if c.Window < 1 {
-		errs = append(errs, fmt.Errorf("BENCH_WINDOW=%d: need at least 1", c.Window))
+		p.Addf("WINDOW", "%d must be at least 1", c.Window)
 	}
 	if len(c.Modes) == 0 {
-		errs = append(errs, errors.New("BENCH_MODES is empty"))
+		p.Addf("MODES", "must not be empty")
 	}
-	for _, m := range append(append([]int{}, c.Modes...), c.ShippedMode) {
+	for _, m := range c.Modes {
 		if m < 0 || m > 2 {
-			errs = append(errs, fmt.Errorf("BENCH_MODES/BENCH_SHIPPED_MODE: %d is not 0, 1 or 2 (the stack has 2 replicas)", m))
+			p.Addf("MODES", "%d is not 0, 1 or 2 (the stack has 2 replicas)", m)
 		}
 	}
+	if c.ShippedMode < 0 || c.ShippedMode > 2 {
+		p.Addf("SHIPPED_MODE", "%d is not 0, 1 or 2 (the stack has 2 replicas)", c.ShippedMode)
+	}
 	if c.Ingests < 1 || c.Ingests > 3 {
-		errs = append(errs, fmt.Errorf("BENCH_INGESTS=%d: need 1 to 3", c.Ingests))
+		p.Addf("INGESTS", "%d is not 1 to 3", c.Ingests)
 	}
 	for _, n := range c.Scale {
 		if len(c.Scale) == 1 && n == 0 {
 			continue
 		}
 		if n < 1 || n > 3 {
-			errs = append(errs, fmt.Errorf("BENCH_SCALE: %d is not 1 to 3", n))
+			p.Addf("SCALE", "%d is not 1 to 3", n)
 		}
 	}
 	if c.CeilingRequests < 1000 {
-		errs = append(errs, fmt.Errorf("BENCH_CEILING_REQUESTS=%d: need at least 1000", c.CeilingRequests))
+		p.Addf("CEILING_REQUESTS", "%d is below 1000", c.CeilingRequests)
 	}
 	if c.Stack != "local" {
-		errs = append(errs, fmt.Errorf("BENCH_STACK=%q: only local is implemented (docker: not yet)", c.Stack))
+		p.Addf("STACK", "%q is not local (the only stack implemented)", c.Stack)
 	}
 	if c.RedisMode != "sentinel" && c.RedisMode != "single" {
-		errs = append(errs, fmt.Errorf("BENCH_REDIS_MODE=%q: want sentinel or single", c.RedisMode))
+		p.Addf("REDIS_MODE", "%q is not sentinel or single", c.RedisMode)
 	}
 	if c.Out == "" {
-		errs = append(errs, errors.New("BENCH_OUT is empty"))
+		p.Addf("OUT", "must not be empty")
 	}
 	if c.OverloadPause < 0 || c.OverloadPause > 8*time.Second {
-		errs = append(errs, fmt.Errorf("BENCH_OVERLOAD_PAUSE=%s: want 0 to 8s (below the Sentinels' down-after of 10s: no failover)", c.OverloadPause))
+		p.Addf("OVERLOAD_PAUSE", "%s is not 0 to 8s (below the Sentinels' down-after of 10s: no failover)", c.OverloadPause)
 	}
-	if c.RunTimeout <= 0 || c.Timeout <= 0 {
-		errs = append(errs, errors.New("BENCH_RUN_TIMEOUT and BENCH_TIMEOUT must be > 0"))
+	if c.RunTimeout <= 0 {
+		p.Addf("RUN_TIMEOUT", "%s must be positive", c.RunTimeout)
 	}
-	return errors.Join(errs...)
+	if c.Timeout <= 0 {
+		p.Addf("TIMEOUT", "%s must be positive", c.Timeout)
+	}
+	return p.Err()
 }
 
 // PrintVariables writes the variable table with defaults.

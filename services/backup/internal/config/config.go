@@ -40,15 +40,14 @@ type Config struct {
 }
 
 // Load reads the configuration through getenv, reads the password files
-// and validates the result.
+// and validates the result; the error names every bad setting, whether it
+// did not parse or is not valid.
 func Load(getenv func(string) string) (Config, error) {
 	var cfg Config
-	if err := envconfig.Parse(&cfg, Prefix, getenv); err != nil {
-		return cfg, err
-	}
+	perr := envconfig.Parse(&cfg, Prefix, getenv)
 	cfg.SentinelAddrs = envconfig.TrimList(cfg.SentinelAddrs)
 	invalid := cfg.Validate() // before the files fill the passwords: it reports setting both
-	return cfg, errors.Join(invalid,
+	return cfg, errors.Join(envconfig.Join(perr, invalid),
 		envconfig.ReadSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"),
 		envconfig.ReadSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"))
 }

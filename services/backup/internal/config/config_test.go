@@ -42,6 +42,8 @@ func TestLoad(t *testing.T) {
 		}, []string{"BACKUP_COPY_DIR", "BACKUP_SENTINEL_ADDRS", "BACKUP_INTERVAL", "BACKUP_KEEP_LAST", "BACKUP_KEEP_DAILY_DAYS",
 			"BACKUP_ADMIN_ADDR", "BACKUP_LOG_LEVEL", "BACKUP_REDIS_PASSWORD", "BACKUP_ATTEMPTS"}, nil},
 		{"unparsable", map[string]string{"BACKUP_REDIS_ADDR": "a:1", "BACKUP_INTERVAL": "soon"}, []string{"BACKUP_INTERVAL: not a valid"}, nil},
+		{"unparsable and invalid, reported together", map[string]string{"BACKUP_INTERVAL": "soon", "BACKUP_KEEP_LAST": "many", "BACKUP_ATTEMPTS": "0"},
+			[]string{"BACKUP_INTERVAL: not a valid time.Duration", "BACKUP_KEEP_LAST: not a valid int", "BACKUP_ATTEMPTS: 0 must be at least 1", "BACKUP_SENTINEL_ADDRS: set it"}, nil},
 		{"missing password file", map[string]string{"BACKUP_REDIS_ADDR": "a:1", "BACKUP_SENTINEL_PASSWORD_FILE": "/nonexistent"}, []string{"BACKUP_SENTINEL_PASSWORD_FILE"}, nil},
 	}
 	for _, tc := range tests {
@@ -61,6 +63,10 @@ func TestLoad(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not name %s:\n%v", w, err)
 				}
+			}
+			// a variable that did not parse is not also judged by Validate
+			if strings.Count(err.Error(), "BACKUP_INTERVAL:") > 1 || strings.Count(err.Error(), "BACKUP_KEEP_LAST:") > 1 {
+				t.Errorf("a variable is reported twice:\n%v", err)
 			}
 		})
 	}

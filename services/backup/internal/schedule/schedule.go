@@ -35,14 +35,14 @@ type Metrics struct {
 // NewMetrics registers the metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "backup_last_success_timestamp_seconds", Help: "Unix time of the last verified snapshot."}),
-		duration:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "backup_last_duration_seconds", Help: "Duration of the last successful snapshot (transfer, verify, rename)."}),
-		size:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "backup_last_size_bytes", Help: "Size of the last successful snapshot."}),
-		keyLength:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "backup_last_key_length", Help: "Elements of the queue key in the last snapshot."}),
-		failures:    prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_failures_total", Help: "Snapshots that failed after all their attempts."}),
-		copyFails:   prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_copy_failures_total", Help: "Snapshots that could not be copied to BACKUP_COPY_DIR."}),
-		successes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_snapshots_total", Help: "Snapshots taken and verified."}),
-		removed:     prometheus.NewCounter(prometheus.CounterOpts{Name: "backup_retention_removed_total", Help: "Snapshots deleted by retention."}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_backup_last_success_timestamp_seconds", Help: "Unix time of the last verified snapshot."}),
+		duration:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_backup_last_duration_seconds", Help: "Duration of the last successful snapshot (transfer, verify, rename)."}),
+		size:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_backup_last_size_bytes", Help: "Size of the last successful snapshot."}),
+		keyLength:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_backup_last_key_length", Help: "Elements of the queue key in the last snapshot."}),
+		failures:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_backup_failures_total", Help: "Snapshots that failed after all their attempts."}),
+		copyFails:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_backup_copy_failures_total", Help: "Snapshots that could not be copied to BACKUP_COPY_DIR."}),
+		successes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_backup_snapshots_total", Help: "Snapshots taken and verified."}),
+		removed:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_backup_retention_removed_total", Help: "Snapshots deleted by retention."}),
 	}
 	reg.MustRegister(m.lastSuccess, m.duration, m.size, m.keyLength, m.failures, m.copyFails, m.successes, m.removed)
 	return m

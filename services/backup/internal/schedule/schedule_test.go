@@ -146,3 +146,41 @@ func TestCopyToSecondDestination(t *testing.T) {
 		t.Fatalf("copy failures %v, want 1", got)
 	}
 }
+
+// TestMetricsExported: every metric carries the sluice_backup_ prefix and is
+// exported from the start, so that rate() and absent() work before the first
+// snapshot.
+func TestMetricsExported(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	NewMetrics(reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	tests := []string{
+		"sluice_backup_last_success_timestamp_seconds",
+		"sluice_backup_last_duration_seconds",
+		"sluice_backup_last_size_bytes",
+		"sluice_backup_last_key_length",
+		"sluice_backup_snapshots_total",
+		"sluice_backup_failures_total",
+		"sluice_backup_copy_failures_total",
+		"sluice_backup_retention_removed_total",
+	}
+	for _, name := range tests {
+		v, ok := got[name]
+		if !ok || v != 0 {
+			t.Errorf("%s: exported %v, value %v; want exported at 0", name, ok, v)
+		}
+		delete(got, name)
+	}
+	if len(got) > 0 {
+		t.Errorf("unexpected metrics %v", got)
+	}
+}

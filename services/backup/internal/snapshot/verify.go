@@ -121,3 +121,76 @@ func fileSHA256(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// Available is the result of VerifyAvailable: the file parsed, and what
+// could be compared.
+type Available struct {
+	Info      rdb.Info
+	SHA256    string // of the file
+	Key       string // the queue: Meta.Key with metadata, else the key asked for
+	KeyLength int64  // its elements in the file
+	// Meta is the .json sidecar; nil without one (nothing compared to it).
+	Meta *Meta
+	// ChecksumFile is true when a .sha256 sidecar was there and matched.
+	ChecksumFile bool
+}
+
+// VerifyAvailable checks what can be checked of path, which need not be a
+// snapshot of this service (a dump.rdb copied from a Redis data directory
+// has no sidecars): it parses the file completely (structure, CRC-64,
+// key's length) and compares it with the .sha256 and .json sidecars that
+// exist. A sidecar that exists but cannot be read or decoded, a mismatch,
+// or a parse error is an error. With both sidecars it is Verify.
+func VerifyAvailable(path, key string, opts rdb.Options) (*Available, error) {
+	sumLine, sumErr := os.ReadFile(path + ".sha256")
+	js, jsErr := os.ReadFile(path + ".json")
+	for _, err := range []error{sumErr, jsErr} {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("verify %s: %w", path, err)
+		}
+	}
+	if sumErr == nil && jsErr == nil {
+		v, err := Verify(path, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Available{Info: v.Info, SHA256: v.Meta.SHA256, Key: v.Meta.Key, KeyLength: v.Meta.KeyLength,
+			Meta: &v.Meta, ChecksumFile: true}, nil
+	}
+	a := &Available{Key: key}
+	if jsErr == nil {
+		a.Meta = &Meta{}
+		if err := json.Unmarshal(js, a.Meta); err != nil {
+			return nil, fmt.Errorf("decode %s.json: %w", path, err)
+		}
+		a.Key = a.Meta.Key
+	}
+	res, err := checkRDBWith(path, a.Key, opts)
+	if err != nil {
+		return nil, err
+	}
+	a.Info, a.SHA256, a.KeyLength = *res.info, res.sha256, res.keyLen
+	var errs []error
+	if sumErr == nil {
+		want, _, _ := strings.Cut(strings.TrimSpace(string(sumLine)), " ")
+		if res.sha256 != want {
+			errs = append(errs, fmt.Errorf("sha256 %s, %s.sha256 says %s: %w", res.sha256, path, want, ErrMismatch))
+		}
+		a.ChecksumFile = true
+	}
+	if m := a.Meta; m != nil {
+		if res.sha256 != m.SHA256 {
+			errs = append(errs, fmt.Errorf("sha256 %s, metadata says %s: %w", res.sha256, m.SHA256, ErrMismatch))
+		}
+		if res.keyLen != m.KeyLength {
+			errs = append(errs, fmt.Errorf("%s has %d elements, metadata says %d: %w", m.Key, res.keyLen, m.KeyLength, ErrMismatch))
+		}
+		if res.info.Bytes != m.SizeBytes {
+			errs = append(errs, fmt.Errorf("size %d, metadata says %d: %w", res.info.Bytes, m.SizeBytes, ErrMismatch))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", path, err)
+	}
+	return a, nil
+}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,9 +84,11 @@ type Result struct {
 	// SchedP99 and SchedMax: how long loadgen's own goroutines waited in
 	// the Go run queue during the run (p99 and the largest bucket bound),
 	// to tell loadgen's scheduling apart from the latency it measures.
-	SchedP99 float64  `json:"sched_latency_p99_us"`
-	SchedMax float64  `json:"sched_latency_max_us"`
-	Errors   []string `json:"errors,omitempty"`
+	SchedP99 float64 `json:"sched_latency_p99_us"`
+	SchedMax float64 `json:"sched_latency_max_us"`
+	// Errors are the connections' errors grouped by cause, one entry per
+	// cause: "<error> (conns 0-3, 7)".
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Run sends the messages and waits for their acks. It returns the result
@@ -166,16 +170,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	r := Result{Addr: o.Addr, Messages: o.Messages, Size: o.Size, Conns: o.Conns, Rate: o.Rate}
-	for i, st := range statuses {
+	for _, st := range statuses {
 		r.Acked += st.Acked
 		r.Resent += st.Resent
 		if st.Connects > 0 {
 			r.Reconnects += st.Connects - 1
 		}
-		if errs[i] != nil {
-			r.Errors = append(r.Errors, fmt.Sprintf("conn %d: %v", i, errs[i]))
-		}
 	}
+	r.Errors = GroupErrors(errs)
 	r.Unacked = uint64(o.Messages) - r.Acked
 	r.Seconds = time.Duration(lastAck.Load()).Seconds()
 	if r.Seconds > 0 {
@@ -277,6 +279,59 @@ func runConn(ctx context.Context, o Options, conn, n int, rate float64, start ti
 	}
 	err = c.WaitAcked(ctx)
 	return c.Close(), err
+}
+
+// GroupErrors groups the errors of the connections (errs[i] is connection
+// i's, nil if none) by cause, in order of first appearance: one
+// "<error> (conns 0-3, 7)" per cause. The local address of a network error
+// is left out of its text, so that the same failure on every connection is
+// one cause.
+func GroupErrors(errs []error) []string {
+	var causes []string
+	conns := map[string][]int{}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		msg := err.Error()
+		var op *net.OpError
+		if errors.As(err, &op) && op.Source != nil && op.Addr != nil {
+			msg = strings.ReplaceAll(msg, op.Source.String()+"->", "")
+		}
+		if _, ok := conns[msg]; !ok {
+			causes = append(causes, msg)
+		}
+		conns[msg] = append(conns[msg], i)
+	}
+	out := make([]string, 0, len(causes))
+	for _, c := range causes {
+		out = append(out, fmt.Sprintf("%s (%s)", c, connList(conns[c])))
+	}
+	return out
+}
+
+// connList is "conn 3" or "conns 0-3, 5, 7-9" for ascending ids.
+func connList(ids []int) string {
+	if len(ids) == 1 {
+		return "conn " + strconv.Itoa(ids[0])
+	}
+	var b strings.Builder
+	b.WriteString("conns ")
+	for i := 0; i < len(ids); {
+		j := i
+		for j+1 < len(ids) && ids[j+1] == ids[j]+1 {
+			j++
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(ids[i]))
+		if j > i {
+			b.WriteString("-" + strconv.Itoa(ids[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 // MinSize is the smallest -size that fits the unique prefix.
