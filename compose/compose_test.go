@@ -83,7 +83,7 @@ func TestTopologyPromises(t *testing.T) {
 		}
 	}
 	image := regexp.MustCompile(`^sluice/(redis|haproxy|ingest|backup):\$\{SLUICE_TAG(:\?[^}]*)?\}$`)
-	published := regexp.MustCompile(`^"?\$\{SLUICE_BIND:-127\.0\.0\.1\}:\$\{SLUICE_(PORT:-9501|STATS_PORT:-8404)\}:(9501|8404)"?$`)
+	published := regexp.MustCompile(`^"?\$\{SLUICE_BIND:-127\.0\.0\.1\}:\$\{SLUICE_(PORT:-9501|HTTP_PORT:-9502|NOACK_PORT:-9503|STATS_PORT:-8404)\}:(9501|9502|9503|8404)"?$`)
 	for name, s := range services {
 		t.Run(name, func(t *testing.T) {
 			if !image.MatchString(s.Image) {
@@ -123,8 +123,8 @@ func TestTopologyPromises(t *testing.T) {
 			}
 		})
 	}
-	if got := services["haproxy"].Ports; len(got) != 2 {
-		t.Errorf("haproxy publishes %v, want the data and the stats port", got)
+	if got := services["haproxy"].Ports; len(got) != 4 {
+		t.Errorf("haproxy publishes %v, want the TCP, HTTP, no-ack and stats ports", got)
 	}
 	if r := services["ingest"].Deploy.Replicas; r != 3 {
 		t.Errorf("ingest deploy.replicas = %d, want 3", r)

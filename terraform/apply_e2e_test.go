@@ -68,6 +68,8 @@ func TestModuleApplies(t *testing.T) {
 		"haproxy_stats_password": cty.StringVal(statsPassword),
 		// 0: Docker picks free host ports, so the test never collides with a running stack.
 		"ingest_port": cty.NumberIntVal(0),
+		"http_port":   cty.NumberIntVal(0),
+		"noack_port":  cty.NumberIntVal(0),
 		"stats_port":  cty.NumberIntVal(0),
 	})
 	if err != nil {
@@ -195,7 +197,7 @@ func TestModuleApplies(t *testing.T) {
 	if haproxy == nil {
 		t.Fatalf("no container %s-haproxy", project)
 	}
-	for port, output := range map[string]string{"9501/tcp": "ingest_endpoint", "8404/tcp": "stats_url"} {
+	for port, output := range map[string]string{"9501/tcp": "ingest_endpoint", "9502/tcp": "http_endpoint", "9503/tcp": "noack_endpoint", "8404/tcp": "stats_url"} {
 		v, _, err := m.evalAttr(m.outputs[output].Body, "value", nil, nil)
 		if err != nil {
 			t.Fatalf("output %s: %v", output, err)
@@ -259,6 +261,21 @@ func TestModuleApplies(t *testing.T) {
 		}
 		c.Close()
 		t.Logf("%d messages acked in %s", n, time.Since(t0).Round(time.Millisecond))
+		var body strings.Builder
+		for i := range n {
+			msg := fmt.Sprintf("terraform-e2e-http-%s-%d", project, i)
+			want[msg] = true
+			body.WriteString(msg + "\n")
+		}
+		resp, err := http.Post("http://"+published("9502/tcp")+"/v1/messages", "text/plain", strings.NewReader(body.String()))
+		if err != nil {
+			t.Fatalf("POST /v1/messages: %v", err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /v1/messages: %d %s", resp.StatusCode, answer)
+		}
 
 		// Ask a Sentinel for the master, then read the list there.
 		master := strings.Fields(redisCLI(ctx, t, started[project+"-sentinel-1"], redisPassword,
@@ -277,7 +294,7 @@ func TestModuleApplies(t *testing.T) {
 				t.Errorf("acked message %q not in %s's data_queue", msg, master[0])
 			}
 		}
-		t.Logf("master %s holds %d entries; every one of the %d acked messages is there", master[0], len(got), n)
+		t.Logf("master %s holds %d entries; every one of the %d acked messages (TCP and HTTP) is there", master[0], len(got), len(want))
 	})
 }
 

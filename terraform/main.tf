@@ -248,10 +248,22 @@ resource "docker_container" "haproxy" {
     aliases = ["haproxy"]
   }
 
-  # Client data (TCP, PROXY v2 towards ingest).
+  # Client data: TCP with acks, HTTP, TCP without acks (PROXY v2 or X-Forwarded-For towards ingest).
   ports {
     internal = 9501
     external = var.ingest_port
+    ip       = var.bind_address
+  }
+
+  ports {
+    internal = 9502
+    external = var.http_port
+    ip       = var.bind_address
+  }
+
+  ports {
+    internal = 9503
+    external = var.noack_port
     ip       = var.bind_address
   }
 

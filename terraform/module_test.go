@@ -65,7 +65,7 @@ func TestModuleMatchesCompose(t *testing.T) {
 		{"sentinel-2", "sluice/redis", 1, nil},
 		{"sentinel-3", "sluice/redis", 1, nil},
 		{"ingest", "sluice/ingest", 3, nil},
-		{"haproxy", "sluice/haproxy", 1, []string{"127.0.0.1:8404:8404/tcp", "127.0.0.1:9501:9501/tcp"}},
+		{"haproxy", "sluice/haproxy", 1, []string{"127.0.0.1:8404:8404/tcp", "127.0.0.1:9501:9501/tcp", "127.0.0.1:9502:9502/tcp", "127.0.0.1:9503:9503/tcp"}},
 		{"backup", "sluice/backup", 1, nil},
 	}
 	for _, side := range []struct {

@@ -47,14 +47,46 @@ variable "bind_address" {
 
 variable "ingest_port" {
   type        = number
-  description = "Host port of the TCP ingest endpoint (HAProxy frontend, container port 9501)."
+  description = "Host port of the TCP ingest endpoint with acks (HAProxy frontend, container port 9501)."
   default     = 9501
+
+  validation {
+    condition     = var.ingest_port >= 0 && var.ingest_port <= 65535 && floor(var.ingest_port) == var.ingest_port
+    error_message = "The ingest_port must be a whole number from 0 (Docker picks a free port) to 65535."
+  }
+}
+
+variable "http_port" {
+  type        = number
+  description = "Host port of the HTTP ingest endpoint, POST /v1/messages (HAProxy frontend, container port 9502)."
+  default     = 9502
+
+  validation {
+    condition     = var.http_port >= 0 && var.http_port <= 65535 && floor(var.http_port) == var.http_port
+    error_message = "The http_port must be a whole number from 0 (Docker picks a free port) to 65535."
+  }
+}
+
+variable "noack_port" {
+  type        = number
+  description = "Host port of the TCP ingest endpoint for senders that never read acks (HAProxy frontend, container port 9503)."
+  default     = 9503
+
+  validation {
+    condition     = var.noack_port >= 0 && var.noack_port <= 65535 && floor(var.noack_port) == var.noack_port
+    error_message = "The noack_port must be a whole number from 0 (Docker picks a free port) to 65535."
+  }
 }
 
 variable "stats_port" {
   type        = number
   description = "Host port of HAProxy's stats page and Prometheus exporter (container port 8404, basic auth)."
   default     = 8404
+
+  validation {
+    condition     = var.stats_port >= 0 && var.stats_port <= 65535 && floor(var.stats_port) == var.stats_port
+    error_message = "The stats_port must be a whole number from 0 (Docker picks a free port) to 65535."
+  }
 }
 
 variable "redis_password" {
