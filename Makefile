@@ -33,8 +33,21 @@ COMPOSE_FILES ?= compose/compose.yaml
 COMPOSE = $(COMPOSE_BIN) -p $(PROJECT) $(addprefix -f ,$(COMPOSE_FILES))
 SLUICE_BIND ?= 127.0.0.1
 SLUICE_PORT ?= 9501
+SLUICE_HTTP_PORT ?= 9502
+SLUICE_NOACK_PORT ?= 9503
 SLUICE_STATS_PORT ?= 8404
-export SLUICE_BIND SLUICE_PORT SLUICE_STATS_PORT
+export SLUICE_BIND SLUICE_PORT SLUICE_HTTP_PORT SLUICE_NOACK_PORT SLUICE_STATS_PORT
+
+# TLS=1: HAProxy terminates TLS on the data ports with the certificates in CERTS (make certs
+# makes development ones); MTLS=1 also requires client certificates signed by CERTS/ca.pem.
+CERTS ?= certs
+ifeq ($(TLS),1)
+COMPOSE_FILES += compose/tls.yaml
+export SLUICE_TLS_DIR := $(abspath $(CERTS))
+ifeq ($(MTLS),1)
+export HAPROXY_TLS_CLIENT_CA := /etc/sluice/tls/ca.pem
+endif
+endif
 
 # Dev-only passwords so that `make up` works out of the box. compose.yaml itself has no
 # default and refuses to start without them; set your own for anything but a laptop.
@@ -97,17 +110,27 @@ images-backup: ## static backup binary + sluice/backup (FROM scratch)
 ## ---- local stack (compose/compose.yaml) ----------------------------------------------
 
 .PHONY: up down down-volumes ps logs send wait-healthy
-up: deps-up images ## build images, start the stack, wait until healthy, print endpoints
+up: deps-up images $(if $(filter 1,$(TLS)),$(CERTS)/server.pem) ## build images, start the stack (TLS=1 [MTLS=1] for TLS), wait until healthy, print endpoints
 	@test -n "$(COMPOSE_BIN)" || { echo "neither 'docker compose' nor docker-compose found" >&2; exit 1; }
 	@echo ">> $(COMPOSE_BIN) up -d (project $(PROJECT), tag $(TAG))"
 	@$(COMPOSE) up -d --remove-orphans
 	@$(MAKE) --no-print-directory wait-healthy
 	@echo ">> sluice is up"
-	@echo "   ingest (TCP, newline-delimited):  $(SLUICE_BIND):$(SLUICE_PORT)"
+	@echo "   TCP with acks (newline-delimited):   $(if $(filter 1,$(TLS)),tls://)$(SLUICE_BIND):$(SLUICE_PORT)"
+	@echo "   HTTP (POST /v1/messages):            $(if $(filter 1,$(TLS)),https,http)://$(SLUICE_BIND):$(SLUICE_HTTP_PORT)/v1/messages"
+	@echo "   TCP without acks (syslog, nc):       $(if $(filter 1,$(TLS)),tls://)$(SLUICE_BIND):$(SLUICE_NOACK_PORT)"
 	@echo "   HAProxy stats:    http://$(SLUICE_BIND):$(SLUICE_STATS_PORT)/stats    (user $(HAPROXY_STATS_USER))"
 	@echo "   HAProxy metrics:  http://$(SLUICE_BIND):$(SLUICE_STATS_PORT)/metrics  (same basic auth)"
 	@if [ "$$HAPROXY_STATS_PASSWORD" = "$(DEV_STATS_PASSWORD)" ]; then echo "   dev password:     $(DEV_STATS_PASSWORD)"; fi
 	@echo "   try: make send; make ps; make logs; make down"
+
+.PHONY: certs
+certs: ## development CA, server and client certificates in CERTS (default certs/; HOSTS=a,b adds names)
+	@echo ">> devcerts -dir $(CERTS)"
+	@$(GO) run ./tools/devcerts -dir $(CERTS) $(if $(HOSTS),-hosts $(HOSTS))
+
+$(CERTS)/server.pem:
+	@$(MAKE) --no-print-directory certs
 
 WAIT_HEALTHY_S ?= 180
 wait-healthy: ## wait until every container of the stack is healthy

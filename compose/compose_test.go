@@ -32,22 +32,27 @@ type service struct {
 
 func load(t *testing.T) (map[string]any, map[string]service) {
 	t.Helper()
-	raw, err := os.ReadFile("compose.yaml")
+	return loadFile(t, "compose.yaml")
+}
+
+func loadFile(t *testing.T, name string) (map[string]any, map[string]service) {
+	t.Helper()
+	raw, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var top map[string]any
 	if err := yaml.Unmarshal(raw, &top); err != nil {
-		t.Fatalf("parse compose.yaml: %v", err)
+		t.Fatalf("parse %s: %v", name, err)
 	}
 	var doc struct {
 		Services map[string]service `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("parse compose.yaml services: %v", err)
+		t.Fatalf("parse %s services: %v", name, err)
 	}
 	if len(doc.Services) == 0 {
-		t.Fatal("compose.yaml has no services")
+		t.Fatalf("%s has no services", name)
 	}
 	return top, doc.Services
 }
@@ -147,5 +152,36 @@ func TestTopologyPromises(t *testing.T) {
 				t.Errorf("%s: no named data volume in %v", name, mounts)
 			}
 		}
+	}
+}
+
+// tls.yaml (make up TLS=1) only adds HAProxy's TLS settings: the variables
+// haproxy.cfg reads, and the certificate directory they point into.
+func TestTLSOverride(t *testing.T) {
+	top, services := loadFile(t, "tls.yaml")
+	if _, ok := top["version"]; ok {
+		t.Error("top-level version")
+	}
+	if len(services) != 1 {
+		t.Fatalf("services %v, want only haproxy", services)
+	}
+	hp, ok := services["haproxy"]
+	if !ok {
+		t.Fatal("no haproxy service")
+	}
+	cfg, err := os.ReadFile("../haproxy/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range hp.Environment {
+		if !strings.Contains(string(cfg), "$"+k) {
+			t.Errorf("%s is set but haproxy.cfg does not read it", k)
+		}
+	}
+	if cert := hp.Environment["HAPROXY_TLS_CERT"]; !strings.HasPrefix(cert, "/etc/sluice/tls/") {
+		t.Errorf("HAPROXY_TLS_CERT=%q is not in the mounted /etc/sluice/tls", cert)
+	}
+	if len(hp.Volumes) != 1 || !strings.HasSuffix(hp.Volumes[0], ":/etc/sluice/tls:ro") {
+		t.Errorf("volumes %v, want the certificate directory read-only at /etc/sluice/tls", hp.Volumes)
 	}
 }
