@@ -20,7 +20,8 @@ var errUnacked = errors.New("messages left unacked")
 
 const usage = `usage: loadgen [flags]
 
-Sends -n messages of -size bytes over -c connections and waits for their acks.
+Sends -n messages of -size bytes over -c connections and waits for their acks
+(with -http: POSTs bodies of -batch lines and waits for each 200).
 Exits 1 if any message is left unacked, 2 on a bad command line.
 
 flags:
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.Window, "window", 2000, "unacked messages per connection before Send blocks")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "bound for the whole run")
 	fs.StringVar(&o.RunID, "run-id", "", "payload prefix that tells runs apart")
+	fs.BoolVar(&o.HTTP, "http", false, "POST to http://<addr>/v1/messages instead of TCP (-addr is then the HTTP port, e.g. 127.0.0.1:9502)")
+	fs.IntVar(&o.Batch, "batch", 1000, "with -http: lines per request")
 	noProgress := fs.Bool("no-progress", false, "no progress bar on stderr")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	version := fs.Bool("version", false, "print the version and exit")

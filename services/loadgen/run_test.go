@@ -38,33 +38,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startStack starts redis-server and the real ingest binary.
-func startStack(t *testing.T, extra ...string) (*redistest.Redis, string) {
+// startStack starts redis-server and the real ingest binary; it returns
+// the ingest's TCP and HTTP addresses.
+func startStack(t *testing.T, extra ...string) (r *redistest.Redis, data, web string) {
 	t.Helper()
 	bin, err := ingestBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	r = redistest.NewRedis(t, redistest.RedisOptions{})
 	dp, err1 := redistest.FreePort()
 	ap, err2 := redistest.FreePort()
-	if err := errors.Join(err1, err2); err != nil {
+	hp, err3 := redistest.FreePort()
+	if err := errors.Join(err1, err2, err3); err != nil {
 		t.Fatal(err)
 	}
-	data, admin := fmt.Sprintf("127.0.0.1:%d", dp), fmt.Sprintf("127.0.0.1:%d", ap)
+	data, admin, web := fmt.Sprintf("127.0.0.1:%d", dp), fmt.Sprintf("127.0.0.1:%d", ap), fmt.Sprintf("127.0.0.1:%d", hp)
 	redistest.NewCommand(t, redistest.CommandOptions{
 		Name: "ingest", Path: bin,
-		Env:   append([]string{"INGEST_LISTEN_ADDR=" + data, "INGEST_ADMIN_ADDR=" + admin, "INGEST_REDIS_ADDR=" + r.Addr, "INGEST_DRAIN_DELAY=0s"}, extra...),
+		Env: append([]string{"INGEST_LISTEN_ADDR=" + data, "INGEST_ADMIN_ADDR=" + admin, "INGEST_HTTP_ADDR=" + web,
+			"INGEST_NOACK_ADDR=off", "INGEST_REDIS_ADDR=" + r.Addr, "INGEST_DRAIN_DELAY=0s"}, extra...),
 		Ready: redistest.HTTPReady("http://" + admin + "/ready"),
 	})
-	return r, data
+	return r, data, web
 }
 
 func TestRunAgainstIngest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the ingest binary")
 	}
-	r, addr := startStack(t)
+	r, addr, web := startStack(t)
 	tests := []struct {
 		name  string
 		args  []string
@@ -96,6 +99,15 @@ func TestRunAgainstIngest(t *testing.T) {
 				t.Errorf("stderr not empty with -no-progress: %q", stderr)
 			}
 		}},
+		{name: "http, bodies of 300 lines", args: []string{"-http", "-addr", web, "-batch", "300", "-n", "5000", "-c", "3", "-json", "-no-progress", "-run-id", "ht-"}, check: func(t *testing.T, stdout, stderr string) {
+			var res load.Result
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+			}
+			if res.Acked != 5000 || res.Unacked != 0 || res.LatencyP99 <= 0 {
+				t.Fatalf("result %+v", res)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,16 +129,18 @@ func TestRunAgainstIngest(t *testing.T) {
 	seen := map[string]bool{}
 	for _, v := range vals {
 		id := "tbl-"
-		if strings.HasPrefix(v, "js-") {
-			id = "js-"
+		for _, p := range []string{"js-", "ht-"} {
+			if strings.HasPrefix(v, p) {
+				id = p
+			}
 		}
 		if _, _, err := load.CheckPayload([]byte(v), id); err != nil {
 			t.Fatalf("stored payload: %v", err)
 		}
 		seen[v] = true
 	}
-	if len(seen) != 25000 {
-		t.Fatalf("%d distinct payloads stored, want 25000", len(seen))
+	if len(seen) != 30000 {
+		t.Fatalf("%d distinct payloads stored, want 30000", len(seen))
 	}
 }
 
@@ -136,7 +150,7 @@ func TestRunFailsWhenUnacked(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the ingest binary")
 	}
-	r, addr := startStack(t)
+	r, addr, _ := startStack(t)
 	if err := r.Pause(); err != nil {
 		t.Fatal(err)
 	}

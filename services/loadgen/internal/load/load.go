@@ -32,6 +32,10 @@ type Options struct {
 	Timeout  time.Duration // bound of the whole run, drain included
 	Progress io.Writer     // progress bar destination; nil = none
 	RunID    string        // payload prefix that tells runs apart
+	// HTTP: POST to http://Addr/v1/messages instead of the TCP protocol,
+	// Batch lines per request, one request in flight per connection.
+	HTTP  bool
+	Batch int
 }
 
 // Validate reports every bad option.
@@ -54,6 +58,9 @@ func (o Options) Validate() error {
 	}
 	if o.Window < 1 {
 		errs = append(errs, fmt.Errorf("-window %d: need at least 1", o.Window))
+	}
+	if o.HTTP && o.Batch < 1 {
+		errs = append(errs, fmt.Errorf("-batch %d: need at least 1 line per request", o.Batch))
 	}
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("-timeout %v: must be > 0", o.Timeout))
@@ -149,7 +156,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		g.Go(func() error {
 			h := histogram.New()
 			hists[conn] = h
-			st, err := runConn(ctx, o, conn, n, rate, start, h, &ackedTotal, &lastAck)
+			runOne := runConn
+			if o.HTTP {
+				runOne = runHTTP
+			}
+			st, err := runOne(ctx, o, conn, n, rate, start, h, &ackedTotal, &lastAck)
 			statuses[conn], errs[conn] = st, err
 			return nil
 		})
