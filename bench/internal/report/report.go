@@ -83,6 +83,9 @@ type Mode struct {
 	// Quarter is the same mode at 25% of peak, to show where latency
 	// targets are met when the machine has headroom.
 	Quarter *Run `json:",omitempty"`
+	// HTTP is the same mode at full load over HTTP: POST /v1/messages
+	// with bodies of HTTPBatch lines, one request in flight per connection.
+	HTTP *Run `json:",omitempty"`
 	// AdjacentCeiling is one redis-benchmark run right before this mode:
 	// on a shared machine it shows how much the load around moved.
 	AdjacentCeiling float64
@@ -113,8 +116,10 @@ type Results struct {
 	Conns    int
 	Window   int
 	Ingests  int
-	Ceiling  float64 // redis-benchmark -t rpush -P 128 -c 50 (default -d 3)
-	CeilingD float64 // same with -d Size
+	// HTTPBatch is the lines per request of the HTTP runs.
+	HTTPBatch int
+	Ceiling   float64 // redis-benchmark -t rpush -P 128 -c 50 (default -d 3)
+	CeilingD  float64 // same with -d Size
 	// CeilingMulti is elements/s of multi-value RPUSH (100 values of Size
 	// bytes per command, -P 16 -c 50): the command shape ingest sends.
 	CeilingMulti float64
@@ -215,19 +220,31 @@ func WriteMarkdown(w io.Writer, r Results) error {
 	p("| mode | acked msgs/s | MB/s | ratio vs ceiling | (vs adjacent ceiling) | vs multi-value ceiling | p50 ms | p90 ms | p99 ms | p99.9 ms | ingest RSS MiB (peak) | ingest CPU %% | ingest CPU µs/msg | redis master CPU %% | haproxy CPU %% | loadgen CPU %% | unacked |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, m := range r.Modes {
-		f := m.Full
-		adj := 0.0
-		if m.AdjacentCeiling > 0 {
-			adj = 100 * f.Load.MsgsPerSec / m.AdjacentCeiling
+		rows := []struct {
+			name string
+			run  Run
+		}{{modeName(m) + ", TCP", m.Full}}
+		if m.HTTP != nil {
+			rows = append(rows, struct {
+				name string
+				run  Run
+			}{fmt.Sprintf("%s, HTTP (%d-line bodies)", modeName(m), r.HTTPBatch), *m.HTTP})
 		}
-		multi := 0.0
-		if r.CeilingMulti > 0 {
-			multi = 100 * f.Load.MsgsPerSec / r.CeilingMulti
+		for _, row := range rows {
+			f := row.run
+			adj := 0.0
+			if m.AdjacentCeiling > 0 {
+				adj = 100 * f.Load.MsgsPerSec / m.AdjacentCeiling
+			}
+			multi := 0.0
+			if r.CeilingMulti > 0 {
+				multi = 100 * f.Load.MsgsPerSec / r.CeilingMulti
+			}
+			p("| %s | %.0f | %.1f | **%.0f%%** | %.0f%% of %.0f | %.0f%% | %s | %s | %s | %s | %.1f | %.0f | %s | %.0f | %.0f | %.0f | %d |\n",
+				row.name, f.Load.MsgsPerSec, f.Load.MBPerSec, 100*r.Ratio(f.Load.MsgsPerSec), adj, m.AdjacentCeiling, multi,
+				ms(f.Load.LatencyP50), ms(f.Load.LatencyP90), ms(f.Load.LatencyP99), ms(f.Load.LatencyP999),
+				f.IngestRSSMiB, f.IngestCPU, perMsg(f), f.RedisCPU, f.HAProxyCPU, f.LoadgenCPU, f.Load.Unacked)
 		}
-		p("| %s | %.0f | %.1f | **%.0f%%** | %.0f%% of %.0f | %.0f%% | %s | %s | %s | %s | %.1f | %.0f | %s | %.0f | %.0f | %.0f | %d |\n",
-			modeName(m), f.Load.MsgsPerSec, f.Load.MBPerSec, 100*r.Ratio(f.Load.MsgsPerSec), adj, m.AdjacentCeiling, multi,
-			ms(f.Load.LatencyP50), ms(f.Load.LatencyP90), ms(f.Load.LatencyP99), ms(f.Load.LatencyP999),
-			f.IngestRSSMiB, f.IngestCPU, perMsg(f), f.RedisCPU, f.HAProxyCPU, f.LoadgenCPU, f.Load.Unacked)
 	}
 	p("\n### 50%% of peak (rate-limited)\n\n")
 	p("| mode | target msgs/s | acked msgs/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ingest RSS MiB (peak) | ingest CPU %% | redis master CPU %% | unacked |\n")

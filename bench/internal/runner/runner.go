@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	res := report.Results{
 		Date: begin, Commit: commit(ctx), Machine: machine(), Versions: versions(ctx),
 		Messages: cfg.Messages, Size: cfg.Size, Conns: cfg.Conns, Window: cfg.Window, Ingests: cfg.Ingests,
-		ScaleMode: cfg.ShippedMode, Cores: runtime.NumCPU(),
+		ScaleMode: cfg.ShippedMode, Cores: runtime.NumCPU(), HTTPBatch: httpBatch,
 	}
 	b.say("ceiling: redis-benchmark -t rpush -P 128 -c 50 -n %d, best of 3", cfg.CeilingRequests)
 	if res.Ceiling, res.CeilingMin, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
@@ -99,6 +99,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 				return err
 			}
 			b.sayRun(m.Full, res.Ceiling)
+			b.say("MIN_REPLICAS=%d: full load over HTTP (%d-line bodies)", mode, httpBatch)
+			web, err := b.measureHTTP(ctx, hap, ingests, cfg.Messages)
+			if err != nil {
+				return err
+			}
+			m.HTTP = &web
+			b.sayRun(web, res.Ceiling)
 			rate := m.Full.Load.MsgsPerSec / 2
 			b.say("MIN_REPLICAS=%d: 50%% of peak (%.0f msgs/s)", mode, rate)
 			if m.Half, err = b.measure(ctx, hap, ingests, cfg.Messages/2, rate); err != nil {
@@ -175,6 +182,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	var unacked uint64
 	for _, m := range res.Modes {
 		unacked += m.Full.Load.Unacked + m.Half.Load.Unacked
+		if m.HTTP != nil {
+			unacked += m.HTTP.Load.Unacked
+		}
 	}
 	for _, s := range res.Scale {
 		unacked += s.Run.Load.Unacked
@@ -240,9 +250,22 @@ func (b *bench) withStack(ctx context.Context, n, mode int, fn func(*redistest.H
 	return resetData(ctx, b.top)
 }
 
-// measure runs loadgen while sampling CPU and RSS of ingest, the Redis
-// master, HAProxy and loadgen itself.
+// httpBatch is the lines per request of the HTTP runs.
+const httpBatch = 1000
+
+// measure runs loadgen over TCP while sampling CPU and RSS of ingest, the
+// Redis master, HAProxy and loadgen itself.
 func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*ingest, n int, rate float64) (report.Run, error) {
+	return b.measureWith(ctx, hap, ingests, n, rate, nil)
+}
+
+// measureHTTP is measure at full load over HAProxy's HTTP port.
+func (b *bench) measureHTTP(ctx context.Context, hap *redistest.HAProxy, ingests []*ingest, n int) (report.Run, error) {
+	return b.measureWith(ctx, hap, ingests, n, 0, []string{"-http", "-batch", strconv.Itoa(httpBatch),
+		"-addr", fmt.Sprintf("127.0.0.1:%d", hap.Ports[1])})
+}
+
+func (b *bench) measureWith(ctx context.Context, hap *redistest.HAProxy, ingests []*ingest, n int, rate float64, extra []string) (report.Run, error) {
 	master, err := b.top.MasterRedis(ctx)
 	if err != nil {
 		return report.Run{}, err
@@ -271,7 +294,7 @@ func (b *bench) measure(ctx context.Context, hap *redistest.HAProxy, ingests []*
 	}
 	s := startSampler(pids)
 	start := time.Now()
-	l, loadgenCPU, err := b.loadgenRunWith(ctx, hap.Addr, n, rate)
+	l, loadgenCPU, err := b.loadgenRunWith(ctx, hap.Addr, n, rate, extra...)
 	wall := time.Since(start).Seconds()
 	use, machine := s.stop()
 	if err != nil {
@@ -310,13 +333,15 @@ func (b *bench) loadgenRun(ctx context.Context, addr string, n int, rate float64
 	return l, err
 }
 
-// loadgenRunWith also returns the CPU seconds loadgen used.
-func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate float64) (report.Load, float64, error) {
+// loadgenRunWith also returns the CPU seconds loadgen used; extra flags
+// come last (a later -addr wins).
+func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate float64, extra ...string) (report.Load, float64, error) {
 	args := []string{"-addr", addr, "-n", strconv.Itoa(n), "-size", strconv.Itoa(b.cfg.Size), "-c", strconv.Itoa(b.cfg.Conns),
 		"-window", strconv.Itoa(b.cfg.Window), "-timeout", b.cfg.RunTimeout.String(), "-json", "-no-progress"}
 	if rate > 0 {
 		args = append(args, "-rate", strconv.FormatFloat(rate, 'f', 0, 64))
 	}
+	args = append(args, extra...)
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RunTimeout+30*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -170,7 +171,9 @@ func resetData(ctx context.Context, top *redistest.Topology) error {
 // ingest is one ingest process with its ports.
 type ingest struct {
 	*redistest.Command
-	Data, Admin string
+	Ports redistest.IngestPorts
+	Data  string // 127.0.0.1:<Ports.Data>
+	Admin string // 127.0.0.1:<Ports.Admin>
 }
 
 // startIngest starts the ingest binary in Sentinel mode behind PROXY v2.
@@ -190,13 +193,17 @@ func startIngest(ctx context.Context, bin, base string, top *redistest.Topology,
 	for range 3 { // a picked port may be taken meanwhile
 		dp, err1 := redistest.FreePort()
 		ap, err2 := redistest.FreePort()
-		if err := errors.Join(err1, err2); err != nil {
+		hp, err3 := redistest.FreePort()
+		np, err4 := redistest.FreePort()
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			return nil, err
 		}
 		data, admin := fmt.Sprintf("127.0.0.1:%d", dp), fmt.Sprintf("127.0.0.1:%d", ap)
 		env := []string{
 			"INGEST_LISTEN_ADDR=" + data,
 			"INGEST_ADMIN_ADDR=" + admin,
+			fmt.Sprintf("INGEST_HTTP_ADDR=127.0.0.1:%d", hp),
+			fmt.Sprintf("INGEST_NOACK_ADDR=127.0.0.1:%d", np),
 			"INGEST_REDIS_PASSWORD=" + benchPassword,
 			"INGEST_PROXY_PROTOCOL=true",
 			"INGEST_MIN_REPLICAS=" + strconv.Itoa(minReplicas),
@@ -210,42 +217,41 @@ func startIngest(ctx context.Context, bin, base string, top *redistest.Topology,
 			Ready: redistest.HTTPReady("http://" + admin + "/ready"),
 		})
 		if err == nil {
-			return &ingest{Command: c, Data: data, Admin: admin}, nil
+			return &ingest{Command: c, Ports: redistest.IngestPorts{Data: dp, HTTP: hp, NoAck: np, Admin: ap}, Data: data, Admin: admin}, nil
 		}
 		last = err
 	}
 	return nil, last
 }
 
-// startHAProxy starts HAProxy in front of the ingests, as haproxy/haproxy.cfg
-// does: leastconn, /ready health checks, send-proxy-v2.
+// haproxyConfig is the shipped haproxy/haproxy.cfg (read from the module
+// root, where `go run ./bench` runs).
+const haproxyConfig = "haproxy/haproxy.cfg"
+
+// startHAProxy starts HAProxy with the shipped haproxy.cfg in front of the
+// ingests (static servers instead of Docker DNS): Ports are the TCP, HTTP,
+// no-ack and stats ports, Addr the TCP one.
 func startHAProxy(ctx context.Context, base string, ingests []*ingest) (*redistest.HAProxy, error) {
-	return redistest.StartHAProxy(ctx, redistest.HAProxyOptions{
-		Ports:   1,
+	raw, err := os.ReadFile(haproxyConfig)
+	if err != nil {
+		return nil, fmt.Errorf("read shipped haproxy config: %w", err)
+	}
+	if os.Getenv("HAPROXY_STATS_PASSWORD") == "" {
+		os.Setenv("HAPROXY_STATS_PASSWORD", "bench-only-stats-password")
+	}
+	ports := make([]redistest.IngestPorts, len(ingests))
+	for i, in := range ingests {
+		ports[i] = in.Ports
+	}
+	var cfgErr error
+	h, err := redistest.StartHAProxy(ctx, redistest.HAProxyOptions{
+		Ports:   4,
 		BaseDir: base,
 		Config: func(p []int) string {
-			var b strings.Builder
-			fmt.Fprintf(&b, `global
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 5m
-  timeout server 5m
-  timeout check 2s
-frontend ingest_in
-  bind 127.0.0.1:%d
-  default_backend ingest
-backend ingest
-  balance leastconn
-  option httpchk GET /ready
-  http-check expect status 200
-`, p[0])
-			for i, in := range ingests {
-				_, aport, _ := strings.Cut(in.Admin, ":")
-				fmt.Fprintf(&b, "  server ingest%d %s check port %s inter 1s fall 2 rise 1 send-proxy-v2\n", i+1, in.Data, aport)
-			}
-			return b.String()
+			cfg, err := redistest.ShippedHAProxyConfig(string(raw), redistest.ShippedPorts{Data: p[0], HTTP: p[1], NoAck: p[2], Stats: p[3], Ingests: ports})
+			cfgErr = err
+			return cfg
 		},
 	})
+	return h, errors.Join(cfgErr, err)
 }
