@@ -62,6 +62,8 @@ const (
 	redisPort    = "6379/tcp"
 	sentinelPort = "26379/tcp"
 	dataPort     = "9501/tcp"
+	httpPort     = "9502/tcp"
+	noackPort    = "9503/tcp"
 	adminPort    = "8086/tcp"
 	statsPort    = "8404/tcp"
 )

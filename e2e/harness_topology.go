@@ -133,7 +133,7 @@ func (s *Stack) startHAProxy(ctx context.Context) error {
 			"HAPROXY_STATS_PASSWORD": s.StatsPassword,
 		},
 		files: []testcontainers.ContainerFile{s.repoFile("haproxy/haproxy.cfg", haproxyCfgPath, 0o644)},
-		ports: []string{dataPort, statsPort},
+		ports: []string{dataPort, httpPort, noackPort, statsPort},
 	})
 }
 
