@@ -48,6 +48,8 @@ func TestThroughHAProxy(t *testing.T) {
 		"INGEST_REDIS_ADDR":     r.Addr,
 		"INGEST_LISTEN_ADDR":    fmt.Sprintf("127.0.0.1:%d", dataPort),
 		"INGEST_ADMIN_ADDR":     fmt.Sprintf("127.0.0.1:%d", adminPort),
+		"INGEST_HTTP_ADDR":      "off",
+		"INGEST_NOACK_ADDR":     "off",
 		"INGEST_PROXY_PROTOCOL": "true",
 		"INGEST_READY_INTERVAL": "100ms",
 		"INGEST_DRAIN_DELAY":    "1s",

@@ -87,6 +87,7 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 		"INGEST_LISTEN_ADDR":    "127.0.0.1:0",
 		"INGEST_ADMIN_ADDR":     "127.0.0.1:0",
 		"INGEST_HTTP_ADDR":      "127.0.0.1:0",
+		"INGEST_NOACK_ADDR":     "127.0.0.1:0",
 		"INGEST_READY_INTERVAL": "100ms",
 		"INGEST_DRAIN_DELAY":    "1s",
 		"INGEST_LOG_LEVEL":      "debug",
@@ -158,9 +159,9 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 	for _, m := range []string{
 		`sluice_ingest_messages_received_total{transport="tcp"} 2`, `sluice_ingest_messages_acked_total{transport="tcp"} 2`, `sluice_ingest_received_bytes_total{transport="tcp"} 10`,
 		`sluice_ingest_messages_received_total{transport="http"} 3`, `sluice_ingest_messages_acked_total{transport="http"} 3`, `sluice_ingest_http_requests_total{status="200"} 1`,
-		`sluice_ingest_messages_rejected_total{code="UNAVAILABLE",transport="tcp"} 0`, `sluice_ingest_connections_closed_total{reason="write_error"} 0`,
+		`sluice_ingest_messages_rejected_total{code="UNAVAILABLE",transport="tcp"} 0`, `sluice_ingest_connections_closed_total{reason="write_error",transport="tcp"} 0`,
 		"sluice_ingest_batch_messages_bucket", "sluice_ingest_redis_write_duration_seconds_bucket", "sluice_ingest_ack_latency_seconds_bucket",
-		"sluice_ingest_connections 1", "sluice_ingest_inflight_bytes 0", "sluice_ingest_redis_failovers_total 0", "go_goroutines", "process_resident_memory_bytes",
+		`sluice_ingest_connections{transport="tcp"} 1`, `sluice_ingest_connections{transport="tcp_noack"} 0`, "sluice_ingest_inflight_bytes 0", "sluice_ingest_redis_failovers_total 0", "go_goroutines", "process_resident_memory_bytes",
 	} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %q", m)

@@ -52,6 +52,7 @@ func startIngest(t *testing.T, redisAddr string, extra ...string) (*redistest.Co
 	data, admin := fmt.Sprintf("127.0.0.1:%d", dp), fmt.Sprintf("127.0.0.1:%d", ap)
 	env := append([]string{
 		"INGEST_LISTEN_ADDR=" + data, "INGEST_ADMIN_ADDR=" + admin, "INGEST_REDIS_ADDR=" + redisAddr,
+		"INGEST_HTTP_ADDR=off", "INGEST_NOACK_ADDR=off",
 		"INGEST_DRAIN_DELAY=0s", "INGEST_REDIS_RETRY_TIMEOUT=60s",
 	}, extra...)
 	c := redistest.NewCommand(t, redistest.CommandOptions{
