@@ -136,6 +136,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 		MaxFrameBytes:   cfg.MaxFrameBytes,
 		MaxConns:        cfg.MaxConns,
 		IdleTimeout:     cfg.IdleTimeout,
+		FrameTimeout:    cfg.FrameTimeout,
+		Buffers:         tcpserver.NewBuffers(cfg.MaxBufferBytes, reg),
 		WriteTimeout:    cfg.WriteTimeout,
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,

@@ -41,11 +41,13 @@ type Config struct {
 	Writers           int           `env:"WRITERS" envDefault:"4" desc:"flush lanes: parallel Redis connections, one flush in flight each"`
 	MaxFrameBytes     int           `env:"MAX_FRAME_BYTES" envDefault:"1048576" desc:"largest frame; bigger ones get FRAME_TOO_LARGE"`
 	MaxInflightBytes  int           `env:"MAX_INFLIGHT_BYTES" envDefault:"16777216" desc:"message bytes read but not yet acked; readers stop reading beyond it"`
+	MaxBufferBytes    int           `env:"MAX_BUFFER_BYTES" envDefault:"33554432" desc:"TCP read buffers beyond 4 KiB per connection (busy connections, long frames), all connections together; a connection waits for room"`
 	RedisRetryTimeout time.Duration `env:"REDIS_RETRY_TIMEOUT" envDefault:"30s" desc:"how long a flush is retried before its connections get UNAVAILABLE"`
 	RedisTimeout      time.Duration `env:"REDIS_TIMEOUT" envDefault:"5s" desc:"dial and I/O timeout of one Redis round trip (WAIT time comes on top)"`
 
 	MaxConns        int           `env:"MAX_CONNS" envDefault:"10000" desc:"connection cap; beyond it clients get TOO_MANY_CONNECTIONS"`
 	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" desc:"close a connection that sent nothing and has nothing pending for this long; 0 = never"`
+	FrameTimeout    time.Duration `env:"FRAME_TIMEOUT" envDefault:"30s" desc:"a frame must be complete this long after its first byte, or FRAME_TIMEOUT (slow or stuck senders)"`
 	WriteTimeout    time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s" desc:"deadline for a connection's final lines (OK n, ERR) at drain and close, and for an HTTP answer; acks in between have none"`
 	DrainDelay      time.Duration `env:"DRAIN_DELAY" envDefault:"5s" desc:"on SIGTERM: keep serving this long while /ready is 503"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" desc:"on SIGTERM: upper bound for the whole drain"`
@@ -129,6 +131,9 @@ func (c Config) Validate() error {
 	if min := MinInflightBytes(c.MaxFrameBytes); c.MaxInflightBytes < min {
 		p.Addf("MAX_INFLIGHT_BYTES", "%d is below %d (twice the read buffer for INGEST_MAX_FRAME_BYTES=%d)", c.MaxInflightBytes, min, c.MaxFrameBytes)
 	}
+	if min := MinInflightBytes(c.MaxFrameBytes); c.MaxBufferBytes < min {
+		p.Addf("MAX_BUFFER_BYTES", "%d is below %d (twice the read buffer for INGEST_MAX_FRAME_BYTES=%d)", c.MaxBufferBytes, min, c.MaxFrameBytes)
+	}
 	if c.HTTPMaxBodyBytes < 1 || c.HTTPMaxBodyBytes > c.MaxInflightBytes/2 {
 		p.Addf("HTTP_MAX_BODY_BYTES", "%d is outside 1..%d (half of INGEST_MAX_INFLIGHT_BYTES)", c.HTTPMaxBodyBytes, c.MaxInflightBytes/2)
 	}
@@ -143,6 +148,7 @@ func (c Config) Validate() error {
 	positive("READY_INTERVAL", c.ReadyInterval)
 	positive("READY_TIMEOUT", c.ReadyTimeout)
 	positive("HTTP_BUDGET_WAIT", c.HTTPBudgetWait)
+	positive("FRAME_TIMEOUT", c.FrameTimeout)
 	if c.MaxConns < 1 {
 		p.Addf("MAX_CONNS", "%d must be at least 1", c.MaxConns)
 	}
@@ -161,9 +167,9 @@ func (c Config) Validate() error {
 	return p.Err()
 }
 
-// MinInflightBytes is the smallest valid INGEST_MAX_INFLIGHT_BYTES for a
-// frame size limit: two full read buffers, so a reader can always make
-// progress.
+// MinInflightBytes is the smallest valid INGEST_MAX_INFLIGHT_BYTES (and
+// INGEST_MAX_BUFFER_BYTES) for a frame size limit: two full read buffers,
+// so a reader can always make progress.
 func MinInflightBytes(maxFrame int) int {
 	return 2 * max(maxFrame+2, protocol.LargeBufferSize)
 }

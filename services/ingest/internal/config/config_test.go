@@ -23,6 +23,7 @@ func TestLoadDefaults(t *testing.T) {
 		RedisTimeout: 5 * time.Second, MaxConns: 10000, IdleTimeout: 5 * time.Minute, WriteTimeout: 10 * time.Second,
 		DrainDelay: 5 * time.Second, ShutdownTimeout: 30 * time.Second, ReadyInterval: time.Second,
 		ReadyTimeout: 500 * time.Millisecond, LogLevel: "info", HTTPMaxBodyBytes: 4 << 20, HTTPBudgetWait: 5 * time.Second,
+		MaxBufferBytes: 32 << 20, FrameTimeout: 30 * time.Second,
 	}
 	if got := strings.Join(cfg.SentinelAddrs, ","); got != "" {
 		t.Fatalf("SentinelAddrs = %q", got)
@@ -111,12 +112,14 @@ func TestLoad(t *testing.T) {
 				"INGEST_MAX_FRAME_BYTES": "0", "INGEST_MAX_INFLIGHT_BYTES": "10", "INGEST_REDIS_RETRY_TIMEOUT": "0s",
 				"INGEST_MAX_CONNS": "0", "INGEST_DRAIN_DELAY": "10s", "INGEST_SHUTDOWN_TIMEOUT": "5s", "INGEST_LOG_LEVEL": "loud",
 				"INGEST_WRITE_TIMEOUT": "0s", "INGEST_IDLE_TIMEOUT": "-1s", "INGEST_BATCH_LINGER": "-1ms",
+				"INGEST_MAX_BUFFER_BYTES": "1000", "INGEST_FRAME_TIMEOUT": "0s",
 			},
 			wantErr: []string{
 				"INGEST_REDIS_ADDR:", "INGEST_LISTEN_ADDR:", "INGEST_MIN_REPLICAS:", "INGEST_WAIT_TIMEOUT:",
 				"INGEST_BATCH_MAX:", "INGEST_WRITERS:", "INGEST_MAX_FRAME_BYTES:", "INGEST_MAX_INFLIGHT_BYTES:",
 				"INGEST_REDIS_RETRY_TIMEOUT:", "INGEST_MAX_CONNS:", "INGEST_SHUTDOWN_TIMEOUT:", "INGEST_LOG_LEVEL:",
 				"INGEST_WRITE_TIMEOUT:", "INGEST_IDLE_TIMEOUT:", "INGEST_BATCH_LINGER:",
+				"INGEST_MAX_BUFFER_BYTES:", "INGEST_FRAME_TIMEOUT:",
 			},
 		},
 	}

@@ -38,7 +38,23 @@ type Decoder struct {
 	buf      []byte
 	r, w     int
 	lastFull bool // the last read filled the whole free space
+	budget   BufferBudget
+	charged  int // bytes of buf taken from budget
 }
+
+// BufferBudget accounts for the read buffers a decoder holds beyond its
+// small one (SmallBufferSize), across decoders: the pooled large buffer of
+// a busy connection and the private buffer of a long frame.
+type BufferBudget interface {
+	// Grow takes n more bytes; it may wait. On an error the decoder keeps
+	// its buffer and Fill returns the error without reading.
+	Grow(n int) error
+	// Shrink gives back n bytes.
+	Shrink(n int)
+}
+
+// SetBudget makes the decoder take its buffers beyond the small one from b.
+func (d *Decoder) SetBudget(b BufferBudget) { d.budget = b }
 
 // NewDecoder returns a decoder reading from rd that rejects frames larger
 // than maxFrame bytes (after a trailing '\r' is stripped).
@@ -121,42 +137,61 @@ func (l *Lines) Next() (frame []byte, ok bool, err error) {
 // Fill reads once from the underlying reader into the buffer, after moving
 // any partial frame to the front. Frames returned earlier become invalid.
 // It returns ErrFrameTooLarge when the partial frame alone already exceeds
-// the maximum, and the reader's error (io.EOF included) otherwise.
+// the maximum, the budget's error when a bigger buffer is needed and not
+// granted, and the reader's error (io.EOF included) otherwise.
 func (d *Decoder) Fill() (int, error) {
 	partial := d.w - d.r
 	if partial > d.max+1 { // +1: a '\r' that will be stripped
 		return 0, fmt.Errorf("%w: more than %d bytes without a newline", ErrFrameTooLarge, d.max)
 	}
-	d.arrange(partial)
+	if err := d.arrange(partial); err != nil {
+		return 0, err
+	}
 	n, err := d.rd.Read(d.buf[d.w:])
 	d.lastFull = n == len(d.buf)-d.w
 	d.w += n
 	return n, err
 }
 
-// arrange picks the buffer for the next read and moves the partial frame
-// to its front.
-func (d *Decoder) arrange(partial int) {
+// arrange picks the buffer for the next read, takes its cost from the
+// budget, and moves the partial frame to its front.
+func (d *Decoder) arrange(partial int) error {
 	cur := d.buf
-	var next []byte
+	size := len(cur) // keep cur
 	switch {
 	case cur == nil || (partial == 0 && !d.lastFull):
 		// Quiet: the socket ran dry and nothing is pending.
+		size = SmallBufferSize
+	case partial >= len(cur)/2 || (d.lastFull && len(cur) < LargeBufferSize):
+		// Busy, or a long partial frame: move to a bigger buffer.
+		if len(cur) < LargeBufferSize {
+			size = LargeBufferSize
+		} else {
+			size = max(len(cur), min(2*len(cur), d.max+2))
+		}
+	}
+	cost := size
+	if size == SmallBufferSize {
+		cost = 0
+	}
+	if d.budget != nil && cost > d.charged {
+		if err := d.budget.Grow(cost - d.charged); err != nil {
+			return err
+		}
+	}
+	var next []byte
+	switch {
+	case size == len(cur):
+		next = cur
+	case size == SmallBufferSize:
 		if d.small == nil {
 			d.small = make([]byte, SmallBufferSize)
 		}
 		next = d.small
-	case partial >= len(cur)/2 || (d.lastFull && len(cur) < LargeBufferSize):
-		// Busy, or a long partial frame: move to a bigger buffer.
-		if len(cur) < LargeBufferSize {
-			next = d.getLarge()
-		} else if size := min(2*len(cur), d.max+2); size > len(cur) {
-			next = make([]byte, size)
-		} else {
-			next = cur
-		}
+	case size == LargeBufferSize:
+		next = d.getLarge()
 	default:
-		next = cur
+		next = make([]byte, size)
 	}
 	if sameBuf(next, cur) {
 		if d.r > 0 {
@@ -170,6 +205,16 @@ func (d *Decoder) arrange(partial int) {
 	}
 	d.buf = next
 	d.r, d.w = 0, partial
+	d.charge(cost)
+	return nil
+}
+
+// charge records that the buffer costs n bytes, giving back any excess.
+func (d *Decoder) charge(n int) {
+	if d.budget != nil && n < d.charged {
+		d.budget.Shrink(d.charged - n)
+	}
+	d.charged = n
 }
 
 func sameBuf(a, b []byte) bool {
@@ -193,6 +238,7 @@ func (d *Decoder) putLarge() {
 // Release returns the pooled buffer. Frames returned earlier become invalid
 // and the decoder must not be used afterwards.
 func (d *Decoder) Release() {
+	d.charge(0)
 	d.putLarge()
 	d.buf, d.small = nil, nil
 	d.r, d.w = 0, 0

@@ -281,3 +281,70 @@ func FuzzLines(f *testing.F) {
 		}
 	})
 }
+
+// testBudget grants up to limit bytes and records the peak in use.
+type testBudget struct {
+	limit, used, peak int
+}
+
+var errNoBudget = errors.New("no budget")
+
+func (b *testBudget) Grow(n int) error {
+	if b.used+n > b.limit {
+		return errNoBudget
+	}
+	b.used += n
+	b.peak = max(b.peak, b.used)
+	return nil
+}
+
+func (b *testBudget) Shrink(n int) { b.used -= n }
+
+// The decoder takes every buffer beyond the small one from its budget,
+// gives it back when it returns to the small one and on Release, and does
+// not read when the budget refuses a bigger buffer.
+func TestDecoderBudget(t *testing.T) {
+	long := bytes.Repeat([]byte("x"), 300<<10)
+	tests := []struct {
+		name     string
+		in       []byte
+		limit    int
+		wantErr  error
+		wantPeak int // at least
+	}{
+		{"small frames stay in the small buffer", []byte("a\nb\nc\n"), 0, nil, 0},
+		{"a busy stream borrows the large buffer", bytes.Repeat([]byte("0123456789\n"), 20000), 1 << 20, nil, LargeBufferSize},
+		{"a long frame grows a private buffer", append(append([]byte{}, long...), '\n'), 2 << 20, nil, len(long)},
+		{"a long frame over the budget is not read", append(append([]byte{}, long...), '\n'), 200 << 10, errNoBudget, LargeBufferSize},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &testBudget{limit: tc.limit}
+			d := NewDecoder(&chunkReader{data: tc.in, size: 64 << 10}, 1<<20)
+			d.SetBudget(b)
+			var err error
+			for err == nil {
+				_, err = d.Fill()
+				for {
+					_, ok, ferr := d.Next()
+					if ferr != nil {
+						t.Fatal(ferr)
+					}
+					if !ok {
+						break
+					}
+				}
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) || tc.wantErr == nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("Fill: %v, want %v", err, tc.wantErr)
+			}
+			if b.peak < tc.wantPeak || b.used > b.limit {
+				t.Errorf("peak %d (want at least %d), in use %d of %d", b.peak, tc.wantPeak, b.used, b.limit)
+			}
+			d.Release()
+			if b.used != 0 {
+				t.Errorf("%d bytes still taken after Release", b.used)
+			}
+		})
+	}
+}

@@ -21,6 +21,9 @@ const (
 	CodeTooManyConnections = "TOO_MANY_CONNECTIONS"
 	// CodeIdleTimeout: the client sent nothing for the idle timeout. Closes the connection.
 	CodeIdleTimeout = "IDLE_TIMEOUT"
+	// CodeFrameTimeout: a frame was not complete within the frame timeout
+	// after its first byte (a slow or stuck sender). Closes the connection.
+	CodeFrameTimeout = "FRAME_TIMEOUT"
 )
 
 // Every error code closes the connection: acks are cumulative, so a later

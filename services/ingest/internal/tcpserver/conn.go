@@ -38,6 +38,13 @@ type conn struct {
 	remote string
 	ctx    context.Context // cancelled when reading must stop (wakes a budget wait)
 	cancel context.CancelFunc
+	// bufCtx bounds a wait for a bigger read buffer: ctx, or the close
+	// linger's deadline while a draining connection is read to its end.
+	bufCtx context.Context
+
+	// partialSince: when the first byte of the partial frame being read
+	// arrived; zero when none is partial. Written by the reader only.
+	partialSince time.Time
 
 	stopReason atomic.Int32
 	// abandoned: a flush of this connection failed, so nothing more of it
@@ -63,6 +70,7 @@ func newConn(sh *shared, nc net.Conn) *conn {
 	c := &conn{sh: sh, nc: nc, lane: sh.b.Lane()}
 	c.cond.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.bufCtx = c.ctx
 	return c
 }
 
@@ -93,6 +101,7 @@ func (c *conn) serve() {
 	log := c.sh.log.With("remote", c.remote)
 	log.Debug("connection opened")
 	dec := protocol.NewDecoder(c.nc, c.sh.o.MaxFrameBytes)
+	dec.SetBudget(connBudget{c})
 	defer dec.Release()
 	code, text := c.read(dec)
 	c.finish(dec, code, text)
@@ -113,9 +122,7 @@ func (c *conn) serve() {
 func (c *conn) read(dec *protocol.Decoder) (code, text string) {
 	o := c.sh.o
 	for {
-		if o.IdleTimeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(o.IdleTimeout))
-		}
+		c.setReadDeadline()
 		if c.stopReason.Load() != stopNone {
 			return c.stopCode()
 		}
@@ -128,6 +135,12 @@ func (c *conn) read(dec *protocol.Decoder) (code, text string) {
 				}
 				return c.stopCode() // stopped while waiting for budget
 			}
+			switch partial := dec.Buffered() > 0; {
+			case !partial:
+				c.partialSince = time.Time{}
+			case c.partialSince.IsZero():
+				c.partialSince = time.Now()
+			}
 		}
 		if err == nil {
 			continue
@@ -138,11 +151,17 @@ func (c *conn) read(dec *protocol.Decoder) (code, text string) {
 			return protocol.CodeFrameTooLarge, err.Error()
 		case c.stopReason.Load() != stopNone:
 			return c.stopCode()
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			if c.pending() > 0 {
-				continue // waiting for Redis is not idleness
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+			if d := c.frameDeadline(); !d.IsZero() && !time.Now().Before(d) {
+				c.sh.src.Rejected(protocol.CodeFrameTimeout, 1)
+				return protocol.CodeFrameTimeout, "frame not complete " + o.FrameTimeout.String() + " after its first byte"
+			}
+			if errors.Is(err, context.DeadlineExceeded) || c.pending() > 0 {
+				continue // waiting for Redis or for a buffer is not idleness
 			}
 			return protocol.CodeIdleTimeout, "no data for " + o.IdleTimeout.String()
+		case errors.Is(err, context.Canceled):
+			return c.stopCode()
 		case errors.Is(err, io.EOF):
 			return "", ""
 		default:
@@ -152,6 +171,21 @@ func (c *conn) read(dec *protocol.Decoder) (code, text string) {
 			c.closeLabel = "read_error"
 			return "-", ""
 		}
+	}
+}
+
+// setReadDeadline bounds the next read by the idle timeout and the
+// deadline of the partial frame, whichever comes first.
+func (c *conn) setReadDeadline() {
+	var d time.Time
+	if c.sh.o.IdleTimeout > 0 {
+		d = time.Now().Add(c.sh.o.IdleTimeout)
+	}
+	if f := c.frameDeadline(); !f.IsZero() && (d.IsZero() || f.Before(d)) {
+		d = f
+	}
+	if !d.IsZero() {
+		_ = c.nc.SetReadDeadline(d)
 	}
 }
 
@@ -370,6 +404,7 @@ func (c *conn) storeUntilClosed(dec *protocol.Decoder) {
 	_ = c.nc.SetReadDeadline(deadline)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	c.bufCtx = ctx
 	for {
 		n, err := dec.Fill()
 		if n > 0 && c.push(ctx, dec) != nil {

@@ -45,6 +45,8 @@ func testOptions() testOpts {
 			MaxFrameBytes:   1 << 16,
 			MaxConns:        1000,
 			IdleTimeout:     time.Minute,
+			FrameTimeout:    30 * time.Second,
+			Buffers:         NewBuffers(4<<20, prometheus.NewRegistry()),
 			WriteTimeout:    5 * time.Second,
 			DrainDelay:      100 * time.Millisecond,
 			ShutdownTimeout: 20 * time.Second,

@@ -2,17 +2,23 @@ package tcpserver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
@@ -286,5 +292,105 @@ func TestShutdownTimeout(t *testing.T) {
 	}
 	if rep, err := c.reply(5 * time.Second); err == nil && rep.OK() && rep.N > 1 {
 		t.Fatalf("message acked while Redis was down: %s", rep)
+	}
+}
+
+// TestFrameTimeout: a sender that trickles a frame byte by byte (slowloris)
+// keeps resetting the idle timeout, but not the frame deadline: the frame
+// is cut FRAME_TIMEOUT after its first byte. Complete frames before it are
+// stored and acked; on the no-ack port the connection just closes.
+func TestFrameTimeout(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	for _, noack := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noack=%v", noack), func(t *testing.T) {
+			o := testOptions()
+			o.NoAck = noack
+			o.FrameTimeout = 500 * time.Millisecond
+			o.IdleTimeout = time.Minute
+			ts := startServer(t, redisTarget{addr: r.Addr}, o)
+			c := dial(t, ts.Addr())
+			prefix := fmt.Sprintf("trickle-%v", noack)
+			c.send(msg(prefix, 0) + "\n" + "par")
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				tick := time.NewTicker(50 * time.Millisecond)
+				defer tick.Stop()
+				for range 1200 { // at most a minute
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						if _, err := c.nc.Write([]byte("x")); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			_ = c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+			rest, err := io.ReadAll(c.r)
+			if err != nil && !isReset(err) {
+				t.Fatalf("read: %v", err)
+			}
+			want := "OK 1\nERR 1 FRAME_TIMEOUT"
+			if noack {
+				want = ""
+			}
+			if !strings.HasPrefix(string(rest), want) || (noack && len(rest) > 0) {
+				t.Fatalf("got %q, want %q...", rest, want)
+			}
+			if vals := lrange(t, r.Addr); !slices.Contains(vals, msg(prefix, 0)) {
+				t.Errorf("the complete frame before the cut is not stored: %q", vals)
+			}
+		})
+	}
+}
+
+// TestReadBuffersBounded: connections that each hold a long partial frame
+// share INGEST_MAX_BUFFER_BYTES; those that cannot get a bigger buffer stop
+// reading (TCP pushes back) until their frame deadline cuts them. A normal
+// client is acked meanwhile and afterwards.
+func TestReadBuffersBounded(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.MaxFrameBytes = 256 << 10
+	o.Buffers = NewBuffers(1<<20, prometheus.NewRegistry())
+	o.FrameTimeout = 2 * time.Second
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	partial := bytes.Repeat([]byte("p"), 200<<10)
+	const hogs = 20
+	var wg sync.WaitGroup
+	var cut atomic.Int64
+	for range hogs {
+		wg.Go(func() {
+			nc, err := net.Dial("tcp", ts.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer nc.Close()
+			_ = nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_, _ = nc.Write(partial)
+			_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+			got, _ := io.ReadAll(nc)
+			if strings.Contains(string(got), protocol.CodeFrameTimeout) {
+				cut.Add(1)
+			}
+		})
+	}
+	c := dial(t, ts.Addr())
+	c.send(msg("normal", 0) + "\n")
+	c.waitAck(1, 30*time.Second)
+	if used, max := o.Buffers.used.Load(), o.Buffers.max; used > max {
+		t.Fatalf("read buffers hold %d bytes, budget %d", used, max)
+	}
+	wg.Wait()
+	if cut.Load() != hogs {
+		t.Errorf("%d of %d partial-frame holders got FRAME_TIMEOUT", cut.Load(), hogs)
+	}
+	c.send(msg("normal", 1) + "\n")
+	c.waitAck(2, 30*time.Second)
+	if used := o.Buffers.used.Load(); used != 0 {
+		t.Errorf("%d bytes of read buffers still taken with no partial frame left", used)
 	}
 }

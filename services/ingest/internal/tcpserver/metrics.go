@@ -13,7 +13,7 @@ import (
 var closeReasons = []string{
 	"eof", "read_error", "write_error", "killed",
 	protocol.CodeFrameTooLarge, protocol.CodeUnavailable, protocol.CodeNotReplicated,
-	protocol.CodeShuttingDown, protocol.CodeTooManyConnections, protocol.CodeIdleTimeout,
+	protocol.CodeShuttingDown, protocol.CodeTooManyConnections, protocol.CodeIdleTimeout, protocol.CodeFrameTimeout,
 }
 
 type metrics struct {

@@ -41,6 +41,12 @@ type Options struct {
 	MaxFrameBytes int
 	MaxConns      int
 	IdleTimeout   time.Duration // 0: none
+	// FrameTimeout: a frame must be complete this long after its first
+	// byte (slowloris); else FRAME_TIMEOUT.
+	FrameTimeout time.Duration
+	// Buffers bounds the connections' read buffers; shared by the TCP
+	// servers of a process.
+	Buffers *Buffers
 	// WriteTimeout bounds the final lines of a connection ("OK n", "ERR
 	// ...") at drain and close, and the answer to a connection over the
 	// cap. Acks in between have no deadline.
@@ -85,8 +91,8 @@ func New(o Options, b *batcher.Batcher, log *slog.Logger, reg prometheus.Registe
 	if o.CloseLinger <= 0 {
 		o.CloseLinger = 2 * time.Second
 	}
-	if o.MaxFrameBytes < 1 || o.MaxConns < 1 || o.WriteTimeout <= 0 {
-		return nil, fmt.Errorf("tcp server options: max frame bytes, max conns and write timeout must be positive")
+	if o.MaxFrameBytes < 1 || o.MaxConns < 1 || o.WriteTimeout <= 0 || o.FrameTimeout <= 0 || o.Buffers == nil {
+		return nil, fmt.Errorf("tcp server options: max frame bytes, max conns, write and frame timeouts must be positive, and buffers set")
 	}
 	ln, err := net.Listen("tcp", o.ListenAddr)
 	if err != nil {
