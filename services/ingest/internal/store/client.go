@@ -1,9 +1,9 @@
 // Package store writes batches of messages to Redis: one idempotent
-// multi-value RPUSH per flush that records the flush's sequence number in a
-// per-lane key (a retry is an EVAL that pushes only if that key does not show
-// the flush as applied yet), plus WAIT when replicated acks are required, in
-// one pipeline on one dedicated connection, retried until a deadline across
-// failovers without storing a batch twice.
+// multi-value RPUSH per flush, in a script (EVALSHA) that pushes only if a
+// per-lane key does not show the flush as applied yet and records the
+// flush's sequence number there, plus WAIT when replicated acks are
+// required, in one pipeline on one dedicated connection, retried until a
+// deadline across failovers without storing a batch twice.
 package store
 
 import (

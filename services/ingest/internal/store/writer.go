@@ -30,16 +30,20 @@ const LaneKeyPrefix = "sluice:lane:"
 // MinLaneKeyTTL is the shortest expiry of a lane key; see WriterOptions.
 const MinLaneKeyTTL = 10 * time.Minute
 
-// laneScript makes a retried flush idempotent (the first attempt of a flush
-// uses MULTI/RPUSH/SET/EXEC instead, see pushOnce). KEYS[1] is the list,
-// KEYS[2] the lane key, ARGV[1] the flush's sequence number, ARGV[2] the
-// lane key's expiry in milliseconds, ARGV[3..] the messages. It pushes only when the
-// sequence is above the one stored in the lane key (a retry of a flush that
-// was already applied, after an EOF, a timeout or a failover, finds its own
-// sequence there and pushes nothing). It SETs the lane key in both cases:
-// that write is what the WAIT after the script waits for, so a retry on a
-// new connection still waits until the replicas have everything up to and
-// including the original push. Script effects replicate as one MULTI/EXEC,
+// laneScript makes every attempt of a flush idempotent, the first one
+// included (see pushOnce). KEYS[1] is the list, KEYS[2] the lane key,
+// ARGV[1] the flush's sequence number, ARGV[2] the lane key's expiry in
+// milliseconds, ARGV[3..] the messages. It pushes only when the sequence is
+// above the one stored in the lane key: a retry of a flush that was already
+// applied (after an EOF, a timeout or a failover) finds its own sequence
+// there and pushes nothing, and so does an attempt whose bytes reach Redis
+// late, after the lane gave up on it and a later attempt or flush was
+// applied (TCP retransmission on the abandoned connection), which finds its
+// sequence or a higher one. The lane key only moves upward: when it does
+// not push, the script SETs the value it found. It SETs the lane key in
+// both cases: that write is what the WAIT after the script waits for, so a
+// retry on a new connection still waits until the replicas have everything
+// up to and including the original push. Script effects replicate as one MULTI/EXEC,
 // so a replica (and so a promoted replica) has the batch and its sequence
 // together or neither. The "#!lua" line declares a script that may write:
 // Redis rejects it up front on a replica (READONLY), below
@@ -81,11 +85,15 @@ type WriterOptions struct {
 
 // Writer creates Lanes that share one Redis client.
 type Writer struct {
-	rdb   *redis.Client
-	o     WriterOptions
-	id    string // random per Writer (per process start)
-	ttl   any    // lane key expiry in ms, boxed once
-	lanes atomic.Int64
+	rdb *redis.Client
+	o   WriterOptions
+	id  string // random per Writer (per process start)
+	ttl any    // lane key expiry in ms, boxed once
+	// script is laneScript, sent as EVALSHA of its hash; pushOnce falls
+	// back to EVAL of its text when the server answers NOSCRIPT (a
+	// restart, a promoted replica that never ran it, SCRIPT FLUSH).
+	script *redis.Script
+	lanes  atomic.Int64
 }
 
 // NewWriter returns a Writer over rdb with a random id: its lanes' keys
@@ -100,7 +108,7 @@ func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (it panics instead)
 	ttl := max(10*o.RetryTimeout, MinLaneKeyTTL)
-	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds()}
+	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds(), script: redis.NewScript(laneScript)}
 }
 
 // Lane is one flush lane: a dedicated Redis connection with at most one
@@ -111,7 +119,10 @@ type Lane struct {
 	key  any    // the lane key, boxed once
 	seq  uint64 // sequence number of the current (last started) flush
 	conn *redis.Conn
-	args []any
+	// loaded: laneScript ran on conn, so the server has it cached and
+	// EVALSHA finds it.
+	loaded bool
+	args   []any
 }
 
 // NewLane returns a lane with the next lane index of w; its connection is
@@ -130,7 +141,7 @@ func (l *Lane) Close() error {
 		return nil
 	}
 	err := l.conn.Close()
-	l.conn = nil
+	l.conn, l.loaded = nil, false
 	return err
 }
 
@@ -143,14 +154,15 @@ type Arg []byte
 func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 
 // Push stores vals (each a *Arg, or anything go-redis can encode) as one
-// flush with the lane's next sequence number: one multi-value RPUSH that
-// also records the sequence in the lane key (MULTI/EXEC on the first
-// attempt, the checking laneScript on retries), plus WAIT on the same
-// connection in the same pipeline when MinReplicas > 0. It retries until deadline: connection errors, EOF,
+// flush with the lane's next sequence number: one EVALSHA of laneScript,
+// whose multi-value RPUSH also records the sequence in the lane key, on
+// every attempt, plus WAIT on the same connection in the same pipeline when
+// MinReplicas > 0. It retries until deadline: connection errors, EOF,
 // READONLY, NOREPLICAS, LOADING, MASTERDOWN, a rejected ROLE, and every
 // other error alike. A retry after an ambiguous error (the write was
 // applied but its reply was lost) does not store the values twice, also on
-// a promoted replica. When WAIT reports too few replicas it re-issues only
+// a promoted replica, and neither does an abandoned attempt whose bytes
+// reach Redis after a later one. When WAIT reports too few replicas it re-issues only
 // WAIT on the same connection. It returns nil, or an error wrapping
 // ErrUnavailable or ErrNotReplicated, or ctx's error.
 func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
@@ -159,7 +171,6 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 	seq := strconv.FormatUint(l.seq, 10)
 	backoff := o.MinBackoff
 	pushed := false // the RPUSH is applied on l.conn; only WAIT is missing
-	check := false  // an earlier attempt with seq may have been applied
 	var lastErr error
 	var lastReplicas int64
 	for attempt := 0; ; attempt++ {
@@ -169,7 +180,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 		if pushed {
 			replicas, err = l.waitOnly(ctx)
 		} else {
-			replicas, err = l.pushOnce(ctx, seq, vals, check)
+			replicas, err = l.pushOnce(ctx, seq, vals)
 		}
 		switch {
 		case err == nil && (o.MinReplicas == 0 || replicas >= int64(o.MinReplicas)):
@@ -193,15 +204,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			pushed = false // a new connection must push again
-			check = true   // seq may have been applied: the next attempt checks
-			if errors.Is(err, errPushFailed) {
-				// The lane key records seq but the RPUSH is known to have
-				// failed: the next attempt takes a fresh sequence number.
-				l.seq++
-				seq = strconv.FormatUint(l.seq, 10)
-				check = false
-			}
+			pushed = false // a new connection must push (if seq is not applied)
 			lastErr = err
 			l.discard()
 			l.retried(reason(err))
@@ -258,80 +261,54 @@ func (l *Lane) connection() *redis.Conn {
 func (l *Lane) discard() {
 	if l.conn != nil {
 		_ = l.conn.Close()
-		l.conn = nil
+		l.conn, l.loaded = nil, false
 	}
 }
 
-// pushOnce sends one attempt of a flush and, when MinReplicas > 0, WAIT
-// after it on the same connection in the same pipeline. The first attempt
-// of a flush (retry false) cannot have been applied before: its sequence
-// number is new. It sends MULTI, RPUSH key vals..., SET lanekey seq PX ttl,
-// EXEC: the same effects as laneScript without its check, at the cost of a
-// bare RPUSH (laneScript copies every value into Lua and back). A retry
-// (retry true: an earlier attempt failed and may have been applied) sends
-// EVAL laneScript 2 key lanekey seq ttl vals..., which pushes only if the
-// lane key does not show seq as applied.
-func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any, retry bool) (int64, error) {
+// pushOnce sends one attempt of a flush: EVALSHA laneScript 2 key lanekey
+// seq ttl vals..., which pushes only if the lane key does not show seq (or a
+// later flush) as applied, and, when MinReplicas > 0, WAIT after it on the
+// same connection in the same pipeline. Every attempt checks, the first one
+// included: an attempt the lane gave up on may still reach Redis later, and
+// must then change nothing. The first flush on a connection sends EVAL with
+// the script's text instead (the server may be new to it: a restart, a
+// promoted replica), which Redis caches; later ones send only its hash.
+// When the server answers NOSCRIPT all the same (SCRIPT FLUSH; nothing
+// ran), the attempt is sent again with EVAL. That costs the WAIT of the
+// first pipeline, which returns at once unless the replicas lag behind the
+// connection's previous write.
+func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
 	o := &l.w.o
-	cn := l.connection()
-	pipe := cn.Pipeline()
-	var push, exec *redis.Cmd
-	var multi *redis.StatusCmd
-	var set *redis.Cmd
-	if retry {
-		l.args = append(l.args[:0], "eval", laneScript, 2, o.Key, l.key, seq, l.w.ttl)
-		l.args = append(l.args, vals...)
-		push = redis.NewCmd(ctx, l.args...)
-		_ = pipe.Process(ctx, push)
+	if l.loaded {
+		l.args = append(l.args[:0], "evalsha", l.w.script.Hash())
 	} else {
-		l.args = append(l.args[:0], "rpush", o.Key)
-		l.args = append(l.args, vals...)
-		multi = redis.NewStatusCmd(ctx, "multi")
-		push = redis.NewCmd(ctx, l.args...)
-		set = redis.NewCmd(ctx, "set", l.key, seq, "px", l.w.ttl)
-		exec = redis.NewCmd(ctx, "exec")
-		_ = pipe.Process(ctx, multi)
-		_ = pipe.Process(ctx, push)
-		_ = pipe.Process(ctx, set)
-		_ = pipe.Process(ctx, exec)
+		l.args = append(l.args[:0], "eval", laneScript)
 	}
-	var wait *redis.IntCmd
-	if o.MinReplicas > 0 {
-		wait = redis.NewIntCmd(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds())
-		_ = pipe.Process(ctx, wait)
+	l.args = append(l.args, 2, o.Key, l.key, seq, l.w.ttl)
+	l.args = append(l.args, vals...)
+	push, wait, err := l.evalPipeline(ctx)
+	if err != nil && l.loaded && redis.HasErrorPrefix(push.Err(), "NOSCRIPT") {
+		l.args[0], l.args[1] = "eval", laneScript
+		push, wait, err = l.evalPipeline(ctx)
 	}
-	_, err := pipe.Exec(ctx)
 	clear(l.args) // drop references to the batch buffer
-	if retry {
-		if err := push.Err(); err != nil {
-			return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
-		}
-	} else {
-		// A command refused while queued (READONLY, NOREPLICAS, OOM) makes
-		// EXEC fail with EXECABORT: nothing of the transaction is applied.
-		for _, c := range []redis.Cmder{multi, push, set, exec} {
-			if err := c.Err(); err != nil {
-				return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %s: %w", o.Key, l.key, seq, c.Name(), err)
-			}
-		}
+	if perr := push.Err(); perr != nil {
+		return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, perr)
 	}
+	l.loaded = true
 	if err != nil {
 		return 0, err
 	}
-	if retry {
-		res, err := push.Int64Slice()
-		if err != nil || len(res) != 2 {
-			return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
+	res, err := push.Int64Slice()
+	if err != nil || len(res) != 2 {
+		return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
+	}
+	if res[0] == 0 {
+		// An earlier attempt of this flush was applied; its reply was lost.
+		if o.Metrics != nil {
+			o.Metrics.duplicateFlushes.Inc()
 		}
-		if res[0] == 0 {
-			// An earlier attempt of this flush was applied; its reply was lost.
-			if o.Metrics != nil {
-				o.Metrics.duplicateFlushes.Inc()
-			}
-			o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
-		}
-	} else if err := execErr(exec); err != nil {
-		return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
+		o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
 	}
 	if wait == nil {
 		return 0, nil
@@ -343,28 +320,19 @@ func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any, retry bool)
 	return n, nil
 }
 
-// errPushFailed marks an EXEC whose RPUSH failed at run time (WRONGTYPE)
-// while its SET of the lane key was applied.
-var errPushFailed = errors.New("transaction ran, its RPUSH failed")
-
-// execErr checks the reply of EXEC after MULTI, RPUSH, SET: two replies, and
-// neither an error (a command that fails at run time, e.g. WRONGTYPE, does
-// not abort the others). A failed RPUSH is wrapped in errPushFailed.
-func execErr(exec *redis.Cmd) error {
-	res, err := exec.Slice()
-	if err != nil {
-		return err
+// evalPipeline sends l.args (EVALSHA or EVAL of laneScript) and, when
+// MinReplicas > 0, WAIT, in one pipeline on the lane's connection.
+func (l *Lane) evalPipeline(ctx context.Context) (push *redis.Cmd, wait *redis.IntCmd, err error) {
+	o := &l.w.o
+	pipe := l.connection().Pipeline()
+	push = redis.NewCmd(ctx, l.args...)
+	_ = pipe.Process(ctx, push)
+	if o.MinReplicas > 0 {
+		wait = redis.NewIntCmd(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds())
+		_ = pipe.Process(ctx, wait)
 	}
-	if len(res) != 2 {
-		return fmt.Errorf("unexpected EXEC reply %v", res)
-	}
-	if e, ok := res[0].(error); ok {
-		return fmt.Errorf("%w: %w", errPushFailed, e)
-	}
-	if e, ok := res[1].(error); ok {
-		return fmt.Errorf("set lane key: %w", e)
-	}
-	return nil
+	_, err = pipe.Exec(ctx)
+	return push, wait, err
 }
 
 // waitOnly re-issues WAIT on the connection that applied the RPUSH.

@@ -48,7 +48,7 @@ func TestLaneIdempotent(t *testing.T) {
 	}
 
 	const (
-		flush     = "flush"      // Push: a new flush, first attempt MULTI/RPUSH/SET/EXEC
+		flush     = "flush"      // Push: a new flush
 		retrySame = "retry same" // the retry attempt (EVAL) of the last flush
 		retryNew  = "retry new"  // the retry attempt of a new flush whose first attempt never landed
 	)
@@ -83,7 +83,7 @@ func TestLaneIdempotent(t *testing.T) {
 				l.seq++
 				fallthrough
 			case retrySame:
-				_, err = l.pushOnce(ctx, strconv.FormatUint(l.seq, 10), args(st.vals...), true)
+				_, err = l.pushOnce(ctx, strconv.FormatUint(l.seq, 10), args(st.vals...))
 			}
 			if err != nil {
 				t.Fatalf("%s: %v", st.how, err)
@@ -109,8 +109,9 @@ func TestLaneIdempotent(t *testing.T) {
 }
 
 // TestLaneLargeBatch pushes batches around and above the Lua unpack limit
-// (about 8000 values) both ways: as a first attempt (MULTI/RPUSH/EXEC) and
-// as a retry (laneScript, which pushes in chunks of 4000): in order, once.
+// (about 8000 values) both ways: through Push and as a retry of a flush
+// whose first attempt never landed (laneScript pushes in chunks of 4000 in
+// both): in order, once.
 func TestLaneLargeBatch(t *testing.T) {
 	master := redistest.NewRedis(t, redistest.RedisOptions{})
 	mc := master.Client()
@@ -135,7 +136,7 @@ func TestLaneLargeBatch(t *testing.T) {
 				var err error
 				if retry { // the retry of a new flush whose first attempt never landed
 					lane.seq++
-					_, err = lane.pushOnce(ctx, strconv.FormatUint(lane.seq, 10), args(vals...), true)
+					_, err = lane.pushOnce(ctx, strconv.FormatUint(lane.seq, 10), args(vals...))
 				} else {
 					err = lane.Push(ctx, args(vals...), time.Now().Add(20*time.Second))
 				}
@@ -246,13 +247,10 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 }
 
 // TestLaneRejected: flushes Redis refuses are never acknowledged and leave
-// nothing behind. Below min-replicas-to-write both forms of a flush are
-// refused before anything runs: the first attempt's MULTI/EXEC (EXECABORT
-// after a NOREPLICAS while queueing) and the retries' laneScript (declared
-// as writing by its #!lua line, so refused like a plain RPUSH). When the list
-// key holds a string, the first attempt's RPUSH fails inside EXEC while its
-// SET of the lane key is applied; the retries must not take that lane key
-// for a stored batch.
+// nothing behind. Below min-replicas-to-write laneScript is refused before
+// anything runs (declared as writing by its #!lua line, so refused like a
+// plain RPUSH). When the list key holds a string, the script's RPUSH fails
+// and the script stops before its SET: the lane key is not written either.
 func TestLaneRejected(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -292,10 +290,10 @@ func TestLaneRejected(t *testing.T) {
 			if tc.prepare && typ != "string" || !tc.prepare && typ != "none" {
 				t.Fatalf("list key is a %s, want it untouched", typ)
 			}
-			if n, err := mc.Exists(ctx, lane.Key()).Result(); err != nil || (n != 0) != tc.prepare {
+			if n, err := mc.Exists(ctx, lane.Key()).Result(); err != nil || n != 0 {
 				t.Fatalf("lane key exists: %d %v", n, err)
 			}
-			// the first attempt (MULTI/EXEC) and at least one retry
+			// the first attempt and at least one retry
 			if got := counterValue(t, m.retries.WithLabelValues(tc.reason)); got < 2 {
 				t.Fatalf("%s retries %v, want at least 2", tc.reason, got)
 			}
@@ -304,4 +302,141 @@ func TestLaneRejected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLaneLateFirstAttempt delays the bytes of a flush's first attempt
+// until after its retry: a proxy between the lane and Redis holds back what
+// the lane sends on its connection, the lane gives up on that attempt (read
+// timeout), retries on a new connection and succeeds, and the lane's next
+// flush is stored too. Then the proxy releases the held bytes to Redis, as a
+// TCP retransmission would deliver them. The stale attempt must not store
+// its batch a second time, and must not move the lane key backwards (a
+// later retry of an applied flush would then push again).
+func TestLaneLateFirstAttempt(t *testing.T) {
+	master := redistest.NewRedis(t, redistest.RedisOptions{})
+	mc := master.Client()
+	defer mc.Close()
+	proxy := newHoldProxy(t, master.Addr)
+	m := NewMetrics(prometheus.NewRegistry())
+	const timeout = 300 * time.Millisecond // the lane gives up on a held attempt after this
+	rdb := NewClient(ClientOptions{Addr: proxy.Addr(), Timeout: timeout, PoolSize: 2}, m, discard())
+	defer rdb.Close()
+	w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: timeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
+	lane := w.NewLane()
+	defer lane.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deadline := func() time.Time { return time.Now().Add(20 * time.Second) }
+
+	if err := lane.Push(ctx, args("a"), deadline()); err != nil {
+		t.Fatalf("flush 1: %v", err)
+	}
+	if n := proxy.holdAll(); n != 1 {
+		t.Fatalf("proxy holds %d connections, want the lane's 1", n)
+	}
+	start := time.Now()
+	if err := lane.Push(ctx, args("b"), deadline()); err != nil {
+		t.Fatalf("flush 2: %v", err)
+	}
+	t.Logf("flush 2 stored by its retry %v after its held first attempt", time.Since(start))
+	if proxy.heldBytes() == 0 {
+		t.Fatal("flush 2's first attempt did not go through the held connection")
+	}
+	if err := lane.Push(ctx, args("c"), deadline()); err != nil {
+		t.Fatalf("flush 3: %v", err)
+	}
+	if got := listOf(t, mc, "q"); got != "a,b,c" {
+		t.Fatalf("before the release: list %q, want a,b,c", got)
+	}
+
+	replies, err := proxy.release(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replies to the late first attempt of flush 2: %q", replies)
+	if got := listOf(t, mc, "q"); got != "a,b,c" {
+		t.Errorf("after the late first attempt of flush 2: list %q, want a,b,c", got)
+	}
+	if got, err := mc.Get(ctx, lane.Key()).Result(); err != nil || got != "3" {
+		t.Errorf("after the late first attempt of flush 2: lane key %q (%v), want 3", got, err)
+	}
+	// A retry of flush 3 (its reply lost) must find it applied.
+	if err := mc.Del(ctx, "q").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lane.pushOnce(ctx, "3", args("c")); err != nil {
+		t.Fatalf("retry of flush 3: %v", err)
+	}
+	if got := listOf(t, mc, "q"); got != "" {
+		t.Errorf("a retry of flush 3 pushed %q again, want nothing", got)
+	}
+}
+
+// TestLaneScriptCache: a lane sends laneScript's text once per connection
+// (EVAL) and then only its hash (EVALSHA); after SCRIPT FLUSH the NOSCRIPT
+// answer makes it send the text again, and the flush is stored once.
+func TestLaneScriptCache(t *testing.T) {
+	master := redistest.NewRedis(t, redistest.RedisOptions{})
+	mc := master.Client()
+	defer mc.Close()
+	m := NewMetrics(prometheus.NewRegistry())
+	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+	defer rdb.Close()
+	w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: time.Second, Logger: discard(), Metrics: m})
+	lane := w.NewLane()
+	defer lane.Close()
+	ctx := context.Background()
+	steps := []struct {
+		name          string
+		flush         bool // SCRIPT FLUSH first
+		val           string
+		want          string
+		eval, evalsha string // calls so far, from INFO commandstats
+	}{
+		{name: "first flush sends the text", val: "a", want: "a", eval: "1", evalsha: ""},
+		{name: "then the hash", val: "b", want: "a,b", eval: "1", evalsha: "1"},
+		{name: "and again", val: "c", want: "a,b,c", eval: "1", evalsha: "2"},
+		{name: "after SCRIPT FLUSH the text again", flush: true, val: "d", want: "a,b,c,d", eval: "2", evalsha: "3"},
+		{name: "then the hash again", val: "e", want: "a,b,c,d,e", eval: "2", evalsha: "4"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.flush {
+				if err := mc.ScriptFlush(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := lane.Push(ctx, args(st.val), time.Now().Add(5*time.Second)); err != nil {
+				t.Fatalf("Push: %v", err)
+			}
+			if got := listOf(t, mc, "q"); got != st.want {
+				t.Fatalf("list %q, want %q", got, st.want)
+			}
+			stats, err := mc.Info(ctx, "commandstats").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := calls(stats, "eval"); got != st.eval {
+				t.Errorf("EVAL calls %q, want %q", got, st.eval)
+			}
+			if got := calls(stats, "evalsha"); got != st.evalsha {
+				t.Errorf("EVALSHA calls %q, want %q", got, st.evalsha)
+			}
+		})
+	}
+}
+
+// calls returns the calls= field of cmdstat_<cmd> in INFO commandstats, or
+// "" if the command was never called.
+func calls(stats, cmd string) string {
+	for _, line := range strings.Split(stats, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":"); ok {
+			for _, kv := range strings.Split(v, ",") {
+				if c, ok := strings.CutPrefix(kv, "calls="); ok {
+					return c
+				}
+			}
+		}
+	}
+	return ""
 }
