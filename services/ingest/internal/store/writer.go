@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -77,10 +79,12 @@ type WriterOptions struct {
 	// max(10 x RetryTimeout, MinLaneKeyTTL) after a lane's last flush, so a
 	// retry always finds the key of the flush it repeats.
 	RetryTimeout time.Duration
-	MinBackoff   time.Duration // default 20ms
-	MaxBackoff   time.Duration // default 1s
-	Logger       *slog.Logger
-	Metrics      *Metrics
+	// MinBackoff and MaxBackoff bound the backoff between attempts, doubled
+	// after each failure; each pause is drawn from [backoff/2, backoff].
+	MinBackoff time.Duration // default 20ms
+	MaxBackoff time.Duration // default 1s
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 // Writer creates Lanes that share one Redis client.
@@ -106,7 +110,7 @@ func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 		o.MaxBackoff = time.Second
 	}
 	var id [8]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (it panics instead)
+	_, _ = crand.Read(id[:]) // crypto/rand.Read never fails (it panics instead)
 	ttl := max(10*o.RetryTimeout, MinLaneKeyTTL)
 	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds(), script: redis.NewScript(laneScript)}
 }
@@ -119,6 +123,7 @@ type Lane struct {
 	key  any    // the lane key, boxed once
 	seq  uint64 // sequence number of the current (last started) flush
 	conn *redis.Conn
+	rnd  *rand.Rand // backoff jitter; the lane's own, as a Lane is used by one goroutine
 	// loaded: laneScript ran on conn, so the server has it cached and
 	// EVALSHA finds it.
 	loaded bool
@@ -129,7 +134,10 @@ type Lane struct {
 // opened on first use.
 func (w *Writer) NewLane() *Lane {
 	n := w.lanes.Add(1) - 1
-	return &Lane{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10)}
+	var seed [16]byte
+	_, _ = crand.Read(seed[:]) // crypto/rand.Read never fails (it panics instead)
+	rnd := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	return &Lane{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10), rnd: rnd}
 }
 
 // Key returns the name of the lane key.
@@ -212,10 +220,11 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 				o.Logger.Warn("redis write failed, retrying", "err", err, "attempt", attempt+1, "deadline_in", time.Until(deadline).Round(time.Millisecond))
 			}
 		}
-		if time.Now().Add(backoff).After(deadline) {
+		pause := l.jittered(backoff)
+		if time.Now().Add(pause).After(deadline) {
 			return fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -224,6 +233,16 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 		}
 		backoff = min(2*backoff, o.MaxBackoff)
 	}
+}
+
+// jittered returns the pause before the next attempt: drawn uniformly from
+// [backoff/2, backoff] by the lane's own random source. Without it every
+// lane of every container, all failing at the same failover, retried in
+// step and hit the new master together; with it they spread over half of
+// each backoff step, and a pause is never shorter than half of it.
+func (l *Lane) jittered(backoff time.Duration) time.Duration {
+	half := backoff / 2
+	return half + time.Duration(l.rnd.Int64N(int64(backoff-half)+1))
 }
 
 func (l *Lane) retried(reason string) {

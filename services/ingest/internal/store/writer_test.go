@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -439,4 +440,53 @@ func calls(stats, cmd string) string {
 		}
 	}
 	return ""
+}
+
+// TestBackoffJitter: the pauses between attempts are drawn from [backoff/2,
+// backoff], independently per lane, so that the lanes of all containers do
+// not retry in step after a failover. It draws a series of pauses for the
+// same backoff on two lanes of one Writer and a lane of another Writer.
+func TestBackoffJitter(t *testing.T) {
+	rdb := NewClient(ClientOptions{Addr: "127.0.0.1:1", Timeout: time.Second}, NewMetrics(prometheus.NewRegistry()), discard())
+	defer rdb.Close()
+	o := WriterOptions{Key: "q", Logger: discard()}
+	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
+	lanes := []*Lane{w1.NewLane(), w1.NewLane(), w2.NewLane()}
+	tests := []struct {
+		backoff time.Duration
+		spread  bool // the pauses must differ (lanes not in step)
+	}{
+		{backoff: 0},
+		{backoff: 1},
+		{backoff: 20 * time.Millisecond, spread: true},
+		{backoff: time.Second, spread: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.backoff.String(), func(t *testing.T) {
+			const draws = 32
+			series := make([][]time.Duration, len(lanes))
+			for i, l := range lanes {
+				for range draws {
+					p := l.jittered(tc.backoff)
+					if p < tc.backoff/2 || p > tc.backoff {
+						t.Fatalf("lane %d: pause %v for backoff %v, want within [%v, %v]", i, p, tc.backoff, tc.backoff/2, tc.backoff)
+					}
+					series[i] = append(series[i], p)
+				}
+			}
+			if !tc.spread {
+				return
+			}
+			for i := range series {
+				for j := i + 1; j < len(series); j++ {
+					if slices.Equal(series[i], series[j]) {
+						t.Errorf("lanes %d and %d pause in step: %v", i, j, series[i][:4])
+					}
+				}
+				if slices.Min(series[i]) == slices.Max(series[i]) {
+					t.Errorf("lane %d always pauses %v", i, series[i][0])
+				}
+			}
+		})
+	}
 }
