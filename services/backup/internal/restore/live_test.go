@@ -230,3 +230,191 @@ func TestRestoreReplaceRefusesConsumedQueue(t *testing.T) {
 		t.Fatalf("the refused restore changed the queue: %d elements, first %q", len(got), fmt.Sprint(got[:min(2, len(got))]))
 	}
 }
+
+// TestRestoreMergeChunked merges a backup of 20,000 elements into a live
+// queue of 30,000 while a writer keeps appending. The merge must not be one
+// Lua call over a whole list (it blocks the master, and its replicas, for
+// as long as it runs): every script call may move at most 1,000 elements,
+// so there must be at least 20 calls. Every acknowledged message stays, in
+// order, after the backup's. The slowest script call is logged (SLOWLOG),
+// not asserted.
+func TestRestoreMergeChunked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := redistest.NewRedis(t, redistest.RedisOptions{Password: password,
+		ExtraConfig: []string{"repl-diskless-sync-delay 0", "slowlog-log-slower-than 0", "slowlog-max-len 100000"}})
+	mc := redis.NewClient(&redis.Options{Addr: r.Addr, Password: password})
+	defer mc.Close()
+	const backupLen, current = 20000, 30000
+	push(t, mc, "backup", backupLen)
+	dir := t.TempDir()
+	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, RedisAddr: r.Addr, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Take(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	push(t, mc, "current", current)
+	if err := mc.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.SlowLogReset(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := &liveWriter{c: mc, prefix: "live"}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	out := &onPlan{hook: func() {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(ctx, 0, 20000, stop) }()
+	}}
+	_, err = Run(ctx, filepath.Join(dir, m.File), Options{RedisAddr: r.Addr, Password: password,
+		Key: key, Confirm: true, Timeout: 30 * time.Second, Out: out})
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	stats, err := mc.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts := cmdCalls(stats, "eval") + cmdCalls(stats, "evalsha")
+	var slowest time.Duration
+	logs, err := mc.SlowLogGet(ctx, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range logs {
+		if len(l.Args) > 0 && strings.HasPrefix(strings.ToLower(l.Args[0]), "eval") {
+			slowest = max(slowest, l.Duration)
+		}
+	}
+	t.Logf("merge: %d script calls, the slowest took %v", scripts, slowest)
+	if scripts < backupLen/1000 {
+		t.Errorf("the merge ran in %d script calls, want at least %d (at most 1000 elements each)", scripts, backupLen/1000)
+	}
+	acked := w.ackedSoFar()
+	got, err := mc.LRange(ctx, key, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, 0, backupLen+current+len(acked))
+	for i := range backupLen {
+		want = append(want, msg("backup", i))
+	}
+	for i := range current {
+		want = append(want, msg("current", i))
+	}
+	want = append(want, acked...)
+	t.Logf("the writer got %d OKs during the restore", len(acked))
+	if len(got) != len(want) {
+		t.Fatalf("the queue holds %d elements, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("element %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+	if n, err := mc.Exists(ctx, key+":restore-staging").Result(); err != nil || n != 0 {
+		t.Errorf("staging key left behind: %d %v", n, err)
+	}
+}
+
+// cmdCalls returns the calls of cmdstat_<cmd> in INFO commandstats that
+// ran: calls less rejected_calls and failed_calls (a NOSCRIPT EVALSHA).
+func cmdCalls(stats, cmd string) int {
+	for _, line := range strings.Split(stats, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":"); ok {
+			n := 0
+			for _, kv := range strings.Split(v, ",") {
+				k, val, _ := strings.Cut(kv, "=")
+				var x int
+				fmt.Sscan(val, &x)
+				switch k {
+				case "calls":
+					n += x
+				case "rejected_calls", "failed_calls":
+					n -= x
+				}
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// TestPrependScriptBounds runs prependScript directly: each call moves at
+// most maxn elements and, with elements of equal size, at most one element
+// more than fits in maxb bytes; the calls together make the queue the
+// staging list followed by what the queue held.
+func TestPrependScriptBounds(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	c := r.Client()
+	defer c.Close()
+	tests := []struct {
+		name             string
+		staging, current int
+		size             int // bytes per element
+		maxn, maxb       int
+	}{
+		{name: "element bound", staging: 2500, current: 3, size: 10, maxn: 1000, maxb: 1 << 20},
+		{name: "byte bound", staging: 300, current: 2, size: 1000, maxn: 1000, maxb: 20000},
+		{name: "one large element per call", staging: 5, current: 0, size: 100000, maxn: 1000, maxb: 1000},
+		{name: "empty staging", staging: 0, current: 4, size: 10, maxn: 1000, maxb: 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			elem := func(p string, i int) string {
+				s := fmt.Sprintf("%s-%d-", p, i)
+				return s + strings.Repeat("x", tc.size-len(s))
+			}
+			var want []string
+			for i := range tc.staging {
+				want = append(want, elem("s", i))
+				if err := c.RPush(ctx, "staging", elem("s", i)).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range tc.current {
+				want = append(want, elem("q", i))
+				if err := c.RPush(ctx, "q", elem("q", i)).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			perCall := min(tc.maxn, tc.maxb/tc.size+1)
+			script := redis.NewScript(prependScript)
+			left, calls := int64(tc.staging), 0
+			for left > 0 || calls == 0 {
+				r, err := script.Run(ctx, c, []string{"q", "staging"}, tc.maxn, tc.maxb).Int64Slice()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if moved := left - r[0]; moved > int64(perCall) || (left > 0 && moved < 1) {
+					t.Fatalf("call %d moved %d elements, want 1..%d", calls, moved, perCall)
+				}
+				left = r[0]
+				calls++
+			}
+			got, err := c.LRange(ctx, "q", 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("queue after %d calls: %d elements, want %d in order", calls, len(got), len(want))
+			}
+			if n, _ := c.Exists(ctx, "staging").Result(); n != 0 {
+				t.Fatal("staging key left behind")
+			}
+		})
+	}
+}

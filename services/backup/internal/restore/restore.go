@@ -228,19 +228,51 @@ redis.call('LTRIM', KEYS[1], n, -1)
 return n
 `
 
-// mergeScript makes KEYS[2] (the restored backup) the queue, appending what
-// KEYS[1] holds now, atomically: no RPUSH of ingest can fall in between.
-var mergeScript = redis.NewScript(`
-local n = redis.call('LLEN', KEYS[1])
-local i = 0
-while i < n do
-  local chunk = redis.call('LRANGE', KEYS[1], i, i + 999)
-  redis.call('RPUSH', KEYS[2], unpack(chunk))
-  i = i + 1000
+// prependScript moves the last elements of the list KEYS[2] (the rebuilt
+// backup, in staging) to the head of the list KEYS[1] (the queue), in
+// order: at most ARGV[1] elements and about ARGV[2] bytes per call (it
+// reads groups of at most 100, the first of 1, each sized by the average
+// so far to fit the bytes left; messages may be up to 512 MiB), so that no call blocks the master (and its replicas) for
+// long, however long either list is. Called until the staging list is
+// empty (it is deleted with its last element), it makes the queue the
+// backup's elements followed by what the queue held, including everything
+// appended meanwhile. It returns {elements left in staging, queue length}.
+//
+// The trade-off against the former single script, which copied the whole
+// live queue behind the staging list and RENAMEd it in one atomic call:
+// the merge is no longer one atomic step. Between calls the queue starts
+// with the last part of the backup only, so a consumer popping from the
+// head meanwhile gets those restored elements before the earlier ones. What
+// matters is kept: the live queue is never moved, so every message ingest
+// acknowledged before or during the merge stays in the queue, behind all
+// restored elements, and each call's effects replicate as one MULTI/EXEC.
+// If the restore stops half-way, the queue holds the backup's last
+// elements and every live one, and the staging key the backup's first
+// elements; running the restore again restores the whole backup again (the
+// prepended part twice: at-least-once, nothing lost).
+const prependScript = `
+local maxn, maxb = tonumber(ARGV[1]), tonumber(ARGV[2])
+local left = redis.call('LLEN', KEYS[2])
+local moved, bytes, k = 0, 0, 1
+while left > 0 and moved < maxn and bytes < maxb do
+  if moved > 0 then
+    k = math.max(1, math.min(100, math.floor((maxb - bytes) / math.max(1, bytes / moved))))
+  end
+  k = math.min(k, left, maxn - moved)
+  local chunk = redis.call('LRANGE', KEYS[2], -k, -1)
+  -- LPUSH puts each argument at the head in turn: pass the chunk reversed.
+  local rev = {}
+  for i = #chunk, 1, -1 do
+    rev[#rev + 1] = chunk[i]
+    bytes = bytes + #chunk[i]
+  end
+  redis.call('LPUSH', KEYS[1], unpack(rev))
+  redis.call('LTRIM', KEYS[2], 0, -k - 1)
+  moved = moved + k
+  left = left - k
 end
-redis.call('RENAME', KEYS[2], KEYS[1])
-return n
-`)
+return {left, redis.call('LLEN', KEYS[1])}
+`
 
 // batchElements and batchBytes bound one RPUSH of the restore; pipeline is
 // the RPUSHes in flight. No command blocks the master for long: one RESTORE
@@ -254,8 +286,8 @@ const (
 
 // restoreQueue rebuilds the queue in a staging key with batched RPUSHes;
 // with Replace it then discards the elements the plan counted (and only
-// those); then it makes the staging list the queue, after appending what
-// the queue holds now, in one atomic script.
+// those); then it moves the staging list to the head of the queue in
+// bounded script calls (prependScript), keeping what the queue holds.
 func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, plan planned, res *Result) error {
 	staging := o.Key + ":restore-staging"
 	if err := mc.Unlink(ctx, staging).Err(); err != nil {
@@ -316,11 +348,23 @@ func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, pl
 		}
 		fmt.Fprintf(o.Out, "master: %d elements of %s discarded\n", plan.n, o.Key)
 	}
-	kept, err := mergeScript.Run(ctx, mc, []string{o.Key, staging}).Int64()
-	if err != nil {
-		return fmt.Errorf("merge %s into %s on %s: %w", staging, o.Key, mc.Options().Addr, err)
+	prepend := redis.NewScript(prependScript)
+	for moved := int64(0); ; {
+		r, err := prepend.Run(ctx, mc, []string{o.Key, staging}, batchElements, batchBytes).Int64Slice()
+		if err == nil && len(r) != 2 {
+			err = fmt.Errorf("unexpected reply %v", r)
+		}
+		if err != nil {
+			return fmt.Errorf("merge %s into %s on %s after %d of %d elements (the queue starts with the backup's last %d, %s holds the rest): %w",
+				staging, o.Key, mc.Options().Addr, moved, n, moved, staging, err)
+		}
+		left, qlen := r[0], r[1]
+		moved = n - left
+		if left == 0 {
+			res.KeptCurrent = qlen - n
+			break
+		}
 	}
-	res.KeptCurrent = kept
 	if q.key.ExpireAt > 0 {
 		if err := mc.PExpireAt(ctx, o.Key, time.UnixMilli(q.key.ExpireAt)).Err(); err != nil {
 			return fmt.Errorf("PEXPIREAT %s: %w", o.Key, err)
