@@ -413,8 +413,9 @@ func (l *Lane) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *redis.
 // and a write the old master applies on its own after the failover (a
 // partition, until min-replicas-max-lag stops it) is in a history that is
 // discarded when it resyncs from the new master, or survives only if the
-// new master's is lost, never both. The key's expiry bounds all of this as
-// it bounds the script's check: see WriterOptions.RetryTimeout.
+// new master's is lost, never both. The lane key's expiry counts as a write
+// for WATCH (Redis 7.0 aborts the EXEC), so unlike a late script a late
+// transaction stays harmless after the key expired.
 //
 // A nil EXEC means the lane key was written since the WATCH: it expired
 // (the lane was idle for the key's TTL), or a stale attempt of an earlier
