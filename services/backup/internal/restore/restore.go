@@ -35,9 +35,12 @@ type Options struct {
 	RedisAddr        string // single-node mode
 	Password         string
 	Key              string // the queue key (BACKUP_KEY)
-	// Replace discards what the queue holds now. Without it the queue
-	// becomes the backup's elements followed by the current ones
-	// (messages acknowledged after the data loss are kept).
+	// Replace discards what the queue holds when the plan is printed:
+	// exactly the elements the plan counts, no more. Elements appended
+	// after the plan (messages ingest acknowledges during the restore)
+	// are kept, after the backup's. Without it the queue becomes the
+	// backup's elements followed by all current ones (messages
+	// acknowledged after the data loss are kept).
 	Replace bool
 	Confirm bool
 	// Timeout bounds the wait for replicas and Sentinels (default 60s).
@@ -118,14 +121,16 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	current, err := mc.LLen(ctx, o.Key).Result()
+	plan, err := planQueue(ctx, mc, o.Key)
 	if err != nil {
-		return nil, fmt.Errorf("LLEN %s on master %s: %w", o.Key, master, err)
+		return nil, err
 	}
+	current := plan.n
 	fmt.Fprintf(o.Out, "target: master %s, replicas %v (they follow the master)\n", master, replicas)
 	if o.Replace {
-		fmt.Fprintf(o.Out, "WILL OVERWRITE: %s on %s now holds %d elements; they are DISCARDED and replaced by the %d of the backup\n",
-			o.Key, master, current, queue.key.Len)
+		fmt.Fprintf(o.Out, "WILL OVERWRITE: %s on %s now holds %d elements; these %d are DISCARDED and replaced by the %d of the backup\n",
+			o.Key, master, current, current, queue.key.Len)
+		fmt.Fprintf(o.Out, "  (elements appended from now on are kept, after the backup's)\n")
 	} else {
 		fmt.Fprintf(o.Out, "WILL OVERWRITE: %s becomes the %d elements of the backup followed by the %d it holds now\n",
 			o.Key, queue.key.Len, current)
@@ -139,7 +144,7 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 	}
 
 	res := &Result{Master: master, Replicas: replicas}
-	if err := restoreQueue(ctx, mc, o, queue, res); err != nil {
+	if err := restoreQueue(ctx, mc, o, queue, plan, res); err != nil {
 		return nil, err
 	}
 	for _, val := range values {
@@ -177,19 +182,97 @@ func client(addr, password string, db int) *redis.Client {
 	})
 }
 
-// mergeScript makes KEYS[2] (the restored backup) the queue, appending what
-// KEYS[1] holds now, atomically: no RPUSH of ingest can fall in between.
-var mergeScript = redis.NewScript(`
-local n = redis.call('LLEN', KEYS[1])
-local i = 0
-while i < n do
-  local chunk = redis.call('LRANGE', KEYS[1], i, i + 999)
-  redis.call('RPUSH', KEYS[2], unpack(chunk))
-  i = i + 1000
+// planned is the queue as the plan saw it: its length and its first and
+// last elements, read in one transaction.
+type planned struct {
+	n           int64
+	first, last string
+}
+
+// planQueue reads the queue's length and its first and last elements
+// atomically (MULTI/EXEC): -replace discards exactly these n elements, and
+// checks by first and last that they are still the first n (see
+// discardScript).
+func planQueue(ctx context.Context, mc *redis.Client, key string) (planned, error) {
+	var n *redis.IntCmd
+	var first, last *redis.StringCmd
+	_, err := mc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.LLen(ctx, key)
+		first = p.LIndex(ctx, key, 0)
+		last = p.LIndex(ctx, key, -1)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return planned{}, fmt.Errorf("LLEN %s on master %s: %w", key, mc.Options().Addr, err)
+	}
+	return planned{n: n.Val(), first: first.Val(), last: last.Val()}, nil
+}
+
+// discardScript removes the first ARGV[1] elements of the list KEYS[1] (the
+// count of the plan the operator confirmed) and keeps whatever was appended
+// after them, atomically. ARGV[2] and ARGV[3] are the first and last of
+// those elements as the plan read them: if the list is shorter, or they are
+// not at positions 0 and n-1 any more (a consumer took elements from the
+// head, or the queue was replaced), the first n elements are not the ones
+// the plan counted and it refuses, changing nothing. It returns n. LTRIM
+// frees the n elements in this one call: no copy, one free per quicklist
+// node (about 100 messages of 100 bytes), and it cannot be split without
+// losing the check.
+const discardScript = `
+local n = tonumber(ARGV[1])
+if n == 0 then return 0 end
+if redis.call('LLEN', KEYS[1]) < n or redis.call('LINDEX', KEYS[1], 0) ~= ARGV[2] or redis.call('LINDEX', KEYS[1], n - 1) ~= ARGV[3] then
+  return redis.error_reply('CHANGED ' .. KEYS[1] .. ' no longer starts with the ' .. n .. ' elements the plan counted (consumed or replaced since): nothing discarded')
 end
-redis.call('RENAME', KEYS[2], KEYS[1])
+redis.call('LTRIM', KEYS[1], n, -1)
 return n
-`)
+`
+
+// prependScript moves the last elements of the list KEYS[2] (the rebuilt
+// backup, in staging) to the head of the list KEYS[1] (the queue), in
+// order: at most ARGV[1] elements and about ARGV[2] bytes per call (it
+// reads groups of at most 100, the first of 1, each sized by the average
+// so far to fit the bytes left; messages may be up to 512 MiB), so that no call blocks the master (and its replicas) for
+// long, however long either list is. Called until the staging list is
+// empty (it is deleted with its last element), it makes the queue the
+// backup's elements followed by what the queue held, including everything
+// appended meanwhile. It returns {elements left in staging, queue length}.
+//
+// The trade-off against the former single script, which copied the whole
+// live queue behind the staging list and RENAMEd it in one atomic call:
+// the merge is no longer one atomic step. Between calls the queue starts
+// with the last part of the backup only, so a consumer popping from the
+// head meanwhile gets those restored elements before the earlier ones. What
+// matters is kept: the live queue is never moved, so every message ingest
+// acknowledged before or during the merge stays in the queue, behind all
+// restored elements, and each call's effects replicate as one MULTI/EXEC.
+// If the restore stops half-way, the queue holds the backup's last
+// elements and every live one, and the staging key the backup's first
+// elements; running the restore again restores the whole backup again (the
+// prepended part twice: at-least-once, nothing lost).
+const prependScript = `
+local maxn, maxb = tonumber(ARGV[1]), tonumber(ARGV[2])
+local left = redis.call('LLEN', KEYS[2])
+local moved, bytes, k = 0, 0, 1
+while left > 0 and moved < maxn and bytes < maxb do
+  if moved > 0 then
+    k = math.max(1, math.min(100, math.floor((maxb - bytes) / math.max(1, bytes / moved))))
+  end
+  k = math.min(k, left, maxn - moved)
+  local chunk = redis.call('LRANGE', KEYS[2], -k, -1)
+  -- LPUSH puts each argument at the head in turn: pass the chunk reversed.
+  local rev = {}
+  for i = #chunk, 1, -1 do
+    rev[#rev + 1] = chunk[i]
+    bytes = bytes + #chunk[i]
+  end
+  redis.call('LPUSH', KEYS[1], unpack(rev))
+  redis.call('LTRIM', KEYS[2], 0, -k - 1)
+  moved = moved + k
+  left = left - k
+end
+return {left, redis.call('LLEN', KEYS[1])}
+`
 
 // batchElements and batchBytes bound one RPUSH of the restore; pipeline is
 // the RPUSHes in flight. No command blocks the master for long: one RESTORE
@@ -201,10 +284,11 @@ const (
 	pipeline      = 16
 )
 
-// restoreQueue rebuilds the queue in a staging key with batched RPUSHes,
-// then makes it the queue (after appending what the queue holds now, unless
-// Replace) in one atomic script.
-func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, res *Result) error {
+// restoreQueue rebuilds the queue in a staging key with batched RPUSHes;
+// with Replace it then discards the elements the plan counted (and only
+// those); then it moves the staging list to the head of the queue in
+// bounded script calls (prependScript), keeping what the queue holds.
+func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, plan planned, res *Result) error {
 	staging := o.Key + ":restore-staging"
 	if err := mc.Unlink(ctx, staging).Err(); err != nil {
 		return fmt.Errorf("UNLINK %s on %s: %w", staging, mc.Options().Addr, err)
@@ -253,15 +337,33 @@ func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, re
 		return fmt.Errorf("rebuild %s: staging list has %d elements, the backup %d", o.Key, pushed, n)
 	}
 	if o.Replace {
-		if err := mc.Rename(ctx, staging, o.Key).Err(); err != nil {
-			return fmt.Errorf("RENAME %s %s on %s: %w", staging, o.Key, mc.Options().Addr, err)
-		}
-	} else {
-		kept, err := mergeScript.Run(ctx, mc, []string{o.Key, staging}).Int64()
+		// Not a RENAME over the queue: that also dropped what ingest
+		// acknowledged between the plan and now.
+		err := redis.NewScript(discardScript).Run(ctx, mc, []string{o.Key}, plan.n, plan.first, plan.last).Err()
 		if err != nil {
-			return fmt.Errorf("merge %s into %s on %s: %w", staging, o.Key, mc.Options().Addr, err)
+			if uerr := mc.Unlink(ctx, staging).Err(); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("UNLINK %s: %w", staging, uerr))
+			}
+			return fmt.Errorf("discard the %d elements of %s counted by the plan, on %s: %w", plan.n, o.Key, mc.Options().Addr, err)
 		}
-		res.KeptCurrent = kept
+		fmt.Fprintf(o.Out, "master: %d elements of %s discarded\n", plan.n, o.Key)
+	}
+	prepend := redis.NewScript(prependScript)
+	for moved := int64(0); ; {
+		r, err := prepend.Run(ctx, mc, []string{o.Key, staging}, batchElements, batchBytes).Int64Slice()
+		if err == nil && len(r) != 2 {
+			err = fmt.Errorf("unexpected reply %v", r)
+		}
+		if err != nil {
+			return fmt.Errorf("merge %s into %s on %s after %d of %d elements (the queue starts with the backup's last %d, %s holds the rest): %w",
+				staging, o.Key, mc.Options().Addr, moved, n, moved, staging, err)
+		}
+		left, qlen := r[0], r[1]
+		moved = n - left
+		if left == 0 {
+			res.KeptCurrent = qlen - n
+			break
+		}
 	}
 	if q.key.ExpireAt > 0 {
 		if err := mc.PExpireAt(ctx, o.Key, time.UnixMilli(q.key.ExpireAt)).Err(); err != nil {

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -30,16 +32,22 @@ const LaneKeyPrefix = "sluice:lane:"
 // MinLaneKeyTTL is the shortest expiry of a lane key; see WriterOptions.
 const MinLaneKeyTTL = 10 * time.Minute
 
-// laneScript makes a retried flush idempotent (the first attempt of a flush
-// uses MULTI/RPUSH/SET/EXEC instead, see pushOnce). KEYS[1] is the list,
-// KEYS[2] the lane key, ARGV[1] the flush's sequence number, ARGV[2] the
-// lane key's expiry in milliseconds, ARGV[3..] the messages. It pushes only when the
-// sequence is above the one stored in the lane key (a retry of a flush that
-// was already applied, after an EOF, a timeout or a failover, finds its own
-// sequence there and pushes nothing). It SETs the lane key in both cases:
-// that write is what the WAIT after the script waits for, so a retry on a
-// new connection still waits until the replicas have everything up to and
-// including the original push. Script effects replicate as one MULTI/EXEC,
+// laneScript is the checked form of a flush attempt (see pushOnce): the
+// first flush on every connection and every retry use it; the other first
+// attempts are a WATCH-guarded transaction (see transact) that can only apply
+// where this script would push. KEYS[1] is the list, KEYS[2] the lane key,
+// ARGV[1] the flush's sequence number, ARGV[2] the lane key's expiry in
+// milliseconds, ARGV[3..] the messages. It pushes only when the sequence is
+// above the one stored in the lane key: a retry of a flush that was already
+// applied (after an EOF, a timeout or a failover) finds its own sequence
+// there and pushes nothing, and so does an attempt whose bytes reach Redis
+// late, after the lane gave up on it and a later attempt or flush was
+// applied (TCP retransmission on the abandoned connection), which finds its
+// sequence or a higher one. The lane key only moves upward: when it does
+// not push, the script SETs the value it found. It SETs the lane key in
+// both cases: that write is what the WAIT after the script waits for, so a
+// retry on a new connection still waits until the replicas have everything
+// up to and including the original push. Script effects replicate as one MULTI/EXEC,
 // so a replica (and so a promoted replica) has the batch and its sequence
 // together or neither. The "#!lua" line declares a script that may write:
 // Redis rejects it up front on a replica (READONLY), below
@@ -73,19 +81,25 @@ type WriterOptions struct {
 	// max(10 x RetryTimeout, MinLaneKeyTTL) after a lane's last flush, so a
 	// retry always finds the key of the flush it repeats.
 	RetryTimeout time.Duration
-	MinBackoff   time.Duration // default 20ms
-	MaxBackoff   time.Duration // default 1s
-	Logger       *slog.Logger
-	Metrics      *Metrics
+	// MinBackoff and MaxBackoff bound the backoff between attempts, doubled
+	// after each failure; each pause is drawn from [backoff/2, backoff].
+	MinBackoff time.Duration // default 20ms
+	MaxBackoff time.Duration // default 1s
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 // Writer creates Lanes that share one Redis client.
 type Writer struct {
-	rdb   *redis.Client
-	o     WriterOptions
-	id    string // random per Writer (per process start)
-	ttl   any    // lane key expiry in ms, boxed once
-	lanes atomic.Int64
+	rdb *redis.Client
+	o   WriterOptions
+	id  string // random per Writer (per process start)
+	ttl any    // lane key expiry in ms, boxed once
+	// script is laneScript, sent as EVALSHA of its hash; pushOnce falls
+	// back to EVAL of its text when the server answers NOSCRIPT (a
+	// restart, a promoted replica that never ran it, SCRIPT FLUSH).
+	script *redis.Script
+	lanes  atomic.Int64
 }
 
 // NewWriter returns a Writer over rdb with a random id: its lanes' keys
@@ -98,9 +112,9 @@ func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 		o.MaxBackoff = time.Second
 	}
 	var id [8]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (it panics instead)
+	_, _ = crand.Read(id[:]) // crypto/rand.Read never fails (it panics instead)
 	ttl := max(10*o.RetryTimeout, MinLaneKeyTTL)
-	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds()}
+	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds(), script: redis.NewScript(laneScript)}
 }
 
 // Lane is one flush lane: a dedicated Redis connection with at most one
@@ -111,14 +125,26 @@ type Lane struct {
 	key  any    // the lane key, boxed once
 	seq  uint64 // sequence number of the current (last started) flush
 	conn *redis.Conn
-	args []any
+	rnd  *rand.Rand // backoff jitter; the lane's own, as a Lane is used by one goroutine
+	// loaded: laneScript ran on conn, so the server has it cached and
+	// EVALSHA finds it.
+	loaded bool
+	// watching: the lane key is WATCHed on conn, armed by the last command
+	// of the lane's last pipeline, which completed without error: a
+	// transaction sent next on conn applies only if nothing wrote the lane
+	// key since (see transact).
+	watching bool
+	args     []any
 }
 
 // NewLane returns a lane with the next lane index of w; its connection is
 // opened on first use.
 func (w *Writer) NewLane() *Lane {
 	n := w.lanes.Add(1) - 1
-	return &Lane{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10)}
+	var seed [16]byte
+	_, _ = crand.Read(seed[:]) // crypto/rand.Read never fails (it panics instead)
+	rnd := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	return &Lane{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10), rnd: rnd}
 }
 
 // Key returns the name of the lane key.
@@ -130,7 +156,7 @@ func (l *Lane) Close() error {
 		return nil
 	}
 	err := l.conn.Close()
-	l.conn = nil
+	l.conn, l.loaded, l.watching = nil, false, false
 	return err
 }
 
@@ -144,32 +170,36 @@ func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 
 // Push stores vals (each a *Arg, or anything go-redis can encode) as one
 // flush with the lane's next sequence number: one multi-value RPUSH that
-// also records the sequence in the lane key (MULTI/EXEC on the first
-// attempt, the checking laneScript on retries), plus WAIT on the same
-// connection in the same pipeline when MinReplicas > 0. It retries until deadline: connection errors, EOF,
-// READONLY, NOREPLICAS, LOADING, MASTERDOWN, a rejected ROLE, and every
-// other error alike. A retry after an ambiguous error (the write was
-// applied but its reply was lost) does not store the values twice, also on
-// a promoted replica. When WAIT reports too few replicas it re-issues only
-// WAIT on the same connection. It returns nil, or an error wrapping
-// ErrUnavailable or ErrNotReplicated, or ctx's error.
+// also records the sequence in the lane key (a WATCH-guarded MULTI/EXEC on
+// the first attempt when the connection watches the lane key, the checking
+// laneScript otherwise), plus WAIT on the same connection in the same
+// pipeline when MinReplicas > 0. It retries until deadline: connection
+// errors, EOF, READONLY, NOREPLICAS, LOADING, MASTERDOWN, a rejected ROLE,
+// and every other error alike. A retry after an ambiguous error (the write
+// was applied but its reply was lost) does not store the values twice, also
+// on a promoted replica, and neither does an abandoned attempt whose bytes
+// reach Redis after a later one. When WAIT reports too few replicas it
+// re-issues only WAIT on the same connection. It returns nil, or an error
+// wrapping ErrUnavailable or ErrNotReplicated, or ctx's error.
 func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 	o := &l.w.o
 	l.seq++ // one sequence number per flush, the same for all its attempts
 	seq := strconv.FormatUint(l.seq, 10)
 	backoff := o.MinBackoff
 	pushed := false // the RPUSH is applied on l.conn; only WAIT is missing
-	check := false  // an earlier attempt with seq may have been applied
 	var lastErr error
 	var lastReplicas int64
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		var err error
 		var replicas int64
-		if pushed {
+		switch {
+		case pushed:
 			replicas, err = l.waitOnly(ctx)
-		} else {
-			replicas, err = l.pushOnce(ctx, seq, vals, check)
+		case attempt == 0 && l.watching:
+			replicas, err = l.transact(ctx, seq, vals)
+		default:
+			replicas, err = l.pushOnce(ctx, seq, vals)
 		}
 		switch {
 		case err == nil && (o.MinReplicas == 0 || replicas >= int64(o.MinReplicas)):
@@ -193,14 +223,13 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			pushed = false // a new connection must push again
-			check = true   // seq may have been applied: the next attempt checks
+			pushed = false // a new connection must push (if seq is not applied)
 			if errors.Is(err, errPushFailed) {
-				// The lane key records seq but the RPUSH is known to have
-				// failed: the next attempt takes a fresh sequence number.
+				// The transaction's SET recorded seq in the lane key but its
+				// RPUSH failed: the next attempt takes a fresh sequence
+				// number, or its check would take the batch for stored.
 				l.seq++
 				seq = strconv.FormatUint(l.seq, 10)
-				check = false
 			}
 			lastErr = err
 			l.discard()
@@ -209,10 +238,11 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 				o.Logger.Warn("redis write failed, retrying", "err", err, "attempt", attempt+1, "deadline_in", time.Until(deadline).Round(time.Millisecond))
 			}
 		}
-		if time.Now().Add(backoff).After(deadline) {
+		pause := l.jittered(backoff)
+		if time.Now().Add(pause).After(deadline) {
 			return fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -221,6 +251,16 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 		}
 		backoff = min(2*backoff, o.MaxBackoff)
 	}
+}
+
+// jittered returns the pause before the next attempt: drawn uniformly from
+// [backoff/2, backoff] by the lane's own random source. Without it every
+// lane of every container, all failing at the same failover, retried in
+// step and hit the new master together; with it they spread over half of
+// each backoff step, and a pause is never shorter than half of it.
+func (l *Lane) jittered(backoff time.Duration) time.Duration {
+	half := backoff / 2
+	return half + time.Duration(l.rnd.Int64N(int64(backoff-half)+1))
 }
 
 func (l *Lane) retried(reason string) {
@@ -258,42 +298,143 @@ func (l *Lane) connection() *redis.Conn {
 func (l *Lane) discard() {
 	if l.conn != nil {
 		_ = l.conn.Close()
-		l.conn = nil
+		l.conn, l.loaded, l.watching = nil, false, false
 	}
 }
 
-// pushOnce sends one attempt of a flush and, when MinReplicas > 0, WAIT
-// after it on the same connection in the same pipeline. The first attempt
-// of a flush (retry false) cannot have been applied before: its sequence
-// number is new. It sends MULTI, RPUSH key vals..., SET lanekey seq PX ttl,
-// EXEC: the same effects as laneScript without its check, at the cost of a
-// bare RPUSH (laneScript copies every value into Lua and back). A retry
-// (retry true: an earlier attempt failed and may have been applied) sends
-// EVAL laneScript 2 key lanekey seq ttl vals..., which pushes only if the
-// lane key does not show seq as applied.
-func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any, retry bool) (int64, error) {
+// pushOnce sends the checked attempt of a flush: UNWATCH, EVALSHA
+// laneScript 2 key lanekey seq ttl vals..., which pushes only if the lane
+// key does not show seq (or a later flush) as applied, then WATCH lanekey
+// and, when MinReplicas > 0, WAIT, in one pipeline on the lane's
+// connection. Push sends it for the first flush on a connection and for
+// every retry; tests call it directly as a retry. The UNWATCH drops a WATCH
+// that the script's own SET would otherwise mark as touched (and one left
+// by an earlier user of a pooled connection); the WATCH after the script
+// arms the transaction of the lane's next flush (see transact). The first
+// script on a connection is sent as EVAL with its text (the server may be
+// new to it: a restart, a promoted replica), which Redis caches; later ones
+// send only its hash. When the server answers NOSCRIPT all the same (SCRIPT
+// FLUSH; nothing ran), the attempt is sent again with EVAL. That costs the
+// WAIT of the first pipeline, which returns at once unless the replicas lag
+// behind the connection's previous write.
+func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
 	o := &l.w.o
-	cn := l.connection()
-	pipe := cn.Pipeline()
-	var push, exec *redis.Cmd
-	var multi *redis.StatusCmd
-	var set *redis.Cmd
-	if retry {
-		l.args = append(l.args[:0], "eval", laneScript, 2, o.Key, l.key, seq, l.w.ttl)
-		l.args = append(l.args, vals...)
-		push = redis.NewCmd(ctx, l.args...)
-		_ = pipe.Process(ctx, push)
+	l.watching = false // until this pipeline's WATCH is answered
+	if l.loaded {
+		l.args = append(l.args[:0], "evalsha", l.w.script.Hash())
 	} else {
-		l.args = append(l.args[:0], "rpush", o.Key)
-		l.args = append(l.args, vals...)
-		multi = redis.NewStatusCmd(ctx, "multi")
-		push = redis.NewCmd(ctx, l.args...)
-		set = redis.NewCmd(ctx, "set", l.key, seq, "px", l.w.ttl)
-		exec = redis.NewCmd(ctx, "exec")
-		_ = pipe.Process(ctx, multi)
-		_ = pipe.Process(ctx, push)
-		_ = pipe.Process(ctx, set)
-		_ = pipe.Process(ctx, exec)
+		l.args = append(l.args[:0], "eval", laneScript)
+	}
+	l.args = append(l.args, 2, o.Key, l.key, seq, l.w.ttl)
+	l.args = append(l.args, vals...)
+	push, watch, wait, err := l.evalPipeline(ctx)
+	if err != nil && l.loaded && redis.HasErrorPrefix(push.Err(), "NOSCRIPT") {
+		l.args[0], l.args[1] = "eval", laneScript
+		push, watch, wait, err = l.evalPipeline(ctx)
+	}
+	clear(l.args) // drop references to the batch buffer
+	if perr := push.Err(); perr != nil {
+		return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, perr)
+	}
+	l.loaded = true
+	if err != nil {
+		return 0, err
+	}
+	if err := watch.Err(); err != nil {
+		return 0, fmt.Errorf("watch %s: %w", l.key, err)
+	}
+	l.watching = true
+	res, err := push.Int64Slice()
+	if err != nil || len(res) != 2 {
+		return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
+	}
+	if res[0] == 0 {
+		// An earlier attempt of this flush was applied; its reply was lost.
+		if o.Metrics != nil {
+			o.Metrics.duplicateFlushes.Inc()
+		}
+		o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
+	}
+	if wait == nil {
+		return 0, nil
+	}
+	n, err := wait.Result()
+	if err != nil {
+		return 0, fmt.Errorf("wait: %w", err)
+	}
+	return n, nil
+}
+
+// evalPipeline sends UNWATCH, l.args (EVALSHA or EVAL of laneScript),
+// WATCH lanekey and, when MinReplicas > 0, WAIT, in one pipeline on the
+// lane's connection.
+func (l *Lane) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *redis.StatusCmd, wait *redis.IntCmd, err error) {
+	o := &l.w.o
+	pipe := l.connection().Pipeline()
+	_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "unwatch"))
+	push = redis.NewCmd(ctx, l.args...)
+	_ = pipe.Process(ctx, push)
+	watch = redis.NewStatusCmd(ctx, "watch", l.key)
+	_ = pipe.Process(ctx, watch)
+	if o.MinReplicas > 0 {
+		wait = redis.NewIntCmd(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds())
+		_ = pipe.Process(ctx, wait)
+	}
+	_, err = pipe.Exec(ctx)
+	return push, watch, wait, err
+}
+
+// transact sends the first attempt of a flush on a connection that watches
+// the lane key (l.watching): MULTI, RPUSH key vals..., SET lanekey seq PX
+// ttl, EXEC, WATCH lanekey and, when MinReplicas > 0, WAIT, in one
+// pipeline. It has the effects of laneScript without its check, at the
+// cost of a bare RPUSH (the script copies every value into Lua and back,
+// 28-40% of a lane's throughput).
+//
+// Why an unchecked first attempt cannot store a batch twice or move the
+// lane key backwards, even when its bytes reach Redis long after the lane
+// gave up on it and retried elsewhere: the WATCH it relies on ran on the
+// same connection as the last command of the lane's previous flush, whose
+// replies had all arrived before this flush started. At that moment no
+// attempt with this flush's sequence number (or a higher one) existed
+// anywhere, and the lane key held the previous flush's. Redis executes the
+// EXEC only if no write touched the lane key on that server since the WATCH
+// (any write counts, even a SET of the value it holds; so does the key's
+// expiry, a FLUSHALL, and the full resynchronisation of a demoted master).
+// Every other attempt of this flush, and every later flush, writes the lane
+// key: a retry's laneScript always SETs it. So on any server, either the
+// EXEC runs before every other attempt of this flush and later flush, and
+// those find its sequence in the lane key (the script then pushes nothing),
+// or it aborts (a nil EXEC reply) and changes nothing. Across a failover
+// the same holds: the new master's writes reach the old one only by
+// replication, which touches the key (a replicated SET) or replaces the
+// whole data set (a full resync, which touches every watched key); a
+// demoted master refuses the RPUSH while queueing (READONLY, so EXECABORT);
+// and a write the old master applies on its own after the failover (a
+// partition, until min-replicas-max-lag stops it) is in a history that is
+// discarded when it resyncs from the new master, or survives only if the
+// new master's is lost, never both. The lane key's expiry counts as a write
+// for WATCH (Redis 7.0 aborts the EXEC), so unlike a late script a late
+// transaction stays harmless after the key expired.
+//
+// A nil EXEC means the lane key was written since the WATCH: it expired
+// (the lane was idle for the key's TTL), or a stale attempt of an earlier
+// flush was delivered late (a script, which only moves it up). Nothing of
+// the transaction ran, so transact sends the checked attempt (pushOnce) on
+// the same connection at once.
+func (l *Lane) transact(ctx context.Context, seq string, vals []any) (int64, error) {
+	o := &l.w.o
+	l.watching = false // until this pipeline's WATCH is answered
+	pipe := l.connection().Pipeline()
+	l.args = append(l.args[:0], "rpush", o.Key)
+	l.args = append(l.args, vals...)
+	multi := redis.NewStatusCmd(ctx, "multi")
+	push := redis.NewCmd(ctx, l.args...)
+	set := redis.NewCmd(ctx, "set", l.key, seq, "px", l.w.ttl)
+	exec := redis.NewCmd(ctx, "exec")
+	watch := redis.NewStatusCmd(ctx, "watch", l.key)
+	for _, c := range []redis.Cmder{multi, push, set, exec, watch} {
+		_ = pipe.Process(ctx, c)
 	}
 	var wait *redis.IntCmd
 	if o.MinReplicas > 0 {
@@ -302,37 +443,30 @@ func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any, retry bool)
 	}
 	_, err := pipe.Exec(ctx)
 	clear(l.args) // drop references to the batch buffer
-	if retry {
-		if err := push.Err(); err != nil {
-			return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
+	// A command refused while queued (READONLY, NOREPLICAS, OOM) makes EXEC
+	// fail with EXECABORT: nothing of the transaction is applied.
+	for _, c := range []redis.Cmder{multi, push, set} {
+		if cerr := c.Err(); cerr != nil {
+			return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %s: %w", o.Key, l.key, seq, c.Name(), cerr)
 		}
-	} else {
-		// A command refused while queued (READONLY, NOREPLICAS, OOM) makes
-		// EXEC fail with EXECABORT: nothing of the transaction is applied.
-		for _, c := range []redis.Cmder{multi, push, set, exec} {
-			if err := c.Err(); err != nil {
-				return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %s: %w", o.Key, l.key, seq, c.Name(), err)
-			}
-		}
+	}
+	if eerr := exec.Err(); eerr == redis.Nil {
+		o.Logger.Info("lane key written since the lane's last flush (expired, or a stale attempt delivered late); sending the checked attempt", "lane", l.key, "flush", seq)
+		l.retried("watch_aborted")
+		return l.pushOnce(ctx, seq, vals)
+	} else if eerr != nil {
+		return 0, fmt.Errorf("rpush %s (lane %s, flush %s): exec: %w", o.Key, l.key, seq, eerr)
 	}
 	if err != nil {
 		return 0, err
 	}
-	if retry {
-		res, err := push.Int64Slice()
-		if err != nil || len(res) != 2 {
-			return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
-		}
-		if res[0] == 0 {
-			// An earlier attempt of this flush was applied; its reply was lost.
-			if o.Metrics != nil {
-				o.Metrics.duplicateFlushes.Inc()
-			}
-			o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
-		}
-	} else if err := execErr(exec); err != nil {
+	if err := execErr(exec); err != nil {
 		return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
 	}
+	if err := watch.Err(); err != nil {
+		return 0, fmt.Errorf("watch %s: %w", l.key, err)
+	}
+	l.watching = true
 	if wait == nil {
 		return 0, nil
 	}
