@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluice-ingest/sluice/internal/adminhttp"
+	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/admin"
@@ -26,30 +27,49 @@ import (
 const usage = `Usage:
   ingest              run the service (configured by the environment)
   ingest healthcheck  exit 0 if GET http://127.0.0.1:<admin port>/ready answers 200
+  ingest -version     the version, VCS revision and Go version
   ingest -h           this help and the configuration table
 
-Clients send newline-delimited messages over TCP and get cumulative acks
+Producers send newline-delimited messages over TCP and get cumulative acks
 ("OK <n>") once their messages are stored in Redis, or POST them to
-/v1/messages and get 200 {"accepted": n} once all are stored. See PROTOCOL.md.
-
-Environment:
+/v1/messages and get 200 {"accepted": n} once all are stored, or send them
+to the no-ack TCP port when they never read. See PROTOCOL.md.
 `
 
-// errHelp is returned after -h so the exit status is 0.
-var errHelp = flag.ErrHelp
+// usageError is a bad command line: the usage went to stderr, and the
+// process exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode prints err, once, and returns the exit status for it.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "ingest:", err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stdout, usage)
-		_ = config.PrintTable(stdout)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
-		return err
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.SetOutput(io.Discard) // Parse's own messages: the error is returned and printed once
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage, "\nEnvironment:\n")
+		return config.PrintTable(stdout)
+	case err != nil:
+		fmt.Fprint(stderr, usage)
+		return usageError{err}
+	case *version:
+		fmt.Fprintln(stdout, "ingest", buildinfo.Read())
+		return nil
 	}
 	switch fs.Arg(0) {
 	case "":
@@ -57,8 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		addr := envconfig.Lookup[config.Config](config.Prefix, "ADMIN_ADDR", getenv)
 		return adminhttp.Healthcheck(ctx, config.Prefix+"ADMIN_ADDR", addr, stdout)
 	default:
-		fs.Usage()
-		return fmt.Errorf("unknown command %q", fs.Arg(0))
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Errorf("unknown command %q", fs.Arg(0))}
 	}
 
 	cfg, err := config.Load(getenv)
@@ -93,6 +113,9 @@ func addrString(a net.Addr) string {
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound func(bound)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := buildinfo.Register(reg); err != nil {
+		return err
+	}
 
 	storeMetrics := store.NewMetrics(reg)
 	mode := "single"

@@ -19,16 +19,21 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func TestRunHelpAndConfigErrors(t *testing.T) {
 	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		wantOut []string
-		wantErr []string
+		name     string
+		args     []string
+		env      map[string]string
+		wantOut  []string
+		wantErr  []string
+		wantCode int
+		wantUse  bool // the usage on stderr
 	}{
 		{name: "help", args: []string{"-h"}, wantOut: []string{"ingest healthcheck", "INGEST_LISTEN_ADDR", ":9501", "INGEST_SENTINEL_MASTER", "sluice", "INGEST_REDIS_RETRY_TIMEOUT", "30s"}},
-		{name: "no redis configured", args: nil, env: map[string]string{}, wantErr: []string{"INGEST_REDIS_ADDR"}},
-		{name: "several bad settings", env: map[string]string{"INGEST_REDIS_ADDR": "x:1", "INGEST_WRITERS": "0", "INGEST_LOG_LEVEL": "chatty"}, wantErr: []string{"INGEST_WRITERS", "INGEST_LOG_LEVEL"}},
-		{name: "unknown command", args: []string{"frobnicate"}, wantErr: []string{"unknown command"}},
+		{name: "version", args: []string{"-version"}, wantOut: []string{"ingest ", "go1."}},
+		{name: "no redis configured", args: nil, env: map[string]string{}, wantErr: []string{"INGEST_REDIS_ADDR"}, wantCode: 1},
+		{name: "parse and validation errors together", env: map[string]string{"INGEST_REDIS_ADDR": "x:1", "INGEST_WRITERS": "0", "INGEST_LOG_LEVEL": "chatty", "INGEST_BATCH_MAX": "many"},
+			wantErr: []string{"INGEST_WRITERS", "INGEST_LOG_LEVEL", "INGEST_BATCH_MAX"}, wantCode: 1},
+		{name: "unknown command", args: []string{"frobnicate"}, wantErr: []string{"unknown command"}, wantCode: 2, wantUse: true},
+		{name: "unknown flag", args: []string{"-frobnicate"}, wantErr: []string{"frobnicate"}, wantCode: 2, wantUse: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +51,16 @@ func TestRunHelpAndConfigErrors(t *testing.T) {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out.String())
 				}
+			}
+			if got := strings.Contains(errb.String(), "Usage:"); got != tc.wantUse {
+				t.Errorf("usage on stderr: %v, want %v", got, tc.wantUse)
+			}
+			var printed bytes.Buffer
+			if code := exitCode(err, &printed); code != tc.wantCode {
+				t.Errorf("exit code %d, want %d", code, tc.wantCode)
+			}
+			if err != nil && strings.Count(printed.String(), err.Error()) != 1 {
+				t.Errorf("the error is not printed exactly once: %q", printed.String())
 			}
 		})
 	}
@@ -161,7 +176,7 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 		`sluice_ingest_messages_received_total{transport="http"} 3`, `sluice_ingest_messages_acked_total{transport="http"} 3`, `sluice_ingest_http_requests_total{status="200"} 1`,
 		`sluice_ingest_messages_rejected_total{code="UNAVAILABLE",transport="tcp"} 0`, `sluice_ingest_connections_closed_total{reason="write_error",transport="tcp"} 0`,
 		"sluice_ingest_batch_messages_bucket", "sluice_ingest_redis_write_duration_seconds_bucket", "sluice_ingest_ack_latency_seconds_bucket",
-		`sluice_ingest_connections{transport="tcp"} 1`, `sluice_ingest_connections{transport="tcp_noack"} 0`, "sluice_ingest_inflight_bytes 0", "sluice_ingest_redis_failovers_total 0", "go_goroutines", "process_resident_memory_bytes",
+		`sluice_ingest_connections{transport="tcp"} 1`, "sluice_build_info{", `sluice_ingest_connections{transport="tcp_noack"} 0`, "sluice_ingest_inflight_bytes 0", "sluice_ingest_redis_failovers_total 0", "go_goroutines", "process_resident_memory_bytes",
 	} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %q", m)

@@ -66,11 +66,9 @@ type Config struct {
 // and validates the result.
 func Load(getenv func(string) string) (Config, error) {
 	var cfg Config
-	if err := envconfig.Parse(&cfg, Prefix, getenv); err != nil {
-		return cfg, err
-	}
+	perr := envconfig.Parse(&cfg, Prefix, getenv)
 	invalid := cfg.Validate() // before the files fill the passwords: it reports setting both
-	return cfg, errors.Join(invalid,
+	return cfg, errors.Join(envconfig.Join(perr, invalid),
 		envconfig.ReadSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"),
 		envconfig.ReadSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"))
 }
