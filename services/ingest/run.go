@@ -135,6 +135,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 	defer rdb.Close()
 	writer := store.NewWriter(rdb, store.WriterOptions{
 		Key:         cfg.RedisKey,
+		MaxQueueLen: cfg.MaxQueueLen,
 		MinReplicas: cfg.MinReplicas,
 		WaitTimeout: cfg.WaitTimeout,
 		Timeout:     cfg.RedisTimeout,

@@ -247,6 +247,8 @@ func (l *Lane) flush(hard context.Context, b *batch) {
 		f = &Failure{Code: protocol.CodeNotReplicated, Text: err.Error()}
 	case errors.Is(err, store.ErrUnavailable):
 		f = &Failure{Code: protocol.CodeUnavailable, Text: err.Error()}
+	case errors.Is(err, store.ErrQueueFull):
+		f = &Failure{Code: protocol.CodeQueueFull, Text: err.Error()}
 	default: // the hard shutdown deadline cancelled the flush
 		f = &Failure{Code: protocol.CodeShuttingDown, Text: "shutdown deadline reached before the write completed"}
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // flushCodes are the codes a flush can fail with; their series exist at 0.
-var flushCodes = []string{protocol.CodeUnavailable, protocol.CodeNotReplicated, protocol.CodeShuttingDown}
+var flushCodes = []string{protocol.CodeUnavailable, protocol.CodeNotReplicated, protocol.CodeQueueFull, protocol.CodeShuttingDown}
 
 type metrics struct {
 	received      *prometheus.CounterVec

@@ -33,6 +33,7 @@ type Config struct {
 	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty means no Sentinel auth (not the Redis password)"`
 	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
 	RedisKey             string   `env:"REDIS_KEY" envDefault:"data_queue" desc:"Redis list that messages are RPUSHed to"`
+	MaxQueueLen          int64    `env:"MAX_QUEUE_LEN" envDefault:"0" desc:"bound of the list: at this length flushes wait (no reads, no acks) and fail with QUEUE_FULL after INGEST_REDIS_RETRY_TIMEOUT; 0 = none"`
 
 	MinReplicas       int           `env:"MIN_REPLICAS" envDefault:"0" desc:"replicas that must confirm each flush (WAIT) before it is acked; 0 = no WAIT"`
 	WaitTimeout       time.Duration `env:"WAIT_TIMEOUT" envDefault:"1s" desc:"timeout of one WAIT; short answers are retried until INGEST_REDIS_RETRY_TIMEOUT"`
@@ -107,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisKey == "" {
 		p.Addf("REDIS_KEY", "must not be empty")
+	}
+	if c.MaxQueueLen < 0 {
+		p.Addf("MAX_QUEUE_LEN", "%d is negative", c.MaxQueueLen)
 	}
 	if c.MinReplicas < 0 {
 		p.Addf("MIN_REPLICAS", "%d is negative", c.MinReplicas)

@@ -32,7 +32,7 @@ import (
 const Path = "/v1/messages"
 
 // Codes of the error answers that are not flush failures (those carry the
-// protocol's codes: UNAVAILABLE, NOT_REPLICATED, SHUTTING_DOWN).
+// protocol's codes: UNAVAILABLE, NOT_REPLICATED, QUEUE_FULL, SHUTTING_DOWN).
 const (
 	CodeBadRequest       = "BAD_REQUEST"
 	CodeMethod           = "METHOD_NOT_ALLOWED"

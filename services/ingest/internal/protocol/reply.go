@@ -15,6 +15,9 @@ const (
 	CodeUnavailable = "UNAVAILABLE"
 	// CodeNotReplicated: WAIT reported fewer replicas than required. Closes the connection.
 	CodeNotReplicated = "NOT_REPLICATED"
+	// CodeQueueFull: the Redis list stayed at its bound (INGEST_MAX_QUEUE_LEN,
+	// or Redis out of memory) until the retry deadline. Closes the connection.
+	CodeQueueFull = "QUEUE_FULL"
 	// CodeShuttingDown: the server is draining. Closes the connection.
 	CodeShuttingDown = "SHUTTING_DOWN"
 	// CodeTooManyConnections: the connection cap is reached. Closes the connection.

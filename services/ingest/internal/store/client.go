@@ -48,7 +48,16 @@ type Metrics struct {
 	// duplicateFlushes counts flush attempts that found their batch
 	// already applied (by an attempt whose reply was lost).
 	duplicateFlushes prometheus.Counter
+	queueLength      prometheus.Gauge
+	backpressure     *prometheus.CounterVec
 }
+
+// Backpressure reasons: why flushes waited (and readers stopped reading).
+const (
+	BackpressureQueueFull     = "queue_full"        // INGEST_MAX_QUEUE_LEN reached, or Redis OOM
+	BackpressureUnavailable   = "redis_unavailable" // no writable master
+	BackpressureNotReplicated = "not_replicated"    // WAIT short of INGEST_MIN_REPLICAS
+)
 
 // NewMetrics registers the store metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -75,7 +84,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Flush retries that found their batch already stored by an earlier attempt whose reply was lost (an EOF, a timeout or a failover after the write); the batch was not pushed again.",
 		}),
 	}
-	reg.MustRegister(m.writeDuration, m.failovers, m.roleRejections, m.retries, m.duplicateFlushes)
+	m.queueLength = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sluice_ingest_queue_length",
+		Help: "Length of the Redis list as last seen by this process (the reply of its last RPUSH or LLEN).",
+	})
+	m.backpressure = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_ingest_backpressure_seconds_total",
+		Help: "Time flushes spent waiting instead of storing (readers stop reading meanwhile), by reason: queue_full, redis_unavailable, not_replicated.",
+	}, []string{"reason"})
+	for _, r := range []string{BackpressureQueueFull, BackpressureUnavailable, BackpressureNotReplicated} {
+		m.backpressure.WithLabelValues(r)
+	}
+	for _, r := range []string{"not_master", "READONLY", "NOREPLICAS", "LOADING", "MASTERDOWN", "NOAUTH", "WRONGPASS", "OOM", "WRONGTYPE", "redis_error", "connection", "wait_short", "watch_aborted", "queue_full"} {
+		m.retries.WithLabelValues(r)
+	}
+	reg.MustRegister(m.writeDuration, m.failovers, m.roleRejections, m.retries, m.duplicateFlushes, m.queueLength, m.backpressure)
 	return m
 }
 

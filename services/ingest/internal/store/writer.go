@@ -22,6 +22,9 @@ var (
 	ErrUnavailable = errors.New("redis unavailable")
 	// ErrNotReplicated: WAIT kept reporting too few replicas until the deadline.
 	ErrNotReplicated = errors.New("not replicated")
+	// ErrQueueFull: the list stayed at MaxQueueLen (or Redis answered OOM)
+	// until the deadline.
+	ErrQueueFull = errors.New("queue full")
 )
 
 // LaneKeyPrefix starts the name of every lane key: the small string key
@@ -85,8 +88,13 @@ type WriterOptions struct {
 	// after each failure; each pause is drawn from [backoff/2, backoff].
 	MinBackoff time.Duration // default 20ms
 	MaxBackoff time.Duration // default 1s
-	Logger     *slog.Logger
-	Metrics    *Metrics
+	// MaxQueueLen bounds the list (INGEST_MAX_QUEUE_LEN; 0: no bound). A
+	// flush waits while the list, as last seen, holds MaxQueueLen messages
+	// or more. The bound is soft: each lane of each process may add one
+	// batch after the last length it saw.
+	MaxQueueLen int64
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 // Writer creates Lanes that share one Redis client.
@@ -100,6 +108,8 @@ type Writer struct {
 	// restart, a promoted replica that never ran it, SCRIPT FLUSH).
 	script *redis.Script
 	lanes  atomic.Int64
+	// queueLen is the list length as last seen by any lane.
+	queueLen atomic.Int64
 }
 
 // NewWriter returns a Writer over rdb with a random id: its lanes' keys
@@ -185,6 +195,9 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 	o := &l.w.o
 	l.seq++ // one sequence number per flush, the same for all its attempts
 	seq := strconv.FormatUint(l.seq, 10)
+	if err := l.waitForRoom(ctx, deadline); err != nil {
+		return err
+	}
 	backoff := o.MinBackoff
 	pushed := false // the RPUSH is applied on l.conn; only WAIT is missing
 	var lastErr error
@@ -215,6 +228,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 			pushed = true
 			lastErr, lastReplicas = nil, replicas
 			l.retried("wait_short")
+			l.waited(BackpressureNotReplicated, time.Since(start))
 			if time.Now().Add(o.WaitTimeout).After(deadline) {
 				return fmt.Errorf("%w: WAIT saw %d of %d replicas", ErrNotReplicated, lastReplicas, o.MinReplicas)
 			}
@@ -238,8 +252,16 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 				o.Logger.Warn("redis write failed, retrying", "err", err, "attempt", attempt+1, "deadline_in", time.Until(deadline).Round(time.Millisecond))
 			}
 		}
+		why := BackpressureUnavailable
+		if reason(lastErr) == "OOM" {
+			why = BackpressureQueueFull
+		}
 		pause := l.jittered(backoff)
 		if time.Now().Add(pause).After(deadline) {
+			l.waited(why, time.Since(start))
+			if why == BackpressureQueueFull {
+				return fmt.Errorf("%w: %w", ErrQueueFull, lastErr)
+			}
 			return fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
 		}
 		t := time.NewTimer(pause)
@@ -249,7 +271,63 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 			return ctx.Err()
 		case <-t.C:
 		}
+		l.waited(why, time.Since(start))
 		backoff = min(2*backoff, o.MaxBackoff)
+	}
+}
+
+// waitForRoom holds the flush while the list, as last seen, is at
+// MaxQueueLen: it polls LLEN with the retry backoff until there is room,
+// and gives up with ErrQueueFull at the deadline. Connection errors are
+// left to the attempts that follow.
+func (l *Lane) waitForRoom(ctx context.Context, deadline time.Time) error {
+	o := &l.w.o
+	if o.MaxQueueLen <= 0 || l.w.queueLen.Load() < o.MaxQueueLen {
+		return nil
+	}
+	start := time.Now()
+	defer func() { l.waited(BackpressureQueueFull, time.Since(start)) }()
+	backoff := o.MinBackoff
+	for {
+		n, err := l.connection().LLen(ctx, o.Key).Result()
+		if err != nil {
+			l.discard()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return nil
+		}
+		l.sawLength(n)
+		if n < o.MaxQueueLen {
+			return nil
+		}
+		l.retried("queue_full")
+		pause := l.jittered(backoff)
+		if time.Now().Add(pause).After(deadline) {
+			return fmt.Errorf("%w: %s holds %d messages (INGEST_MAX_QUEUE_LEN %d)", ErrQueueFull, o.Key, n, o.MaxQueueLen)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, o.MaxBackoff)
+	}
+}
+
+// sawLength records the list length from a reply.
+func (l *Lane) sawLength(n int64) {
+	l.w.queueLen.Store(n)
+	if l.w.o.Metrics != nil {
+		l.w.o.Metrics.queueLength.Set(float64(n))
+	}
+}
+
+func (l *Lane) waited(reason string, d time.Duration) {
+	if l.w.o.Metrics != nil {
+		l.w.o.Metrics.backpressure.WithLabelValues(reason).Add(d.Seconds())
 	}
 }
 
@@ -348,6 +426,7 @@ func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, err
 	if err != nil || len(res) != 2 {
 		return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
 	}
+	l.sawLength(res[1])
 	if res[0] == 0 {
 		// An earlier attempt of this flush was applied; its reply was lost.
 		if o.Metrics != nil {
@@ -460,9 +539,11 @@ func (l *Lane) transact(ctx context.Context, seq string, vals []any) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	if err := execErr(exec); err != nil {
+	n, err := execErr(exec)
+	if err != nil {
 		return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
 	}
+	l.sawLength(n)
 	if err := watch.Err(); err != nil {
 		return 0, fmt.Errorf("watch %s: %w", l.key, err)
 	}
@@ -470,7 +551,7 @@ func (l *Lane) transact(ctx context.Context, seq string, vals []any) (int64, err
 	if wait == nil {
 		return 0, nil
 	}
-	n, err := wait.Result()
+	n, err = wait.Result()
 	if err != nil {
 		return 0, fmt.Errorf("wait: %w", err)
 	}
@@ -483,22 +564,24 @@ var errPushFailed = errors.New("transaction ran, its RPUSH failed")
 
 // execErr checks the reply of EXEC after MULTI, RPUSH, SET: two replies, and
 // neither an error (a command that fails at run time, e.g. WRONGTYPE, does
-// not abort the others). A failed RPUSH is wrapped in errPushFailed.
-func execErr(exec *redis.Cmd) error {
+// not abort the others). A failed RPUSH is wrapped in errPushFailed. It
+// returns the RPUSH's reply: the list's new length.
+func execErr(exec *redis.Cmd) (int64, error) {
 	res, err := exec.Slice()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(res) != 2 {
-		return fmt.Errorf("unexpected EXEC reply %v", res)
+		return 0, fmt.Errorf("unexpected EXEC reply %v", res)
 	}
 	if e, ok := res[0].(error); ok {
-		return fmt.Errorf("%w: %w", errPushFailed, e)
+		return 0, fmt.Errorf("%w: %w", errPushFailed, e)
 	}
 	if e, ok := res[1].(error); ok {
-		return fmt.Errorf("set lane key: %w", e)
+		return 0, fmt.Errorf("set lane key: %w", e)
 	}
-	return nil
+	n, _ := res[0].(int64)
+	return n, nil
 }
 
 // waitOnly re-issues WAIT on the connection that applied the RPUSH.

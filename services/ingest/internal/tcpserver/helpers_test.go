@@ -126,6 +126,7 @@ type redisTarget struct {
 	sentinelAddrs    []string
 	minReplicas      int
 	waitTimeout      time.Duration
+	maxQueueLen      int64
 }
 
 // startServer runs a Server against real Redis until the test ends.
@@ -144,7 +145,7 @@ func startServer(t *testing.T, target redisTarget, o testOpts) *testServer {
 		Timeout: 2 * time.Second, WaitTimeout: target.waitTimeout, PoolSize: o.Lanes + 2,
 	}, sm, log)
 	w := store.NewWriter(rdb, store.WriterOptions{
-		Key: testKey, MinReplicas: target.minReplicas, WaitTimeout: target.waitTimeout,
+		Key: testKey, MinReplicas: target.minReplicas, WaitTimeout: target.waitTimeout, MaxQueueLen: target.maxQueueLen,
 		Timeout: 2 * time.Second, Logger: log, Metrics: sm, MaxBackoff: 200 * time.Millisecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

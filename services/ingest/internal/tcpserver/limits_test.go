@@ -394,3 +394,110 @@ func TestReadBuffersBounded(t *testing.T) {
 		t.Errorf("%d bytes of read buffers still taken with no partial frame left", used)
 	}
 }
+
+// TestQueueFull: with a stalled consumer the list reaches
+// INGEST_MAX_QUEUE_LEN; the server then holds acks back (and stops reading
+// once its budget is used) exactly as when Redis is down, without losing
+// anything, and stays ready. When a consumer drains the list, acks resume;
+// a client whose messages wait longer than the retry deadline gets
+// QUEUE_FULL.
+func TestQueueFull(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		retry   time.Duration
+		drain   bool // a consumer makes room while the client waits
+		wantErr string
+	}{
+		{name: "consumer drains: acks resume", retry: time.Minute, drain: true},
+		{name: "nobody drains: QUEUE_FULL", retry: time.Second, wantErr: protocol.CodeQueueFull},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := testOptions()
+			o.BatchMax = 10
+			o.RetryTimeout = tc.retry
+			ts := startServer(t, redisTarget{addr: r.Addr, maxQueueLen: 100}, o)
+			if err := ts.rdb.Del(ctx, testKey).Err(); err != nil {
+				t.Fatal(err)
+			}
+			prefix := fmt.Sprintf("full%d", i)
+			c := dial(t, ts.Addr())
+			var all strings.Builder
+			for k := range 300 {
+				all.WriteString(msg(prefix, k) + "\n")
+			}
+			c.send(all.String())
+			// Acks stop at the bound (give or take a batch per lane).
+			var last protocol.Reply
+			var failed *protocol.Reply
+			for {
+				rep, err := c.reply(2 * time.Second)
+				if err != nil {
+					break // no ack for 2 s: held back
+				}
+				if !rep.OK() {
+					failed = &rep
+					break
+				}
+				last = rep
+			}
+			if failed != nil && tc.wantErr == "" {
+				t.Fatalf("got %s while the queue fills", failed)
+			}
+			if last.N < 100 || last.N >= 300 {
+				t.Fatalf("acked %d of 300 with a bound of 100", last.N)
+			}
+			if err := ts.Ready(); err != nil {
+				t.Fatalf("not ready while the queue is full: %v", err)
+			}
+			if tc.drain {
+				got, err := ts.rdb.LPopCount(ctx, testKey, 1000).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				consumed := len(got)
+				// Acks resume: the consumer takes what comes until all 300 are acked.
+				deadline := time.Now().Add(time.Minute)
+				for last.N < 300 {
+					if time.Now().After(deadline) {
+						t.Fatalf("acks did not resume: last %s", last)
+					}
+					rep, err := c.reply(200 * time.Millisecond)
+					if err == nil {
+						if !rep.OK() {
+							t.Fatalf("got %s after the consumer made room", rep)
+						}
+						last = rep
+						continue
+					}
+					more, _ := ts.rdb.LPopCount(ctx, testKey, 1000).Result()
+					got = append(got, more...)
+					consumed += len(more)
+				}
+				more, _ := ts.rdb.LPopCount(ctx, testKey, 1000).Result()
+				got = append(got, more...)
+				checkOrder(t, got, []string{prefix}, 300)
+				return
+			}
+			var rep protocol.Reply
+			if failed != nil {
+				rep = *failed
+			} else {
+				var err error
+				if rep, err = c.reply(30 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rep.Code != tc.wantErr || rep.N < last.N {
+				t.Fatalf("got %s, want ERR >= %d %s", rep, last.N, tc.wantErr)
+			}
+			// Everything acked is stored, in order.
+			next := firstInOrder(t, lrange(t, r.Addr))
+			if uint64(next[prefix]) < rep.N {
+				t.Fatalf("%d of %d acked messages stored", next[prefix], rep.N)
+			}
+		})
+	}
+}

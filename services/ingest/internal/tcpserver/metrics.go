@@ -12,7 +12,7 @@ import (
 // exist at 0.
 var closeReasons = []string{
 	"eof", "read_error", "write_error", "killed",
-	protocol.CodeFrameTooLarge, protocol.CodeUnavailable, protocol.CodeNotReplicated,
+	protocol.CodeFrameTooLarge, protocol.CodeUnavailable, protocol.CodeNotReplicated, protocol.CodeQueueFull,
 	protocol.CodeShuttingDown, protocol.CodeTooManyConnections, protocol.CodeIdleTimeout, protocol.CodeFrameTimeout,
 }
 
