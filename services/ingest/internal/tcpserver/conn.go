@@ -128,17 +128,21 @@ func (c *conn) read(dec *protocol.Decoder) (code, text string) {
 		}
 		n, err := dec.Fill()
 		if n > 0 {
-			if ferr := c.push(c.ctx, dec); ferr != nil {
+			complete, ferr := c.push(c.ctx, dec)
+			if ferr != nil {
 				if errors.Is(ferr, protocol.ErrFrameTooLarge) {
 					c.sh.src.Rejected(protocol.CodeFrameTooLarge, 1)
 					return protocol.CodeFrameTooLarge, ferr.Error()
 				}
 				return c.stopCode() // stopped while waiting for budget
 			}
-			switch partial := dec.Buffered() > 0; {
-			case !partial:
+			// The frame deadline runs from the first byte of the frame
+			// still partial: a read that completed a frame started a new
+			// one.
+			switch {
+			case dec.Buffered() == 0:
 				c.partialSince = time.Time{}
-			case c.partialSince.IsZero():
+			case complete > 0 || c.partialSince.IsZero():
 				c.partialSince = time.Now()
 			}
 		}
@@ -220,19 +224,20 @@ func (c *conn) pending() uint64 {
 }
 
 // push hands every complete buffered frame to the lane: one budget
-// acquisition and one lane lock per read chunk.
-func (c *conn) push(ctx context.Context, dec *protocol.Decoder) error {
+// acquisition and one lane lock per read chunk. It returns the bytes of
+// the complete frames (delimiters included).
+func (c *conn) push(ctx context.Context, dec *protocol.Decoder) (int, error) {
 	complete := dec.Complete()
 	if complete == 0 {
-		return nil
+		return 0, nil
 	}
 	b := c.sh.b
 	if err := b.Acquire(ctx, complete); err != nil {
-		return err
+		return 0, err
 	}
 	_, bytes, err := c.lane.Append(c.sh.src, c, dec.Next)
 	b.Release(complete - bytes)
-	return err
+	return complete, err
 }
 
 // Queued implements batcher.Producer.
@@ -407,8 +412,10 @@ func (c *conn) storeUntilClosed(dec *protocol.Decoder) {
 	c.bufCtx = ctx
 	for {
 		n, err := dec.Fill()
-		if n > 0 && c.push(ctx, dec) != nil {
-			break
+		if n > 0 {
+			if _, perr := c.push(ctx, dec); perr != nil {
+				break
+			}
 		}
 		if err != nil {
 			break

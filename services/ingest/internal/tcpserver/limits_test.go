@@ -501,3 +501,29 @@ func TestQueueFull(t *testing.T) {
 		})
 	}
 }
+
+// TestFrameTimeoutSteadyStream: a steady stream whose reads end in the
+// middle of a line always has a partial frame, but each one is new: the
+// frame deadline runs from the first byte of the frame still partial, so
+// a stream longer than the frame timeout is never cut.
+func TestFrameTimeoutSteadyStream(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.FrameTimeout = 300 * time.Millisecond
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	c := dial(t, ts.Addr())
+	// Every write ends in the middle of a line: the second half of one
+	// line and the first half of the next, every 5 ms, for 2 s.
+	const n = 400
+	line := func(i int) string { return msg("steady", i) + "\n" }
+	c.send(line(0)[:6])
+	for i := range n {
+		next := ""
+		if i+1 < n {
+			next = line(i + 1)[:6]
+		}
+		c.send(line(i)[6:] + next)
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.waitAck(n, 30*time.Second)
+}
