@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
@@ -147,4 +148,31 @@ func (p *ingestProc) memory() (rss, peak int64, err error) {
 		}
 	}
 	return rss, peak, nil
+}
+
+// samplePeakRSS samples the process's resident set size every interval
+// until stop is called; stop returns the largest sample.
+func (p *ingestProc) samplePeakRSS(every time.Duration) (stop func() int64) {
+	done := make(chan struct{})
+	result := make(chan int64)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-tick.C:
+				if rss, _, err := p.memory(); err == nil {
+					peak = max(peak, rss)
+				}
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		return <-result
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,23 +113,8 @@ func TestSenderThatNeverReads(t *testing.T) {
 	}
 	defer nc.Close()
 
-	var peakRSS, rssAt1M int64
-	stopSampling := make(chan struct{})
-	var sampling sync.WaitGroup
-	sampling.Go(func() {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-tick.C:
-				if rss, _, err := in.memory(); err == nil {
-					peakRSS = max(peakRSS, rss)
-				}
-			}
-		}
-	})
+	var rssAt1M int64
+	stopSampling := in.samplePeakRSS(100 * time.Millisecond)
 
 	const total, perTick = 5_000_000, 5_000
 	tick := time.NewTicker(10 * time.Millisecond) // 500,000 messages/s
@@ -159,8 +143,7 @@ func TestSenderThatNeverReads(t *testing.T) {
 	sendTime := time.Since(start)
 	rdb := r.Client()
 	waitLen(t, rdb, total, 2*time.Minute)
-	close(stopSampling)
-	sampling.Wait()
+	peakRSS := stopSampling()
 	_, hwm, err := in.memory()
 	if err != nil {
 		t.Fatal(err)

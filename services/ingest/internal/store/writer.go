@@ -264,12 +264,8 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 			}
 			return fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, pause); err != nil {
+			return err
 		}
 		l.waited(why, time.Since(start))
 		backoff = min(2*backoff, o.MaxBackoff)
@@ -306,14 +302,22 @@ func (l *Lane) waitForRoom(ctx context.Context, deadline time.Time) error {
 		if time.Now().Add(pause).After(deadline) {
 			return fmt.Errorf("%w: %s holds %d messages (INGEST_MAX_QUEUE_LEN %d)", ErrQueueFull, o.Key, n, o.MaxQueueLen)
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, pause); err != nil {
+			return err
 		}
 		backoff = min(2*backoff, o.MaxBackoff)
+	}
+}
+
+// sleep pauses for d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -139,6 +139,23 @@ func shrinkSendBuffers(t *testing.T, ts *testServer, n int64) {
 	}
 }
 
+// startDeaf starts a server that writes one ack line per message (one
+// flush per message) and connects a client whose acks soon fill both
+// sides' socket buffers, as long as it does not read.
+func startDeaf(t *testing.T, r *redistest.Redis, o testOpts) (*testServer, net.Conn) {
+	t.Helper()
+	o.BatchMax = 1
+	o.BatchLinger = 0
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	nc, err := smallBufDialer.Dial("tcp", ts.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	shrinkSendBuffers(t, ts, 1)
+	return ts, nc
+}
+
 // TestNeverReadingClient: a client that never reads its acks (syslog-ng,
 // nc, a shipper's TCP output) is neither closed nor slowed: with one ack
 // line per message and a short write timeout, tens of thousands of acks go
@@ -147,16 +164,8 @@ func shrinkSendBuffers(t *testing.T, ts *testServer, n int64) {
 func TestNeverReadingClient(t *testing.T) {
 	r := redistest.NewRedis(t, redistest.RedisOptions{})
 	o := testOptions()
-	o.BatchMax = 1 // one flush, hence one ack line, per message
-	o.BatchLinger = 0
 	o.WriteTimeout = 100 * time.Millisecond
-	ts := startServer(t, redisTarget{addr: r.Addr}, o)
-	nc, err := smallBufDialer.Dial("tcp", ts.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	shrinkSendBuffers(t, ts, 1)
+	ts, nc := startDeaf(t, r, o)
 	const n = 20000
 	var batch []byte
 	for i := range n {
@@ -200,16 +209,8 @@ func TestNeverReadingClient(t *testing.T) {
 func TestDrainNeverReadingClient(t *testing.T) {
 	r := redistest.NewRedis(t, redistest.RedisOptions{})
 	o := testOptions()
-	o.BatchMax = 1
-	o.BatchLinger = 0
 	o.WriteTimeout = 2 * time.Second
-	ts := startServer(t, redisTarget{addr: r.Addr}, o)
-	nc, err := smallBufDialer.Dial("tcp", ts.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	shrinkSendBuffers(t, ts, 1)
+	ts, nc := startDeaf(t, r, o)
 	const n = 5000
 	var all []byte
 	for i := range n {
