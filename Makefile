@@ -202,9 +202,14 @@ test-terraform: ## terraform fmt -check (when terraform is installed)
 
 # -p 1: one package at a time (the Terraform apply test and the e2e suite each start a whole stack).
 test-e2e: images ## e2e + fault suite + Terraform apply test on real containers (testcontainers, build tag e2e)
-	@echo ">> go test -tags e2e ./e2e/... ./terraform/... (SLUICE_TAG=$(TAG), timeout $(E2E_TIMEOUT))"
-	@TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
+	@v2=$$(tools/compose-v2.sh); \
+	echo ">> go test -tags e2e ./e2e/... ./terraform/... (SLUICE_TAG=$(TAG), timeout $(E2E_TIMEOUT), Compose v1 and $$v2)"; \
+	SLUICE_COMPOSE_V2=$$v2 TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
 		$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) -v ./e2e/... ./terraform/...
+
+.PHONY: compose-v2
+compose-v2: ## build Docker Compose v2 from the Go module proxy into .cache/bin (the compose tests run under v1 and v2)
+	@tools/compose-v2.sh
 
 ## ---- reliability report ----------------------------------------------------------
 
@@ -251,5 +256,5 @@ bench: ## benchmark: ceiling vs acked throughput/latency per mode, writes bench/
 .PHONY: test-smoke
 test-smoke: images ## e2e smoke + compose tests only (a few minutes; test-e2e runs them too)
 	@echo ">> go test -tags e2e -run 'TestSmoke|TestCompose' ./e2e/ (SLUICE_TAG=$(TAG))"
-	@TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
+	@SLUICE_COMPOSE_V2=$$(tools/compose-v2.sh) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
 		$(GO) test -tags e2e -count=1 -timeout 15m -v -run 'TestSmoke|TestCompose' ./e2e/

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,22 +23,56 @@ import (
 
 var composeSeq atomic.Int64
 
-// TestCompose runs compose/compose.yaml itself (not a copy) under a unique
-// project name on free loopback ports, waits until every container is
-// healthy, sends messages through HAProxy's published port and finds them in
-// the master's list. `down -v` removes everything, also when the test fails.
+// TestCompose runs compose/compose.yaml itself (not a copy), once with
+// docker-compose 1.29 and once with Compose v2, each under a unique project
+// name on free loopback ports: it waits until every container is healthy,
+// sends messages through HAProxy's published ports and finds them in the
+// master's list. `down -v` removes everything, also when the test fails.
 func TestCompose(t *testing.T) {
 	requireEnv(t)
 	root := repoRoot(t)
 	tag := imageTag(t)
-	compose := composeCommand(t)
 	for _, part := range []string{"redis", "haproxy", "ingest", "backup"} {
 		img := "sluice/" + part + ":" + tag
 		if err := exec.Command("docker", "image", "inspect", img).Run(); err != nil {
 			t.Fatalf("image %s not found: run `make images` (SLUICE_TAG=%q)", img, tag)
 		}
 	}
+	for _, impl := range composeImplementations(t) {
+		t.Run(impl.name, func(t *testing.T) { testCompose(t, root, tag, impl.cmd) })
+	}
+}
 
+type composeImpl struct {
+	name string
+	cmd  []string
+}
+
+// composeImplementations are docker-compose 1.29 (on PATH) and Compose v2
+// (SLUICE_COMPOSE_V2: the binary tools/compose-v2.sh builds, run
+// standalone; `make test-e2e` sets it). In CI both are required.
+func composeImplementations(t *testing.T) []composeImpl {
+	t.Helper()
+	var impls []composeImpl
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		impls = append(impls, composeImpl{"v1", []string{p}})
+	} else if os.Getenv("CI") != "" {
+		t.Errorf("docker-compose 1.29 is required in CI: %v", err)
+	}
+	if p := os.Getenv("SLUICE_COMPOSE_V2"); p != "" {
+		impls = append(impls, composeImpl{"v2", []string{p}})
+	} else if exec.Command("docker", "compose", "version").Run() == nil {
+		impls = append(impls, composeImpl{"v2", []string{"docker", "compose"}})
+	} else if os.Getenv("CI") != "" {
+		t.Errorf("Compose v2 is required in CI: set SLUICE_COMPOSE_V2 (make test-e2e builds it with tools/compose-v2.sh)")
+	}
+	if len(impls) == 0 {
+		t.Skip("neither docker-compose nor Compose v2 is installed")
+	}
+	return impls
+}
+
+func testCompose(t *testing.T, root, tag string, compose []string) {
 	project := composeProjectName(composeSeq.Add(1))
 	redisPassword := "e2e-compose-redis-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	env := append(os.Environ(),
@@ -46,9 +82,11 @@ func TestCompose(t *testing.T) {
 		"HAPROXY_STATS_PASSWORD=e2e-compose-stats",
 		"SLUICE_BIND=127.0.0.1",
 		"SLUICE_PORT="+strconv.Itoa(freePort(t)),
+		"SLUICE_HTTP_PORT="+strconv.Itoa(freePort(t)),
+		"SLUICE_NOACK_PORT="+strconv.Itoa(freePort(t)),
 		"SLUICE_STATS_PORT="+strconv.Itoa(freePort(t)),
 	)
-	port, statsPort := envValue(env, "SLUICE_PORT"), envValue(env, "SLUICE_STATS_PORT")
+	port, statsPort, httpPort := envValue(env, "SLUICE_PORT"), envValue(env, "SLUICE_STATS_PORT"), envValue(env, "SLUICE_HTTP_PORT")
 	file := filepath.Join(root, "compose", "compose.yaml")
 	run := func(ctx context.Context, args ...string) (string, error) {
 		full := append(append(append([]string{}, compose[1:]...), "-p", project, "-f", file), args...)
@@ -131,6 +169,22 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("acks: %v (status %+v)", err, c.Status())
 	}
 	t.Logf("%d messages acked through %s", n, addr)
+	// And through the published HTTP port, after them.
+	var body strings.Builder
+	for i := range 100 {
+		msg := fmt.Sprintf("%s-http-%04d", project, i)
+		want = append(want, msg)
+		body.WriteString(msg + "\n")
+	}
+	resp, err := http.Post("http://127.0.0.1:"+httpPort+"/v1/messages", "text/plain", strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatalf("POST /v1/messages: %v", err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/messages: %d %s", resp.StatusCode, answer)
+	}
 
 	redisExec := func(service string, args ...string) (string, error) {
 		out, err := run(ctx, "ps", "-q", service)
@@ -170,8 +224,8 @@ func TestCompose(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := strings.Split(strings.TrimSpace(out), "\n")
-		if len(got) != n {
-			t.Fatalf("%s holds %d entries, want %d (first: %q)", node, len(got), n, got[0])
+		if len(got) != len(want) {
+			t.Fatalf("%s holds %d entries, want %d (first: %q)", node, len(got), len(want), got[0])
 		}
 		for i := range want {
 			if got[i] != want[i] {
@@ -180,19 +234,6 @@ func TestCompose(t *testing.T) {
 		}
 		t.Logf("%s holds the %d messages in order (master %s)", node, n, master)
 	}
-}
-
-// composeCommand is docker-compose (1.29) if installed, else the Compose v2 plugin.
-func composeCommand(t *testing.T) []string {
-	t.Helper()
-	if p, err := exec.LookPath("docker-compose"); err == nil {
-		return []string{p}
-	}
-	if exec.Command("docker", "compose", "version").Run() == nil {
-		return []string{"docker", "compose"}
-	}
-	t.Fatal("neither docker-compose nor `docker compose` is installed")
-	return nil
 }
 
 // composeWaitHealthy waits until every container of the project is healthy and
