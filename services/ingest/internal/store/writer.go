@@ -249,7 +249,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 			l.discard()
 			l.retried(reason(err))
 			if attempt == 0 || attempt%10 == 0 {
-				o.Logger.Warn("redis write failed, retrying", "err", err, "attempt", attempt+1, "deadline_in", time.Until(deadline).Round(time.Millisecond))
+				o.Logger.Warn("redis write failed, retrying", "err", err, "attempt", attempt+1, "deadline_in", time.Until(deadline).Round(time.Millisecond).String())
 			}
 		}
 		why := BackpressureUnavailable
