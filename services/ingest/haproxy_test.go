@@ -13,7 +13,7 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/config"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // logLines hands log lines to the test (dropping them if it falls behind).

@@ -19,7 +19,7 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/internal/syslogngtest"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 const queueKey = "data_queue"

@@ -138,7 +138,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 		MaxQueueLen: cfg.MaxQueueLen,
 		MinReplicas: cfg.MinReplicas,
 		WaitTimeout: cfg.WaitTimeout,
-		Timeout:     cfg.RedisTimeout,
 		// lane keys (idempotent flushes) outlive every retry of a flush
 		RetryTimeout: cfg.RedisRetryTimeout,
 		Logger:       log,
@@ -150,7 +149,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 		BatchLinger:      cfg.BatchLinger,
 		MaxInflightBytes: cfg.MaxInflightBytes,
 		RetryTimeout:     cfg.RedisRetryTimeout,
-	}, func() batcher.Pusher { return writer.NewLane() }, log, reg)
+	}, func() batcher.Pusher { return writer.NewFlusher() }, log, reg)
 	if err != nil {
 		return err
 	}

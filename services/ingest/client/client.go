@@ -32,7 +32,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // Config configures a Client. Only Addr is required.

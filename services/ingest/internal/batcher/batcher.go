@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// Pusher stores one batch; *store.Lane implements it. Push is called by a
+// Pusher stores one batch; *store.Flusher implements it. Push is called by a
 // single goroutine with at most one call in flight.
 type Pusher interface {
 	Push(ctx context.Context, vals []any, deadline time.Time) error

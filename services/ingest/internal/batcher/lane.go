@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
 )
 

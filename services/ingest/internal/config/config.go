@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/envconfig"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // Prefix is the prefix of every environment variable.

@@ -25,7 +25,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // Path is the one data endpoint.

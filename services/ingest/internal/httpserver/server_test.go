@@ -19,7 +19,7 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
 )
 
@@ -62,8 +62,8 @@ func start(t *testing.T, redisAddr string, opts ...option) *testServer {
 	reg := prometheus.NewRegistry()
 	sm := store.NewMetrics(reg)
 	rdb := store.NewClient(store.ClientOptions{Addr: redisAddr, Timeout: 2 * time.Second, WaitTimeout: 200 * time.Millisecond, PoolSize: 4}, sm, log)
-	w := store.NewWriter(rdb, store.WriterOptions{Key: testKey, Timeout: 2 * time.Second, Logger: log, Metrics: sm, MaxBackoff: 100 * time.Millisecond})
-	b, err := batcher.New(bo, func() batcher.Pusher { return w.NewLane() }, log, reg)
+	w := store.NewWriter(rdb, store.WriterOptions{Key: testKey, Logger: log, Metrics: sm, MaxBackoff: 100 * time.Millisecond})
+	b, err := batcher.New(bo, func() batcher.Pusher { return w.NewFlusher() }, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,8 +37,8 @@ func TestLaneQueueFull(t *testing.T) {
 			m := NewMetrics(reg)
 			rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
 			defer rdb.Close()
-			w := NewWriter(rdb, WriterOptions{Key: "q", MaxQueueLen: tc.maxLen, Timeout: time.Second, MaxBackoff: 100 * time.Millisecond, Logger: discard(), Metrics: m})
-			lane := w.NewLane()
+			w := NewWriter(rdb, WriterOptions{Key: "q", MaxQueueLen: tc.maxLen, MaxBackoff: 100 * time.Millisecond, Logger: discard(), Metrics: m})
+			lane := w.NewFlusher()
 			defer lane.Close()
 			big := make([]byte, 100<<10) // for OOM: 30 x 100 KiB fill 3 MiB
 			for i := range tc.fill {

@@ -68,8 +68,8 @@ func TestPush(t *testing.T) {
 			m := NewMetrics(prometheus.NewRegistry())
 			rdb := NewClient(ClientOptions{Addr: tc.addr, Password: "pw", Timeout: time.Second, WaitTimeout: 100 * time.Millisecond, PoolSize: 2}, m, discard())
 			defer rdb.Close()
-			w := NewWriter(rdb, WriterOptions{Key: "k-" + tc.name, MinReplicas: tc.minReplicas, WaitTimeout: 100 * time.Millisecond, Timeout: time.Second, Logger: discard(), Metrics: m})
-			lane := w.NewLane()
+			w := NewWriter(rdb, WriterOptions{Key: "k-" + tc.name, MinReplicas: tc.minReplicas, WaitTimeout: 100 * time.Millisecond, Logger: discard(), Metrics: m})
+			lane := w.NewFlusher()
 			defer lane.Close()
 			err := lane.Push(context.Background(), args("a", "b", "c"), time.Now().Add(700*time.Millisecond))
 			if !errors.Is(err, tc.wantErr) {

@@ -78,7 +78,6 @@ type WriterOptions struct {
 	Key         string
 	MinReplicas int
 	WaitTimeout time.Duration
-	Timeout     time.Duration // one round trip, WAIT time excluded
 	// RetryTimeout is how long the caller retries one flush (the deadline
 	// it passes to Push, INGEST_REDIS_RETRY_TIMEOUT). Lane keys expire
 	// max(10 x RetryTimeout, MinLaneKeyTTL) after a lane's last flush, so a
@@ -97,7 +96,7 @@ type WriterOptions struct {
 	Metrics     *Metrics
 }
 
-// Writer creates Lanes that share one Redis client.
+// Writer creates Flushers that share one Redis client.
 type Writer struct {
 	rdb *redis.Client
 	o   WriterOptions
@@ -127,15 +126,16 @@ func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds(), script: redis.NewScript(laneScript)}
 }
 
-// Lane is one flush lane: a dedicated Redis connection with at most one
-// flush in flight, and a unique lane key whose sequence number makes each
-// flush idempotent. It is not safe for concurrent use.
-type Lane struct {
+// Flusher stores the batches of one batcher lane: a dedicated Redis
+// connection with at most one flush in flight, and a unique lane key
+// (sluice:lane:<id>, named after the batcher lane it serves) whose sequence
+// number makes each flush idempotent. It is not safe for concurrent use.
+type Flusher struct {
 	w    *Writer
 	key  any    // the lane key, boxed once
 	seq  uint64 // sequence number of the current (last started) flush
 	conn *redis.Conn
-	rnd  *rand.Rand // backoff jitter; the lane's own, as a Lane is used by one goroutine
+	rnd  *rand.Rand // backoff jitter; the lane's own, as a Flusher is used by one goroutine
 	// loaded: laneScript ran on conn, so the server has it cached and
 	// EVALSHA finds it.
 	loaded bool
@@ -147,21 +147,21 @@ type Lane struct {
 	args     []any
 }
 
-// NewLane returns a lane with the next lane index of w; its connection is
-// opened on first use.
-func (w *Writer) NewLane() *Lane {
+// NewFlusher returns a flusher with the next lane index of w; its
+// connection is opened on first use.
+func (w *Writer) NewFlusher() *Flusher {
 	n := w.lanes.Add(1) - 1
 	var seed [16]byte
 	_, _ = crand.Read(seed[:]) // crypto/rand.Read never fails (it panics instead)
 	rnd := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
-	return &Lane{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10), rnd: rnd}
+	return &Flusher{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10), rnd: rnd}
 }
 
 // Key returns the name of the lane key.
-func (l *Lane) Key() string { return l.key.(string) }
+func (l *Flusher) Key() string { return l.key.(string) }
 
 // Close releases the lane's connection.
-func (l *Lane) Close() error {
+func (l *Flusher) Close() error {
 	if l.conn == nil {
 		return nil
 	}
@@ -191,7 +191,7 @@ func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 // reach Redis after a later one. When WAIT reports too few replicas it
 // re-issues only WAIT on the same connection. It returns nil, or an error
 // wrapping ErrUnavailable or ErrNotReplicated, or ctx's error.
-func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
+func (l *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) error {
 	o := &l.w.o
 	l.seq++ // one sequence number per flush, the same for all its attempts
 	seq := strconv.FormatUint(l.seq, 10)
@@ -276,7 +276,7 @@ func (l *Lane) Push(ctx context.Context, vals []any, deadline time.Time) error {
 // MaxQueueLen: it polls LLEN with the retry backoff until there is room,
 // and gives up with ErrQueueFull at the deadline. Connection errors are
 // left to the attempts that follow.
-func (l *Lane) waitForRoom(ctx context.Context, deadline time.Time) error {
+func (l *Flusher) waitForRoom(ctx context.Context, deadline time.Time) error {
 	o := &l.w.o
 	if o.MaxQueueLen <= 0 || l.w.queueLen.Load() < o.MaxQueueLen {
 		return nil
@@ -322,14 +322,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // sawLength records the list length from a reply.
-func (l *Lane) sawLength(n int64) {
+func (l *Flusher) sawLength(n int64) {
 	l.w.queueLen.Store(n)
 	if l.w.o.Metrics != nil {
 		l.w.o.Metrics.queueLength.Set(float64(n))
 	}
 }
 
-func (l *Lane) waited(reason string, d time.Duration) {
+func (l *Flusher) waited(reason string, d time.Duration) {
 	if l.w.o.Metrics != nil {
 		l.w.o.Metrics.backpressure.WithLabelValues(reason).Add(d.Seconds())
 	}
@@ -340,12 +340,12 @@ func (l *Lane) waited(reason string, d time.Duration) {
 // lane of every container, all failing at the same failover, retried in
 // step and hit the new master together; with it they spread over half of
 // each backoff step, and a pause is never shorter than half of it.
-func (l *Lane) jittered(backoff time.Duration) time.Duration {
+func (l *Flusher) jittered(backoff time.Duration) time.Duration {
 	half := backoff / 2
 	return half + time.Duration(l.rnd.Int64N(int64(backoff-half)+1))
 }
 
-func (l *Lane) retried(reason string) {
+func (l *Flusher) retried(reason string) {
 	if l.w.o.Metrics != nil {
 		l.w.o.Metrics.retries.WithLabelValues(reason).Inc()
 	}
@@ -370,14 +370,14 @@ func reason(err error) string {
 	return "connection"
 }
 
-func (l *Lane) connection() *redis.Conn {
+func (l *Flusher) connection() *redis.Conn {
 	if l.conn == nil {
 		l.conn = l.w.rdb.Conn()
 	}
 	return l.conn
 }
 
-func (l *Lane) discard() {
+func (l *Flusher) discard() {
 	if l.conn != nil {
 		_ = l.conn.Close()
 		l.conn, l.loaded, l.watching = nil, false, false
@@ -399,7 +399,7 @@ func (l *Lane) discard() {
 // FLUSH; nothing ran), the attempt is sent again with EVAL. That costs the
 // WAIT of the first pipeline, which returns at once unless the replicas lag
 // behind the connection's previous write.
-func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
+func (l *Flusher) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
 	o := &l.w.o
 	l.watching = false // until this pipeline's WATCH is answered
 	if l.loaded {
@@ -451,7 +451,7 @@ func (l *Lane) pushOnce(ctx context.Context, seq string, vals []any) (int64, err
 // evalPipeline sends UNWATCH, l.args (EVALSHA or EVAL of laneScript),
 // WATCH lanekey and, when MinReplicas > 0, WAIT, in one pipeline on the
 // lane's connection.
-func (l *Lane) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *redis.StatusCmd, wait *redis.IntCmd, err error) {
+func (l *Flusher) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *redis.StatusCmd, wait *redis.IntCmd, err error) {
 	o := &l.w.o
 	pipe := l.connection().Pipeline()
 	_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "unwatch"))
@@ -505,7 +505,7 @@ func (l *Lane) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *redis.
 // flush was delivered late (a script, which only moves it up). Nothing of
 // the transaction ran, so transact sends the checked attempt (pushOnce) on
 // the same connection at once.
-func (l *Lane) transact(ctx context.Context, seq string, vals []any) (int64, error) {
+func (l *Flusher) transact(ctx context.Context, seq string, vals []any) (int64, error) {
 	o := &l.w.o
 	l.watching = false // until this pipeline's WATCH is answered
 	pipe := l.connection().Pipeline()
@@ -589,7 +589,7 @@ func execErr(exec *redis.Cmd) (int64, error) {
 }
 
 // waitOnly re-issues WAIT on the connection that applied the RPUSH.
-func (l *Lane) waitOnly(ctx context.Context) (int64, error) {
+func (l *Flusher) waitOnly(ctx context.Context) (int64, error) {
 	o := &l.w.o
 	n, err := l.connection().Do(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds()).Int64()
 	if err != nil {

@@ -40,7 +40,7 @@ func TestLaneIdempotent(t *testing.T) {
 	defer rdb.Close()
 	o := WriterOptions{Key: "q", RetryTimeout: 2 * time.Minute, Logger: discard(), Metrics: m}
 	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
-	lanes := map[string]*Lane{"w1/0": w1.NewLane(), "w1/1": w1.NewLane(), "w2/0": w2.NewLane()}
+	lanes := map[string]*Flusher{"w1/0": w1.NewFlusher(), "w1/1": w1.NewFlusher(), "w2/0": w2.NewFlusher()}
 	for _, l := range lanes {
 		defer l.Close()
 	}
@@ -120,8 +120,8 @@ func TestLaneLargeBatch(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
 	defer rdb.Close()
-	w := NewWriter(rdb, WriterOptions{Key: "big", Timeout: 5 * time.Second, Logger: discard(), Metrics: m})
-	lane := w.NewLane()
+	w := NewWriter(rdb, WriterOptions{Key: "big", Logger: discard(), Metrics: m})
+	lane := w.NewFlusher()
 	defer lane.Close()
 	for _, n := range []int{3999, 4000, 4001, 8001, 20000, 1 << 16} {
 		for _, retry := range []bool{false, true} {
@@ -176,8 +176,8 @@ func TestLaneRetryAfterLostReply(t *testing.T) {
 	const waitTimeout = 30 * time.Second // WAIT stays pending until the test acts
 	rdb := NewClient(ClientOptions{Addr: master.Addr, Password: "pw", Timeout: time.Second, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
 	defer rdb.Close()
-	w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: 1, WaitTimeout: waitTimeout, Timeout: time.Second, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
-	lane := w.NewLane()
+	w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: 1, WaitTimeout: waitTimeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
+	lane := w.NewFlusher()
 	defer lane.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -274,8 +274,8 @@ func TestLaneRejected(t *testing.T) {
 			m := NewMetrics(prometheus.NewRegistry())
 			rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
 			defer rdb.Close()
-			w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: time.Second, Logger: discard(), Metrics: m})
-			lane := w.NewLane()
+			w := NewWriter(rdb, WriterOptions{Key: "q", Logger: discard(), Metrics: m})
+			lane := w.NewFlusher()
 			defer lane.Close()
 			if tc.stored {
 				// The lane's connection then watches its key: the next
@@ -352,8 +352,8 @@ func TestLaneLateFirstAttempt(t *testing.T) {
 	const timeout = 300 * time.Millisecond // the lane gives up on a held attempt after this
 	rdb := NewClient(ClientOptions{Addr: proxy.Addr(), Timeout: timeout, PoolSize: 2}, m, discard())
 	defer rdb.Close()
-	w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: timeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
-	lane := w.NewLane()
+	w := NewWriter(rdb, WriterOptions{Key: "q", RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
+	lane := w.NewFlusher()
 	defer lane.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -440,8 +440,8 @@ func TestLaneLateTransaction(t *testing.T) {
 			const waitTimeout = 200 * time.Millisecond
 			rdb := NewClient(ClientOptions{Addr: proxy.Addr(), Timeout: timeout, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
 			defer rdb.Close()
-			w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: minReplicas, WaitTimeout: waitTimeout, Timeout: timeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
-			lane := w.NewLane()
+			w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: minReplicas, WaitTimeout: waitTimeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
+			lane := w.NewFlusher()
 			defer lane.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -515,8 +515,8 @@ func TestLaneScriptCache(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
 	defer rdb.Close()
-	w := NewWriter(rdb, WriterOptions{Key: "q", Timeout: time.Second, Logger: discard(), Metrics: m})
-	lane := w.NewLane()
+	w := NewWriter(rdb, WriterOptions{Key: "q", Logger: discard(), Metrics: m})
+	lane := w.NewFlusher()
 	defer lane.Close()
 	ctx := context.Background()
 	steps := []struct {
@@ -608,7 +608,7 @@ func TestBackoffJitter(t *testing.T) {
 	defer rdb.Close()
 	o := WriterOptions{Key: "q", Logger: discard()}
 	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
-	lanes := []*Lane{w1.NewLane(), w1.NewLane(), w2.NewLane()}
+	lanes := []*Flusher{w1.NewFlusher(), w1.NewFlusher(), w2.NewFlusher()}
 	tests := []struct {
 		backoff time.Duration
 		spread  bool // the pauses must differ (lanes not in step)

@@ -14,7 +14,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // Reasons a connection stops reading.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
 )
 
@@ -146,10 +146,10 @@ func startServer(t *testing.T, target redisTarget, o testOpts) *testServer {
 	}, sm, log)
 	w := store.NewWriter(rdb, store.WriterOptions{
 		Key: testKey, MinReplicas: target.minReplicas, WaitTimeout: target.waitTimeout, MaxQueueLen: target.maxQueueLen,
-		Timeout: 2 * time.Second, Logger: log, Metrics: sm, MaxBackoff: 200 * time.Millisecond,
+		Logger: log, Metrics: sm, MaxBackoff: 200 * time.Millisecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, b, done, err := startTCP(ctx, o, func() batcher.Pusher { return w.NewLane() }, log, reg)
+	srv, b, done, err := startTCP(ctx, o, func() batcher.Pusher { return w.NewFlusher() }, log, reg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // Transports: the metric label of each kind of TCP server.

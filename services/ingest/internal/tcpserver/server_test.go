@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
-	"github.com/sluice-ingest/sluice/services/ingest/internal/protocol"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // TestAcksAndOrder: several concurrent raw-socket connections, messages
