@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // segment is a run of consecutive messages of one producer in a batch.

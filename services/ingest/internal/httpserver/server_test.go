@@ -19,8 +19,8 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
-	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 const testKey = "data_queue"

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
-	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
+	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
 // sinkPusher stands in for Redis in the batcher benchmark: it encodes
