@@ -179,8 +179,8 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 
 ## ---- checks --------------------------------------------------------------------------
 
-.PHONY: test vet test-unit test-terraform test-e2e
-test: deps vet test-unit test-terraform test-e2e ## everything CI runs: deps, vet, unit + integration, terraform fmt, images, e2e
+.PHONY: test vet test-unit test-terraform test-monitoring test-e2e
+test: deps vet test-unit test-terraform test-monitoring test-e2e ## everything CI runs: deps, vet, unit + integration, terraform fmt, alert rules, images, e2e
 
 vet: ## gofmt + go vet
 	@echo ">> gofmt"
@@ -199,6 +199,13 @@ test-terraform: ## terraform fmt -check (when terraform is installed)
 	@if command -v terraform >/dev/null 2>&1 && ls terraform/*.tf >/dev/null 2>&1; then \
 		echo ">> terraform fmt -check"; terraform fmt -check -recursive terraform; \
 	else echo ">> terraform or terraform/*.tf missing: skipping terraform fmt"; fi
+
+test-monitoring: ## promtool: check monitoring/prometheus.yml and rules.yml, run the alert unit tests (rules_test.yml)
+	@command -v promtool >/dev/null || { echo "promtool missing: make deps (Debian package prometheus)" >&2; exit 1; }
+	@echo ">> promtool check config monitoring/prometheus.yml"
+	@promtool check config monitoring/prometheus.yml >/dev/null
+	@echo ">> promtool test rules monitoring/rules_test.yml"
+	@promtool test rules monitoring/rules_test.yml
 
 # -p 1: one package at a time (the Terraform apply test and the e2e suite each start a whole stack).
 test-e2e: images ## e2e + fault suite + Terraform apply test on real containers (testcontainers, build tag e2e)
