@@ -49,6 +49,14 @@ export HAPROXY_TLS_CLIENT_CA := /etc/sluice/tls/ca.pem
 endif
 endif
 
+# MONITORING=1: Prometheus (alert rules, every part scraped) and redis_exporter, from
+# compose/monitoring.yaml; Prometheus is published on SLUICE_BIND:SLUICE_PROMETHEUS_PORT.
+SLUICE_PROMETHEUS_PORT ?= 9090
+export SLUICE_PROMETHEUS_PORT
+ifeq ($(MONITORING),1)
+COMPOSE_FILES += compose/monitoring.yaml
+endif
+
 # Dev-only passwords so that `make up` works out of the box. compose.yaml itself has no
 # default and refuses to start without them; set your own for anything but a laptop.
 DEV_REDIS_PASSWORD := sluice-dev-only-redis
@@ -79,8 +87,8 @@ deps-up: ## install only what `make up` needs (debootstrap for the base image)
 
 ## ---- images ------------------------------------------------------------------------
 
-.PHONY: images images-base images-infra images-ingest images-backup
-images: images-infra images-ingest images-backup ## build every image (base image is cached by its inputs)
+.PHONY: images images-base images-infra images-ingest images-backup images-monitoring
+images: images-infra images-ingest images-backup images-monitoring ## build every image (base image is cached by its inputs)
 	@echo ">> images tagged $(TAG)"
 
 images-base: ## debootstrap base image sluice/base:<hash of inputs> (skipped when it exists)
@@ -92,6 +100,11 @@ images-infra: ## sluice/redis and sluice/haproxy on the base image
 	$(DOCKER_BUILD) --build-arg BASE=$$base -t sluice/redis:$(TAG) -f images/redis/Dockerfile redis ; \
 	echo ">> sluice/haproxy:$(TAG)"; \
 	$(DOCKER_BUILD) --build-arg BASE=$$base -t sluice/haproxy:$(TAG) -f images/haproxy/Dockerfile haproxy
+
+images-monitoring: ## sluice/monitoring (Prometheus + redis_exporter from Debian) on the base image
+	@base=$$(images/build-base.sh); \
+	echo ">> sluice/monitoring:$(TAG)"; \
+	$(DOCKER_BUILD) --build-arg BASE=$$base -t sluice/monitoring:$(TAG) -f images/monitoring/Dockerfile monitoring
 
 images-ingest: ## static ingest binary + sluice/ingest (FROM scratch)
 	@echo ">> go build ./services/ingest"
@@ -110,7 +123,7 @@ images-backup: ## static backup binary + sluice/backup (FROM scratch)
 ## ---- local stack (compose/compose.yaml) ----------------------------------------------
 
 .PHONY: up down down-volumes ps logs send wait-healthy
-up: deps-up images $(if $(filter 1,$(TLS)),$(CERTS)/server.pem) ## build images, start the stack (TLS=1 [MTLS=1] for TLS), wait until healthy, print endpoints
+up: deps-up images $(if $(filter 1,$(TLS)),$(CERTS)/server.pem) ## build images, start the stack (TLS=1 [MTLS=1] for TLS, MONITORING=1 for Prometheus), wait until healthy, print endpoints
 	@test -n "$(COMPOSE_BIN)" || { echo "neither 'docker compose' nor docker-compose found" >&2; exit 1; }
 	@echo ">> $(COMPOSE_BIN) up -d (project $(PROJECT), tag $(TAG))"
 	@$(COMPOSE) up -d --remove-orphans
@@ -122,6 +135,7 @@ up: deps-up images $(if $(filter 1,$(TLS)),$(CERTS)/server.pem) ## build images,
 	@echo "   HAProxy stats:    http://$(SLUICE_BIND):$(SLUICE_STATS_PORT)/stats    (user $(HAPROXY_STATS_USER))"
 	@echo "   HAProxy metrics:  http://$(SLUICE_BIND):$(SLUICE_STATS_PORT)/metrics  (same basic auth)"
 	@if [ "$$HAPROXY_STATS_PASSWORD" = "$(DEV_STATS_PASSWORD)" ]; then echo "   dev password:     $(DEV_STATS_PASSWORD)"; fi
+	@$(if $(filter compose/monitoring.yaml,$(COMPOSE_FILES)),echo "   Prometheus:       http://$(SLUICE_BIND):$(SLUICE_PROMETHEUS_PORT)/  (API: /api/v1/alerts, /api/v1/targets; Grafana: import monitoring/dashboard.json)",true)
 	@echo "   try: make send; make ps; make logs; make down"
 
 .PHONY: certs
@@ -179,8 +193,8 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 
 ## ---- checks --------------------------------------------------------------------------
 
-.PHONY: test vet test-unit test-terraform test-e2e
-test: deps vet test-unit test-terraform test-e2e ## everything CI runs: deps, vet, unit + integration, terraform fmt, images, e2e
+.PHONY: test vet test-unit test-terraform test-monitoring test-e2e
+test: deps vet test-unit test-terraform test-monitoring test-e2e ## everything CI runs: deps, vet, unit + integration, terraform fmt, alert rules, images, e2e
 
 vet: ## gofmt + go vet
 	@echo ">> gofmt"
@@ -199,6 +213,13 @@ test-terraform: ## terraform fmt -check (when terraform is installed)
 	@if command -v terraform >/dev/null 2>&1 && ls terraform/*.tf >/dev/null 2>&1; then \
 		echo ">> terraform fmt -check"; terraform fmt -check -recursive terraform; \
 	else echo ">> terraform or terraform/*.tf missing: skipping terraform fmt"; fi
+
+test-monitoring: ## promtool: check monitoring/prometheus.yml and rules.yml, run the alert unit tests (rules_test.yml)
+	@command -v promtool >/dev/null || { echo "promtool missing: make deps (Debian package prometheus)" >&2; exit 1; }
+	@echo ">> promtool check config monitoring/prometheus.yml"
+	@promtool check config monitoring/prometheus.yml >/dev/null
+	@echo ">> promtool test rules monitoring/rules_test.yml"
+	@promtool test rules monitoring/rules_test.yml
 
 # -p 1: one package at a time (the Terraform apply test and the e2e suite each start a whole stack).
 test-e2e: images ## e2e + fault suite + Terraform apply test on real containers (testcontainers, build tag e2e)

@@ -185,3 +185,81 @@ func TestTLSOverride(t *testing.T) {
 		t.Errorf("volumes %v, want the certificate directory read-only at /etc/sluice/tls", hp.Volumes)
 	}
 }
+
+// monitoring.yaml (make up MONITORING=1) adds Prometheus and redis_exporter with the same
+// rules as compose.yaml: portable to 1.29, healthchecks, sluice images, published ports
+// on ${SLUICE_BIND:-127.0.0.1}, guarded passwords, config files from ../monitoring.
+func TestMonitoringOverride(t *testing.T) {
+	top, services := loadFile(t, "monitoring.yaml")
+	for _, key := range []string{"version", "name"} {
+		if _, ok := top[key]; ok {
+			t.Errorf("top-level %q: 1.29 and v2 disagree on it", key)
+		}
+	}
+	_, base := load(t)
+	want := map[string][]string{
+		"prometheus":     {`"${SLUICE_BIND:-127.0.0.1}:${SLUICE_PROMETHEUS_PORT:-9090}:9090"`},
+		"redis-exporter": nil,
+	}
+	if len(services) != len(want) {
+		t.Errorf("services %d, want prometheus and redis-exporter", len(services))
+	}
+	for name, ports := range want {
+		t.Run(name, func(t *testing.T) {
+			s, ok := services[name]
+			if !ok {
+				t.Fatal("missing")
+			}
+			if _, clash := base[name]; clash {
+				t.Errorf("%s is already a service of compose.yaml: the override would change it", name)
+			}
+			if s.Image != "sluice/monitoring:${SLUICE_TAG:?set SLUICE_TAG (make up exports it)}" {
+				t.Errorf("image %q is not sluice/monitoring:${SLUICE_TAG}", s.Image)
+			}
+			if s.Configs != nil || s.Profiles != nil {
+				t.Error("configs or profiles: not in docker-compose 1.29")
+			}
+			if test, _ := s.Healthcheck["test"].([]any); len(test) == 0 {
+				t.Error("no healthcheck test")
+			}
+			if _, ok := s.Healthcheck["start_interval"]; ok {
+				t.Error("healthcheck.start_interval is rejected by 1.29")
+			}
+			var quoted []string
+			for _, p := range s.Ports {
+				quoted = append(quoted, `"`+p+`"`)
+			}
+			if !slices.Equal(quoted, ports) {
+				t.Errorf("ports %v, want %v", quoted, ports)
+			}
+			for k, v := range s.Environment {
+				if strings.Contains(k, "PASSWORD") && (!strings.HasPrefix(v, "${") || !strings.Contains(v, ":?")) {
+					t.Errorf("%s=%s: passwords come from the environment with a ${VAR:?} guard", k, v)
+				}
+			}
+			for dep, d := range s.DependsOn {
+				if d.Condition != "service_healthy" {
+					t.Errorf("depends_on %s: condition %q, want service_healthy", dep, d.Condition)
+				}
+			}
+			for _, v := range s.Volumes {
+				src, _, _ := strings.Cut(v, ":")
+				if strings.HasPrefix(src, ".") {
+					if !strings.HasPrefix(src, "../monitoring/") {
+						t.Errorf("bind mount %s is not from ../monitoring", src)
+					}
+					if _, err := os.Stat(filepath.Join(".", src)); err != nil {
+						t.Errorf("bind mount source %s: %v", src, err)
+					}
+				}
+			}
+		})
+	}
+	// Prometheus reads HAProxy's basic auth; the exporter the Redis password.
+	if env := services["prometheus"].Environment; env["HAPROXY_STATS_PASSWORD"] == "" || env["HAPROXY_STATS_USER"] != "${HAPROXY_STATS_USER:-admin}" {
+		t.Errorf("prometheus environment %v lacks HAProxy's stats credentials", env)
+	}
+	if env := services["redis-exporter"].Environment; env["REDIS_PASSWORD"] == "" {
+		t.Errorf("redis-exporter environment %v lacks REDIS_PASSWORD", env)
+	}
+}

@@ -4,7 +4,7 @@
 # Usage: tools/deps.sh GROUP...    (make up runs it with `up`, make test and make deps with `up test`)
 #   up    make up / make images: debootstrap builds the base image (images/build-base.sh)
 #   test  make test: real redis-server, redis-sentinel, haproxy, syslog-ng processes,
-#         openssl, promtool (prometheus), tmux
+#         openssl, promtool (prometheus), redis_exporter (prometheus-redis-exporter), tmux
 #   ci    a bare CI runner (.ci/run): git, make, CA certificates
 #
 # All present: one `>>` line and nothing else. Some missing: as root (with CI=true also
@@ -19,13 +19,13 @@ log() { printf '>> %s\n' "$*"; }
 die() { printf '!! %s\n' "$*" >&2; exit 1; }
 
 group_up=(debootstrap debian-archive-keyring)
-group_test=(redis-server redis-sentinel redis-tools haproxy syslog-ng-core syslog-ng-mod-http openssl prometheus tmux)
+group_test=(redis-server redis-sentinel redis-tools haproxy syslog-ng-core syslog-ng-mod-http openssl prometheus prometheus-redis-exporter tmux)
 group_ci=(ca-certificates git make)
 # The command each package provides, for hosts without dpkg.
 declare -A command_of=(
 	[debootstrap]=debootstrap [redis-server]=redis-server [redis-sentinel]=redis-sentinel
 	[redis-tools]=redis-cli [haproxy]=haproxy [syslog-ng-core]=syslog-ng [openssl]=openssl
-	[prometheus]=promtool [tmux]=tmux [git]=git [make]=make
+	[prometheus]=promtool [prometheus-redis-exporter]=prometheus-redis-exporter [tmux]=tmux [git]=git [make]=make
 )
 
 [ $# -gt 0 ] || die "usage: $0 up|test|ci..."
