@@ -58,6 +58,12 @@ const DefaultKey = "data_queue"
 // ErrEmpty is returned by Next when no message arrived within Options.Block.
 var ErrEmpty = errors.New("queue empty")
 
+// ErrNotPending is wrapped by Ack's error when a message was not in the
+// processing list: acknowledged twice, never taken by this consumer, moved
+// back by a Recover of this consumer's name (it will be delivered again),
+// or removed by an earlier attempt of the same Ack whose reply was lost.
+var ErrNotPending = errors.New("not in the processing list")
+
 // ProcessingKey is the processing list of consumer name on queue key:
 // "<key>:processing:<name>".
 func ProcessingKey(key, name string) string { return key + ":processing:" + name }
@@ -248,8 +254,7 @@ func (c *Consumer) Ack(ctx context.Context, msgs ...[]byte) error {
 		}
 	}
 	if missing > 0 {
-		return fmt.Errorf("lrem %s: %d of %d messages were not in the processing list (acknowledged twice, not taken by this consumer, or recovered by another)",
-			c.processing, missing, len(msgs))
+		return fmt.Errorf("lrem %s: %d of %d messages: %w", c.processing, missing, len(msgs), ErrNotPending)
 	}
 	return nil
 }
