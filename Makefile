@@ -191,6 +191,29 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 	echo ">> master is $$master; data_queue length:"; \
 	$(COMPOSE) exec -T "$$master" sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli LLEN data_queue'
 
+## ---- consumer (services/consumer, see README "Consuming") --------------------------
+
+# Redis is not published by the stack, so the static consumer binary runs in a throwaway
+# container on the stack's network (the sluice/redis image, entrypoint replaced; the binary is
+# bind-mounted, so this needs a local Docker daemon). It finds the master through the
+# Sentinels, recovers its own name's list first, and writes the messages to stdout.
+CONSUME_COUNT ?= 100
+CONSUME_NAME ?= make-consume
+consume: export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
+.PHONY: consume
+consume: ## take CONSUME_COUNT messages from the running stack's queue with the consumer CLI (stdout)
+	@mkdir -p $(BIN)
+	@$(GOBUILD) -o $(BIN)/consumer ./services/consumer
+	@docker image inspect sluice/redis:$(TAG) >/dev/null 2>&1 || \
+		{ echo "sluice/redis:$(TAG) is missing: make images-infra (or make up) first" >&2; exit 1; }
+	@echo ">> consumer -n $(CONSUME_COUNT) (name $(CONSUME_NAME)) on network $(PROJECT)_default" >&2
+	@docker run --rm --network $(PROJECT)_default --entrypoint /consumer \
+		-v "$(abspath $(BIN))/consumer:/consumer:ro" \
+		-e CONSUMER_SENTINEL_ADDRS=sentinel-1:26379,sentinel-2:26379,sentinel-3:26379 \
+		-e CONSUMER_REDIS_PASSWORD="$$REDIS_PASSWORD" -e CONSUMER_SENTINEL_PASSWORD="$$REDIS_PASSWORD" -e CONSUMER_NAME=$(CONSUME_NAME) \
+		-e CONSUMER_BLOCK=1s -e CONSUMER_RETRY_TIMEOUT=10s \
+		sluice/redis:$(TAG) -n $(CONSUME_COUNT)
+
 ## ---- checks --------------------------------------------------------------------------
 
 .PHONY: test vet test-unit test-terraform test-monitoring test-e2e
