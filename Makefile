@@ -79,11 +79,17 @@ help: ## list the targets
 # As root it installs what is missing (no packaged service is started); otherwise it prints
 # the apt-get command to run. Quiet when everything is present.
 .PHONY: deps deps-up
-deps: ## install the Debian packages `make up` and `make test` need (tools/deps.sh)
-	@tools/deps.sh up test
+# BASE_FROM=registry builds the base image FROM debian:bookworm-slim (DEBIAN_IMAGE) on hosts
+# that reach a container registry: no root, no debootstrap. The default is the offline path.
+BASE_FROM ?= debootstrap
+export BASE_FROM
+DEPS_UP := $(if $(filter registry,$(BASE_FROM)),,up)
 
-deps-up: ## install only what `make up` needs (debootstrap for the base image)
-	@tools/deps.sh up
+deps: ## install the Debian packages `make up` and `make test` need (tools/deps.sh)
+	@tools/deps.sh $(DEPS_UP) test
+
+deps-up: ## install only what `make up` needs (debootstrap for the base image; nothing with BASE_FROM=registry)
+	@$(if $(DEPS_UP),tools/deps.sh up,echo ">> BASE_FROM=registry: the base image needs no Debian package on this host")
 
 ## ---- images ------------------------------------------------------------------------
 

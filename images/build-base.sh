@@ -6,7 +6,11 @@
 # whenever an image with that tag (or a cached tarball of it) already exists.
 #
 # Usage: images/build-base.sh            prints the image name (sluice/base:<hash>) on stdout
-# Env:   DEBIAN_MIRROR     mirror URL (default: the host's apt source for the suite,
+# Env:   BASE_FROM         debootstrap (default: offline, needs root and debootstrap) or registry
+#                          (docker build of images/base/Dockerfile FROM DEBIAN_IMAGE, default
+#                          debian:bookworm-slim: for hosts that reach a container registry;
+#                          no root, no debootstrap)
+#        DEBIAN_MIRROR     mirror URL (default: the host's apt source for the suite,
 #                          else http://deb.debian.org/debian)
 #        DEBIAN_SECURITY_MIRROR  default: the host's source for <suite>-security, else
 #                          http://deb.debian.org/debian-security (updates are applied)
@@ -42,11 +46,25 @@ host_mirror() {
 }
 
 packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/base-packages.txt" | tr -d ' \t' | sort -u | paste -sd, -)
-hash=$( { cat "$0"; printf '%s\n' "$suite" "$packages"; } | sha256sum | cut -c1-12)
+from=${BASE_FROM:-debootstrap}
+debian_image=${DEBIAN_IMAGE:-debian:bookworm-slim}
+case $from in
+debootstrap) hash=$( { cat "$0"; printf '%s\n' "$suite" "$packages"; } | sha256sum | cut -c1-12) ;;
+registry) hash=registry-$( { cat "$0" "$here/base/Dockerfile"; printf '%s\n' "$debian_image" "$packages"; } | sha256sum | cut -c1-12) ;;
+*) log "BASE_FROM=$from: want debootstrap or registry"; exit 2 ;;
+esac
 image="$image_repo:$hash"
 
 if docker image inspect "$image" >/dev/null 2>&1; then
 	log "base image $image is up to date"
+	echo "$image"
+	exit 0
+fi
+
+if [ "$from" = registry ]; then
+	log "docker build $image FROM $debian_image with $packages"
+	out=$(DOCKER_BUILDKIT=0 docker build -q --build-arg DEBIAN_IMAGE="$debian_image" \
+		--build-arg PACKAGES="${packages//,/ }" -t "$image" "$here/base" 2>&1) || { echo "$out" >&2; exit 1; }
 	echo "$image"
 	exit 0
 fi
