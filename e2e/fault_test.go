@@ -48,6 +48,12 @@ type scenario struct {
 	fault func(f *faultRun) error
 	// extra checks scenario-specific promises after the load; it returns failures.
 	extra func(f *faultRun) []string
+	// setup runs before the load starts (a consumer, for example).
+	setup func(f *faultRun) error
+	// consumed stops the scenario's consumers after the load and returns
+	// what they took out of the list: it counts as read, before what the
+	// list still holds.
+	consumed func() []string
 }
 
 // faultRun is the state of one running scenario.
@@ -176,6 +182,16 @@ func shippedScenarios() []scenario {
 	}
 }
 
+// TestFaultsBoundedQueue runs scenario 11 on a stack whose queue is bounded
+// (INGEST_MAX_QUEUE_LEN), with the shipped INGEST_MIN_REPLICAS.
+func TestFaultsBoundedQueue(t *testing.T) {
+	s := StartStack(t, Options{MinReplicas: shippedMinReplicas(t), IngestEnv: map[string]string{
+		"INGEST_MAX_QUEUE_LEN": strconv.Itoa(boundedQueueLen),
+	}})
+	sc := stalledConsumerScenario()
+	t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
+}
+
 func splitBrainScenario(id string) scenario {
 	return scenario{id: id, name: "partition {master, replica-1, sentinel-1} | {replica-2, sentinel-2, sentinel-3}", fault: splitBrain}
 }
@@ -202,9 +218,14 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 	setting := fmt.Sprintf("INGEST_MIN_REPLICAS=%d, down-after %d ms", f.minReplicas, f.downAfter.Milliseconds())
 	t.Logf("e2e: scenario %s %q with %s", sc.id, sc.name, setting)
 
+	var infra []string
+	if sc.setup != nil {
+		if err := sc.setup(f); err != nil {
+			t.Fatalf("scenario setup: %v", err)
+		}
+	}
 	load := StartLoad(ctx, f.rec, LoadOptions{Addr: haproxyAddr(s), Workers: 4, Rate: 250, Window: 400, MaxPerWorker: 20000})
 	sleepCtx(ctx, sc.before)
-	var infra []string
 	if err := sc.fault(f); err != nil {
 		infra = append(infra, "fault: "+err.Error())
 	}
@@ -220,6 +241,11 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 		f.note("%d messages still unacked after the 20 s drain (their outcome is checked as indeterminate)", left)
 	}
 
+	// The scenario's consumers stop before the read-back.
+	var consumed []string
+	if sc.consumed != nil {
+		consumed = sc.consumed()
+	}
 	t0 := time.Now()
 	if err := s.WaitConverged(ctx); err != nil {
 		infra = append(infra, "not converged after the fault: "+err.Error())
@@ -229,6 +255,17 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 		infra = append(infra, "read back: "+err.Error())
 	}
 	f.note("converged and read back from %s in %s", master, time.Since(t0).Round(10*time.Millisecond))
+	if sc.consumed != nil {
+		// The replicas hold what the master's list still holds; the
+		// consumed messages are read before it.
+		for name, rl := range replicas {
+			if !slices.Equal(rl, list) {
+				infra = append(infra, fmt.Sprintf("replica %s differs from the master's list: %s", name, diffLists(list, rl)))
+			}
+		}
+		f.note("%d messages consumed, %d left in the list", len(consumed), len(list))
+		list, replicas = append(consumed, list...), nil
+	}
 	v := f.rec.Check(list, replicas, CheckOptions{IgnoreForeign: sc.ignoreForeign})
 	tm := f.rec.Timing()
 	infra = append(infra, f.failures...)
