@@ -64,7 +64,7 @@ func TestStatusScreen(t *testing.T) {
 	})
 	cmd := strings.Join([]string{
 		"docker run --rm -it --name", name, "--network", s.NetworkName(),
-		"-e STATUS_REDIS_PASSWORD=" + s.RedisPassword,
+		"-e STATUS_REDIS_USERNAME=status -e STATUS_REDIS_PASSWORD=" + s.RedisPassword,
 		"-e STATUS_SENTINEL_PASSWORD=" + s.RedisPassword,
 		"-e STATUS_HAPROXY_STATS_USER=" + s.StatsUser,
 		"-e STATUS_HAPROXY_STATS_PASSWORD=" + s.StatsPassword,
