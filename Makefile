@@ -60,9 +60,13 @@ endif
 # Dev-only passwords so that `make up` works out of the box. compose.yaml itself has no
 # default and refuses to start without them; set your own for anything but a laptop.
 DEV_REDIS_PASSWORD := sluice-dev-only-redis
+# One per ACL user of redis/redis.conf, and the Sentinels' own.
+DEV_REDIS_USERS := REPLICATION SENTINEL INGEST BACKUP STATUS
 DEV_STATS_PASSWORD := sluice-dev-only-stats
-COMPOSE_TARGETS := up down down-volumes ps logs send scale wait-healthy
+COMPOSE_TARGETS := up down down-volumes ps logs send scale wait-healthy status
 $(COMPOSE_TARGETS): export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
+$(foreach u,$(DEV_REDIS_USERS),$(eval $$(COMPOSE_TARGETS) $$(BACKUP_TARGETS): export REDIS_$(u)_PASSWORD ?= sluice-dev-only-$(shell echo $(u) | tr A-Z a-z)))
+$(COMPOSE_TARGETS): export SENTINEL_PASSWORD ?= sluice-dev-only-sentinels
 $(COMPOSE_TARGETS): export HAPROXY_STATS_PASSWORD ?= $(DEV_STATS_PASSWORD)
 HAPROXY_STATS_USER ?= admin
 export HAPROXY_STATS_USER
@@ -93,8 +97,8 @@ deps-up: ## install only what `make up` needs (debootstrap for the base image; n
 
 ## ---- images ------------------------------------------------------------------------
 
-.PHONY: images images-base images-infra images-ingest images-backup images-monitoring
-images: images-infra images-ingest images-backup images-monitoring ## build every image (base image is cached by its inputs)
+.PHONY: images images-base images-infra images-ingest images-backup images-monitoring images-status
+images: images-infra images-ingest images-backup images-monitoring images-status ## build every image (base image is cached by its inputs)
 	@echo ">> images tagged $(TAG)"
 
 images-base: ## debootstrap base image sluice/base:<hash of inputs> (skipped when it exists)
@@ -125,6 +129,13 @@ images-backup: ## static backup binary + sluice/backup (FROM scratch)
 	@$(GOBUILD) -o $(BIN)/backup ./services/backup
 	@echo ">> sluice/backup:$(TAG)"
 	@$(DOCKER_BUILD) -t sluice/backup:$(TAG) -f services/backup/Dockerfile $(BIN)
+
+images-status: ## static status binary + sluice/status (FROM scratch; `make status` runs it)
+	@echo ">> go build ./tools/status"
+	@mkdir -p $(BIN)
+	@$(GOBUILD) -o $(BIN)/status ./tools/status
+	@echo ">> sluice/status:$(TAG)"
+	@$(DOCKER_BUILD) -t sluice/status:$(TAG) -f tools/status/Dockerfile $(BIN)
 
 ## ---- local stack (compose/compose.yaml) ----------------------------------------------
 
@@ -193,9 +204,30 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 	@echo ">> loadgen: $(SEND_COUNT) messages to $(SLUICE_BIND):$(SLUICE_PORT)"
 	@$(GO) run ./services/loadgen -addr $(SLUICE_BIND):$(SLUICE_PORT) -n $(SEND_COUNT) -c 2 -size 32 \
 		-no-progress -timeout 60s -run-id make-send-$$(date +%s)
-	@master=$$($(COMPOSE) exec -T sentinel-1 sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli --raw -p 26379 SENTINEL get-master-addr-by-name sluice' | sed -n 1p | tr -d '\r'); \
+	@master=$$($(COMPOSE) exec -T sentinel-1 sh -c 'REDISCLI_AUTH="$$SENTINEL_PASSWORD" redis-cli --raw -p 26379 SENTINEL get-master-addr-by-name sluice' | sed -n 1p | tr -d '\r'); \
 	echo ">> master is $$master; data_queue length:"; \
-	$(COMPOSE) exec -T "$$master" sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli LLEN data_queue'
+	$(COMPOSE) exec -T "$$master" sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli --user admin LLEN data_queue'
+
+## ---- status (tools/status) ------------------------------------------------------------
+
+# The stack publishes only HAProxy's ports, so the status binary runs inside the stack's
+# network (a throwaway container of the FROM-scratch sluice/status image) and reaches every
+# part by its service name. -it only when make runs on a terminal (Ctrl-C reaches -watch).
+STATUS_NETWORK ?= $(PROJECT)_default
+.PHONY: status
+status: images-status ## one screen: master, replicas and lag, Sentinels, ingest ready, HAProxy, queue, acks/s, p99, last backup (WATCH=1 redraws every 2 s)
+	@docker network inspect $(STATUS_NETWORK) >/dev/null 2>&1 || { \
+		echo "!! the stack is not running: no Docker network $(STATUS_NETWORK) (project $(PROJECT)); start it with make up" >&2; exit 1; }
+	@export STATUS_REDIS_USERNAME="$${STATUS_REDIS_USERNAME:-status}" \
+		STATUS_REDIS_PASSWORD="$${STATUS_REDIS_PASSWORD:-$$REDIS_STATUS_PASSWORD}" \
+		STATUS_SENTINEL_PASSWORD="$${STATUS_SENTINEL_PASSWORD:-$$SENTINEL_PASSWORD}" \
+		STATUS_HAPROXY_STATS_USER="$${STATUS_HAPROXY_STATS_USER:-$$HAPROXY_STATS_USER}" \
+		STATUS_HAPROXY_STATS_PASSWORD="$${STATUS_HAPROXY_STATS_PASSWORD:-$$HAPROXY_STATS_PASSWORD}"; \
+	tty=; if [ -t 0 ] && [ -t 1 ]; then tty=-it; fi; \
+	docker run --rm $$tty --network $(STATUS_NETWORK) \
+		-e STATUS_REDIS_USERNAME -e STATUS_REDIS_PASSWORD -e STATUS_SENTINEL_USERNAME -e STATUS_SENTINEL_PASSWORD \
+		-e STATUS_HAPROXY_STATS_USER -e STATUS_HAPROXY_STATS_PASSWORD \
+		sluice/status:$(TAG) $(if $(filter 1,$(WATCH)),-watch)
 
 ## ---- consumer (services/consumer, see README "Consuming") --------------------------
 
@@ -272,6 +304,7 @@ reliability-report: ## regenerate the scenario table of RELIABILITY.md from e2e/
 
 BACKUP_TARGETS := backup backups restore
 $(BACKUP_TARGETS): export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
+$(BACKUP_TARGETS): export SENTINEL_PASSWORD ?= sluice-dev-only-sentinels
 $(BACKUP_TARGETS): export HAPROXY_STATS_PASSWORD ?= $(DEV_STATS_PASSWORD)
 
 .PHONY: backup backups restore
@@ -288,7 +321,7 @@ backups: ## list the snapshots in the backups volume
 restore: ## restore a snapshot: make restore BACKUP=<file> CONFIRM=yes [REPLACE=yes]
 	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=<snapshot file> CONFIRM=yes (make backups lists them)" >&2; exit 2; }
 	@echo ">> restore $(BACKUP) into the running stack$(if $(filter yes,$(CONFIRM)),, (dry run: add CONFIRM=yes))"
-	@$(COMPOSE) exec -T backup /backup restore $(if $(filter yes,$(CONFIRM)),-confirm) $(if $(filter yes,$(REPLACE)),-replace) "$(notdir $(BACKUP))"
+	@$(COMPOSE) exec -T -e BACKUP_REDIS_USERNAME=admin -e BACKUP_REDIS_PASSWORD="$$REDIS_PASSWORD" backup /backup restore $(if $(filter yes,$(CONFIRM)),-confirm) $(if $(filter yes,$(REPLACE)),-replace) "$(notdir $(BACKUP))"
 
 ## ---- bench --------------------------------------------------------------------------
 

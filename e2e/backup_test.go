@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	t.Logf("drill: topology recreated empty in %s, master %s", time.Since(t0).Round(time.Millisecond), master)
 
 	// A damaged file is refused even with -confirm, and changes nothing.
-	if out, err := s.Exec(ctx, "backup", "/backup", "restore", "-confirm", "/backups/damaged.rdb"); err == nil || !strings.Contains(out, "refusing") {
+	if out, err := restoreAsAdmin(ctx, s, "/backup", "restore", "-confirm", "/backups/damaged.rdb"); err == nil || !strings.Contains(out, "refusing") {
 		t.Fatalf("restore of a damaged copy: err=%v\n%s", err, out)
 	}
 	if n, _ := s.Redis(master).LLen(ctx, QueueKey).Result(); n != 0 {
@@ -150,7 +151,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	}
 
 	// Without confirmation the restore refuses and changes nothing.
-	out, err = s.Exec(ctx, "backup", "/backup", "restore", file)
+	out, err = restoreAsAdmin(ctx, s, "/backup", "restore", file)
 	if err == nil || !strings.Contains(out, "WILL OVERWRITE") {
 		t.Fatalf("restore without -confirm: err=%v\n%s", err, out)
 	}
@@ -159,7 +160,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	}
 
 	t0 = time.Now()
-	out, err = s.Exec(ctx, "backup", "/backup", "restore", "-confirm", file)
+	out, err = restoreAsAdmin(ctx, s, "/backup", "restore", "-confirm", file)
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
@@ -218,6 +219,7 @@ func startBackup(ctx context.Context, t *testing.T, s *Stack) {
 		env: map[string]string{
 			"BACKUP_SENTINEL_ADDRS":    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
 			"BACKUP_SENTINEL_MASTER":   SentinelMaster,
+			"BACKUP_REDIS_USERNAME":    "backup",
 			"BACKUP_REDIS_PASSWORD":    s.RedisPassword,
 			"BACKUP_SENTINEL_PASSWORD": s.RedisPassword,
 			"BACKUP_DIR":               "/backups",
@@ -410,4 +412,16 @@ func sendConn(ctx context.Context, addr string, ids []string, pace time.Duration
 		}
 	}
 	return times, nil
+}
+
+// restoreAsAdmin runs a command in the backup container as the Redis admin
+// user, as `make restore` does: the container itself runs as the backup
+// user, which may not write.
+func restoreAsAdmin(ctx context.Context, s *Stack, cmd ...string) (string, error) {
+	args := append([]string{"exec", "-e", "BACKUP_REDIS_USERNAME=admin", "-e", "BACKUP_REDIS_PASSWORD=" + s.RedisPassword, s.ContainerName("backup")}, cmd...)
+	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("docker exec %q: %w: %s", cmd, err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }

@@ -78,6 +78,12 @@ func testCompose(t *testing.T, root, tag string, compose []string) {
 	env := append(os.Environ(),
 		"SLUICE_TAG="+tag,
 		"REDIS_PASSWORD="+redisPassword,
+		"REDIS_REPLICATION_PASSWORD="+redisPassword+"-replication",
+		"REDIS_SENTINEL_PASSWORD="+redisPassword+"-sentinel",
+		"REDIS_INGEST_PASSWORD="+redisPassword+"-ingest",
+		"REDIS_BACKUP_PASSWORD="+redisPassword+"-backup",
+		"REDIS_STATUS_PASSWORD="+redisPassword+"-status",
+		"SENTINEL_PASSWORD="+redisPassword+"-sentinels",
 		"HAPROXY_STATS_USER=admin",
 		"HAPROXY_STATS_PASSWORD=e2e-compose-stats",
 		"SLUICE_BIND=127.0.0.1",
@@ -195,7 +201,12 @@ func testCompose(t *testing.T, root, tag string, compose []string) {
 		if id == "" {
 			return "", fmt.Errorf("no container for service %s", service)
 		}
-		cmd := exec.CommandContext(ctx, "docker", append([]string{"exec", "-e", "REDISCLI_AUTH=" + redisPassword, id, "redis-cli", "--raw"}, args...)...)
+		// Redis nodes: the admin ACL user; Sentinels: their own password.
+		auth := []string{"-e", "REDISCLI_AUTH=" + redisPassword, id, "redis-cli", "--user", "admin", "--raw"}
+		if strings.HasPrefix(service, "sentinel-") {
+			auth = []string{"-e", "REDISCLI_AUTH=" + redisPassword + "-sentinels", id, "redis-cli", "--raw"}
+		}
+		cmd := exec.CommandContext(ctx, "docker", append(append([]string{"exec"}, auth...), args...)...)
 		b, err := cmd.CombinedOutput()
 		if err != nil {
 			return string(b), fmt.Errorf("docker exec %s redis-cli %v: %w: %s", service, args, err, b)

@@ -476,6 +476,7 @@ func (s *Stack) Redis(name string) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:       name + ":6379", // informational; Dialer decides
 		Dialer:     s.dialer(name, redisPort),
+		Username:   "admin", // redis/redis.conf: the default user is off
 		Password:   s.RedisPassword,
 		MaxRetries: -1, // the harness and the tests retry themselves
 		// One dial attempt: a stopped container fails at once instead of five times.

@@ -29,7 +29,14 @@ const (
 
 func (s *Stack) redisEnv() map[string]string {
 	env := map[string]string{
+		// Every ACL user of redis/redis.conf (and the Sentinels, by default) gets the one
+		// test password; the harness's own clients log in as admin.
 		"REDIS_PASSWORD":               s.RedisPassword,
+		"REDIS_REPLICATION_PASSWORD":   s.RedisPassword,
+		"REDIS_SENTINEL_PASSWORD":      s.RedisPassword,
+		"REDIS_INGEST_PASSWORD":        s.RedisPassword,
+		"REDIS_BACKUP_PASSWORD":        s.RedisPassword,
+		"REDIS_STATUS_PASSWORD":        s.RedisPassword,
 		"REDIS_SENTINELS":              "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
 		"REDIS_INITIAL_MASTER":         "redis-1",
 		"SENTINEL_MASTER_NAME":         SentinelMaster,
@@ -75,6 +82,7 @@ func (s *Stack) ingestEnv() map[string]string {
 	env := map[string]string{
 		"INGEST_SENTINEL_ADDRS":    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
 		"INGEST_SENTINEL_MASTER":   SentinelMaster,
+		"INGEST_REDIS_USERNAME":    "ingest",
 		"INGEST_REDIS_PASSWORD":    s.RedisPassword,
 		"INGEST_SENTINEL_PASSWORD": s.RedisPassword,
 		"INGEST_PROXY_PROTOCOL":    "true",

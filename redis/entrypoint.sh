@@ -6,9 +6,19 @@
 #   entrypoint.sh master       prints the master most reachable Sentinels name ("host port")
 # Anything else is exec'd as is (e.g. `sh` for debugging).
 #
-# Environment (all optional except the password):
-#   REDIS_PASSWORD / REDIS_PASSWORD_FILE  password of every Redis node and Sentinel; required,
-#                                        the container refuses to start without one
+# Environment (all optional except the passwords). Every password is given as VAR or as a
+# file VAR_FILE; none may contain whitespace. The Redis nodes have one ACL user per client
+# (the `user` lines of redis.conf); the default user is off.
+#   REDIS_PASSWORD / _FILE    the `admin` user (operators, make restore, this healthcheck);
+#                             required, the container refuses to start without one
+#   REDIS_REPLICATION_PASSWORD  user `replication` (masteruser of the replicas)    } Redis
+#   REDIS_SENTINEL_PASSWORD     user `sentinel` (the Sentinels' auth-user); Sentinels } nodes
+#                               need it too                                           } need
+#   REDIS_INGEST_PASSWORD       user `ingest`                                         } each
+#   REDIS_BACKUP_PASSWORD       user `backup`                                         }
+#   REDIS_STATUS_PASSWORD       user `status` (make status)                           }
+#   SENTINEL_PASSWORD / _FILE   the Sentinels' own requirepass (clients and peer Sentinels);
+#                               default: REDIS_PASSWORD
 #   REDIS_ANNOUNCE_HOST       name others reach this container by (default: `hostname`)
 #   REDIS_SENTINELS           Sentinels to ask for the master, host:port, comma separated
 #                             (default sentinel-1:26379,sentinel-2:26379,sentinel-3:26379)
@@ -35,15 +45,35 @@ ROLE_FILE=/run/sluice-role
 log() { printf '%s sluice-entrypoint: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-load_password() {
-	if [ -n "${REDIS_PASSWORD_FILE:-}" ]; then
-		[ -r "$REDIS_PASSWORD_FILE" ] || die "REDIS_PASSWORD_FILE=$REDIS_PASSWORD_FILE is not readable"
-		REDIS_PASSWORD=$(cat "$REDIS_PASSWORD_FILE")
+# secret VAR: the value of VAR, or the content of the file named by VAR_FILE.
+secret() {
+	eval "val=\${$1:-}; file=\${$1_FILE:-}"
+	if [ -n "$file" ]; then
+		[ -r "$file" ] || die "$1_FILE=$file is not readable"
+		val=$(cat "$file")
 	fi
-	[ -n "${REDIS_PASSWORD:-}" ] || die "set REDIS_PASSWORD or REDIS_PASSWORD_FILE; refusing to start without a password"
-	# redis-cli reads the password from REDISCLI_AUTH: it never shows up in `ps`.
-	REDISCLI_AUTH=$REDIS_PASSWORD
+	case "$val" in *[[:space:]]*) die "$1 must not contain whitespace" ;; esac
+	printf '%s' "$val"
+}
+
+load_password() {
+	REDIS_PASSWORD=$(secret REDIS_PASSWORD) || exit 1
+	[ -n "$REDIS_PASSWORD" ] || die "set REDIS_PASSWORD or REDIS_PASSWORD_FILE; refusing to start without a password"
+	SENTINEL_PASSWORD=$(secret SENTINEL_PASSWORD) || exit 1
+	SENTINEL_PASSWORD=${SENTINEL_PASSWORD:-$REDIS_PASSWORD}
+	# redis-cli reads the password from REDISCLI_AUTH: it never shows up in `ps`. Redis nodes
+	# are asked as `admin` (--user admin), Sentinels with their own password.
+	REDISCLI_AUTH=$SENTINEL_PASSWORD
 	export REDISCLI_AUTH
+}
+
+# user_password NAME: the password of the ACL user NAME (REDIS_<NAME>_PASSWORD), required.
+user_password() {
+	var=REDIS_$(printf '%s' "$1" | tr '[:lower:]' '[:upper:]')_PASSWORD
+	[ "$1" = admin ] && var=REDIS_PASSWORD
+	pw=$(secret "$var") || exit 1
+	[ -n "$pw" ] || die "set $var or ${var}_FILE (the password of the Redis ACL user $1)"
+	printf '%s' "$pw"
 }
 
 # Sentinel (resolve-hostnames) resolves names in its only thread. A stopped container's
@@ -121,13 +151,29 @@ run_redis() {
 	chmod 700 /var/lib/sluice-redis
 	# Private writable copy: Sentinel's CONFIG REWRITE must not touch the (read-only) original.
 	conf=/var/lib/sluice-redis/redis.conf
-	cp "$REDIS_CONF_SRC" "$conf"
+	# The ACL users: each `user NAME ...` line (but the default user's) gets `>password`
+	# appended, in this private copy only (mode 600, never on a command line).
+	umask 077
+	: >"$conf"
+	while IFS= read -r line || [ -n "$line" ]; do
+		case "$line" in
+		'user default '*) ;;
+		'user '*)
+			name=${line#user }
+			name=${name%% *}
+			pw=$(user_password "$name") || exit 1
+			line="$line >$pw"
+			;;
+		esac
+		printf '%s\n' "$line" >>"$conf"
+	done <"$REDIS_CONF_SRC"
+	grep -q '^user replication ' "$conf" || die "$REDIS_CONF_SRC has no 'user replication' line"
 	chown redis:redis "$conf"
 	chmod 600 "$conf"
 	echo redis >"$ROLE_FILE"
 
 	set -- "$conf" \
-		--requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD" \
+		--masteruser replication --masterauth "$(user_password replication)" \
 		--replica-announce-ip "$ANNOUNCE" --replica-announce-port 6379 \
 		--min-replicas-max-lag "$lag"
 	if is_me "$mhost"; then
@@ -158,7 +204,7 @@ run_sentinel() {
 		# Drop the secrets Sentinel's rewrite stored there (`user default ... #<hash>` would
 		# override --requirepass and break a password change); they come from the arguments.
 		sed -i -e '/^user /d' -e '/^requirepass /d' -e '/^masterauth /d' \
-			-e '/^sentinel auth-pass /d' -e '/^sentinel sentinel-pass /d' "$conf"
+			-e '/^sentinel auth-pass /d' -e '/^sentinel auth-user /d' -e '/^sentinel sentinel-pass /d' "$conf"
 		mhost=$(awk -v n="$MASTER_NAME" '$1 == "sentinel" && $2 == "monitor" && $3 == n { print $4 }' "$conf")
 	else
 		peers=""
@@ -195,11 +241,13 @@ run_sentinel() {
 		[ "$i" -le 120 ] || die "master host $mhost does not resolve"
 		sleep 0.5
 	done
+	auth_pass=$(user_password sentinel) || exit 1
 	echo sentinel >"$ROLE_FILE"
 	# Tunables and secrets as arguments: they apply on every start, also over kept state.
 	exec setpriv --reuid=redis --regid=redis --init-groups redis-sentinel "$conf" \
-		--requirepass "$REDIS_PASSWORD" \
-		--sentinel auth-pass "$MASTER_NAME" "$REDIS_PASSWORD" \
+		--requirepass "$SENTINEL_PASSWORD" \
+		--sentinel auth-user "$MASTER_NAME" sentinel \
+		--sentinel auth-pass "$MASTER_NAME" "$auth_pass" \
 		--sentinel down-after-milliseconds "$MASTER_NAME" "$down_after" \
 		--sentinel failover-timeout "$MASTER_NAME" "$failover_timeout" \
 		--sentinel parallel-syncs "$MASTER_NAME" 1 \
@@ -212,8 +260,9 @@ healthcheck() {
 	load_password
 	case "$(cat "$ROLE_FILE" 2>/dev/null)" in
 	redis)
-		[ "$(timeout 3 redis-cli --raw -p 6379 PING)" = PONG ] || exit 1
-		info=$(timeout 3 redis-cli --raw -p 6379 INFO replication | tr -d '\r')
+		REDISCLI_AUTH=$REDIS_PASSWORD
+		[ "$(timeout 3 redis-cli --user admin --raw -p 6379 PING)" = PONG ] || exit 1
+		info=$(timeout 3 redis-cli --user admin --raw -p 6379 INFO replication | tr -d '\r')
 		case "$info" in
 		*role:master*) exit 0 ;;
 		*master_link_status:up*) exit 0 ;;

@@ -25,8 +25,19 @@ locals {
 
   # Environment shared by the Redis nodes and Sentinels (compose.yaml's x-redis-env);
   # each container adds REDIS_ANNOUNCE_HOST, the name it is reached by.
+  # One ACL user per client (redis/redis.conf). Their passwords derive from redis_password
+  # (one-way: no client can compute another's, nor admin's) so that one secret configures
+  # the stack; redis_password itself is the admin user's.
+  user_passwords = { for u in ["replication", "sentinel", "ingest", "backup", "status", "sentinels"] : u => sha256("${var.redis_password}/${u}") }
+
   redis_env = {
     REDIS_PASSWORD               = var.redis_password
+    REDIS_REPLICATION_PASSWORD   = local.user_passwords["replication"]
+    REDIS_SENTINEL_PASSWORD      = local.user_passwords["sentinel"]
+    REDIS_INGEST_PASSWORD        = local.user_passwords["ingest"]
+    REDIS_BACKUP_PASSWORD        = local.user_passwords["backup"]
+    REDIS_STATUS_PASSWORD        = local.user_passwords["status"]
+    SENTINEL_PASSWORD            = local.user_passwords["sentinels"]
     REDIS_SENTINELS              = local.sentinel_addrs
     REDIS_INITIAL_MASTER         = "redis-1"
     SENTINEL_MASTER_NAME         = "sluice"
@@ -38,9 +49,10 @@ locals {
   ingest_env = {
     INGEST_SENTINEL_ADDRS  = local.sentinel_addrs
     INGEST_SENTINEL_MASTER = "sluice"
-    INGEST_REDIS_PASSWORD  = var.redis_password
-    # The Sentinels use the same password (requirepass) as the Redis nodes.
-    INGEST_SENTINEL_PASSWORD = var.redis_password
+    INGEST_REDIS_USERNAME  = "ingest"
+    INGEST_REDIS_PASSWORD  = local.user_passwords["ingest"]
+    # The Sentinels' own password (requirepass), not a Redis user's.
+    INGEST_SENTINEL_PASSWORD = local.user_passwords["sentinels"]
     INGEST_REDIS_KEY         = "data_queue"
     INGEST_MIN_REPLICAS      = var.ingest_min_replicas
     # HAProxy sends PROXY v2 (send-proxy-v2).
@@ -57,9 +69,10 @@ locals {
   backup_env = {
     BACKUP_SENTINEL_ADDRS  = local.sentinel_addrs
     BACKUP_SENTINEL_MASTER = "sluice"
-    BACKUP_REDIS_PASSWORD  = var.redis_password
-    # The Sentinels use the same password (requirepass) as the Redis nodes.
-    BACKUP_SENTINEL_PASSWORD = var.redis_password
+    BACKUP_REDIS_USERNAME  = "backup"
+    BACKUP_REDIS_PASSWORD  = local.user_passwords["backup"]
+    # The Sentinels' own password (requirepass), not a Redis user's.
+    BACKUP_SENTINEL_PASSWORD = local.user_passwords["sentinels"]
     BACKUP_DIR               = "/backups"
     BACKUP_INTERVAL          = var.backup_interval
   }

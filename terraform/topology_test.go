@@ -10,6 +10,8 @@ package terraform_test
 // network alias: the name other containers resolve, as in Compose.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -892,10 +894,24 @@ func (m *module) ctx(inst instance, files *[]string) *hcl.EvalContext {
 		Type:   function.StaticReturnType(cty.String),
 		Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
 	})
+	// Terraform's sha256: hex of the SHA-256 of the string. Of a required
+	// variable's placeholder it is a placeholder too: the value is derived
+	// from one that must be supplied (compose's "<required>").
+	sha := function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "s", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if placeholder.MatchString(args[0].AsString()) {
+				return cty.StringVal("<derived>"), nil
+			}
+			sum := sha256.Sum256([]byte(args[0].AsString()))
+			return cty.StringVal(hex.EncodeToString(sum[:])), nil
+		},
+	})
 	return &hcl.EvalContext{
 		Variables: vars,
 		Functions: map[string]function.Function{
-			"file": file, "sensitive": identity, "nonsensitive": identity, "tostring": tostring, "toset": toset,
+			"sha256": sha, "file": file, "sensitive": identity, "nonsensitive": identity, "tostring": tostring, "toset": toset,
 			"format": stdlib.FormatFunc, "join": stdlib.JoinFunc, "concat": stdlib.ConcatFunc,
 			"merge": stdlib.MergeFunc, "lookup": stdlib.LookupFunc, "keys": stdlib.KeysFunc,
 			"values": stdlib.ValuesFunc, "length": stdlib.LengthFunc, "flatten": stdlib.FlattenFunc,

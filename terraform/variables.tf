@@ -91,7 +91,7 @@ variable "stats_port" {
 
 variable "redis_password" {
   type        = string
-  description = "Password of every Redis node and Sentinel (REDIS_PASSWORD). No default: pass it with TF_VAR_redis_password or a *.tfvars file kept out of git."
+  description = "Password of the Redis admin ACL user (REDIS_PASSWORD); the other users' and the Sentinels' passwords are derived from it (sha256 of it and the user name). No default: pass it with TF_VAR_redis_password or a *.tfvars file kept out of git."
   sensitive   = true
 
   validation {

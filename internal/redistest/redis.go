@@ -21,8 +21,13 @@ const bindAttempts = 5
 // RedisOptions configures a redis-server. The server always runs with
 // appendonly yes and appendfsync everysec, bound to 127.0.0.1.
 type RedisOptions struct {
-	// Password sets requirepass and masterauth. Empty: no auth.
+	// Password sets requirepass and masterauth. Empty: no auth. With
+	// Username, it is that ACL user's password instead: the user and its
+	// password come from ExtraConfig (see ShippedUsers), nothing is set.
 	Password string
+	// Username is the ACL user the helper's own clients (the readiness
+	// PING, Client) log in as. Empty: the default user.
+	Username string
 	// ReplicaOf is the "host:port" of a master to replicate. Empty: master.
 	ReplicaOf string
 	// BaseDir holds the server's temp dir. Empty: the system temp dir.
@@ -38,6 +43,7 @@ type Redis struct {
 	// Port and Addr ("127.0.0.1:port") stay the same across Restart.
 	Port     int
 	Addr     string
+	Username string
 	Password string
 }
 
@@ -54,7 +60,7 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	}
 	var r *Redis
 	err = bindWithRetry(dir, "redis-server", func(port int) (*Process, error) {
-		r = &Redis{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: opts.Password}
+		r = &Redis{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Username: opts.Username, Password: opts.Password}
 		conf := filepath.Join(dir, "redis.conf")
 		if err := os.WriteFile(conf, []byte(redisConfig(port, dir, opts)), 0o644); err != nil {
 			return nil, fmt.Errorf("write %s: %w", conf, err)
@@ -107,7 +113,7 @@ func redisConfig(port int, dir string, opts RedisOptions) string {
 	b.WriteString("appendonly yes\n")
 	b.WriteString("appendfsync everysec\n")
 	b.WriteString("save \"\"\n") // AOF is the persistence; no periodic RDB
-	if opts.Password != "" {
+	if opts.Password != "" && opts.Username == "" {
 		fmt.Fprintf(&b, "requirepass %s\n", opts.Password)
 		fmt.Fprintf(&b, "masterauth %s\n", opts.Password)
 	}
@@ -146,6 +152,7 @@ func (r *Redis) Restart(ctx context.Context) error {
 func (r *Redis) Client() *redis.Client {
 	return redis.NewClient(&redis.Options{
 		Addr:                  r.Addr,
+		Username:              r.Username,
 		Password:              r.Password,
 		DialTimeout:           time.Second,
 		MaxRetries:            -1,

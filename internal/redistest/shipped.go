@@ -73,3 +73,32 @@ func ShippedHAProxyConfig(cfg string, p ShippedPorts) (string, error) {
 	// The per-server check ports above win; drop the shared one.
 	return cfg, must(shippedAdmin, func(m []string) string { return "    default-server check" })
 }
+
+// ShippedUsers returns the ACL `user` lines of a redis.conf text (the
+// shipped redis/redis.conf) the way the image's entrypoint completes them:
+// every user but default gets ">" + password(name) appended. Pass them as
+// RedisOptions.ExtraConfig with Username and Password of one of them, so a
+// test runs exactly the permissions that ship. It fails when the text has
+// no user lines or password returns "" for a user.
+func ShippedUsers(conf string, password func(user string) string) ([]string, error) {
+	var out []string
+	for _, line := range strings.Split(conf, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "user ") {
+			continue
+		}
+		name := strings.Fields(line)[1]
+		if name != "default" {
+			pw := password(name)
+			if pw == "" {
+				return nil, fmt.Errorf("no password for ACL user %q", name)
+			}
+			line += " >" + pw
+		}
+		out = append(out, line)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("redis.conf has no ACL user lines")
+	}
+	return out, nil
+}

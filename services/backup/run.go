@@ -143,8 +143,9 @@ func load(getenv func(string) string, logOut io.Writer) (config.Config, *slog.Lo
 func newSnapshotter(cfg config.Config, log *slog.Logger) (*snapshot.Snapshotter, error) {
 	return snapshot.New(snapshot.Options{
 		Dir: cfg.Dir, Key: cfg.Key,
-		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster, SentinelPassword: cfg.SentinelPassword,
-		RedisAddr: cfg.RedisAddr, Password: cfg.RedisPassword,
+		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster,
+		SentinelUsername: cfg.SentinelUsername, SentinelPassword: cfg.SentinelPassword,
+		RedisAddr: cfg.RedisAddr, Username: cfg.RedisUsername, Password: cfg.RedisPassword,
 		Attempts: cfg.Attempts, IdleTimeout: cfg.IdleTimeout, Logger: log,
 	})
 }
@@ -343,8 +344,9 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		file = filepath.Join(cfg.Dir, file) // a bare name means a snapshot in BACKUP_DIR
 	}
 	_, err = restore.Run(ctx, file, restore.Options{
-		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster, SentinelPassword: cfg.SentinelPassword,
-		RedisAddr: cfg.RedisAddr, Password: cfg.RedisPassword, Key: cfg.Key,
+		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster,
+		SentinelUsername: cfg.SentinelUsername, SentinelPassword: cfg.SentinelPassword,
+		RedisAddr: cfg.RedisAddr, Username: cfg.RedisUsername, Password: cfg.RedisPassword, Key: cfg.Key,
 		Replace: *replace, Confirm: *confirm, Out: stdout,
 	})
 	if errors.Is(err, restore.ErrNotConfirmed) {

@@ -31,8 +31,10 @@ const maxRDBVersion = 10
 type Options struct {
 	SentinelAddrs    []string
 	MasterName       string
+	SentinelUsername string
 	SentinelPassword string
 	RedisAddr        string // single-node mode
+	Username         string // ACL user; restore writes: the shipped stack's admin
 	Password         string
 	Key              string // the queue key (BACKUP_KEY)
 	// Replace discards what the queue holds when the plan is printed:
@@ -115,7 +117,7 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := client(master, o.Password, 0)
+	mc := client(master, o.Username, o.Password, 0)
 	defer mc.Close()
 	replicas, err := connectedReplicas(ctx, mc)
 	if err != nil {
@@ -151,7 +153,7 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 		if val.db == 0 && string(val.key.Name) == o.Key {
 			continue
 		}
-		if err := restoreOther(ctx, master, o.Password, val); err != nil {
+		if err := restoreOther(ctx, master, o.Username, o.Password, val); err != nil {
 			if strings.Contains(err.Error(), "BUSYKEY") {
 				res.Skipped = append(res.Skipped, fmt.Sprintf("db%d:%s", val.db, val.key.Name))
 				continue
@@ -173,9 +175,9 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 	return res, nil
 }
 
-func client(addr, password string, db int) *redis.Client {
+func client(addr, username, password string, db int) *redis.Client {
 	return redis.NewClient(&redis.Options{
-		Addr: addr, Password: password, DB: db, DisableIdentity: true,
+		Addr: addr, Username: username, Password: password, DB: db, DisableIdentity: true,
 		DialTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second,
 		// Redis 7.0 has no maintenance notifications: skip the handshake.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
@@ -375,8 +377,8 @@ func restoreQueue(ctx context.Context, mc *redis.Client, o Options, q *value, pl
 	return nil
 }
 
-func restoreOther(ctx context.Context, master, password string, val value) error {
-	c := client(master, password, val.db)
+func restoreOther(ctx context.Context, master, username, password string, val value) error {
+	c := client(master, username, password, val.db)
 	defer c.Close()
 	args := []any{"RESTORE", string(val.key.Name), val.key.ExpireAt, val.dump}
 	if val.key.ExpireAt > 0 {
@@ -413,7 +415,7 @@ func findMaster(ctx context.Context, o Options) (string, error) {
 			master = a
 		}
 	}
-	c := client(master, o.Password, 0)
+	c := client(master, o.Username, o.Password, 0)
 	defer c.Close()
 	role, err := c.Do(ctx, "ROLE").Slice()
 	if err != nil {
@@ -426,7 +428,7 @@ func findMaster(ctx context.Context, o Options) (string, error) {
 }
 
 func sentinelMaster(ctx context.Context, addr string, o Options) (string, error) {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: o.SentinelPassword, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Username: o.SentinelUsername, Password: o.SentinelPassword, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
 	defer sc.Close()
 	hp, err := sc.GetMasterAddrByName(ctx, o.MasterName).Result()
 	if err != nil {
@@ -476,7 +478,7 @@ func checkReplicas(ctx context.Context, mc *redis.Client, o Options, replicas []
 		return fmt.Errorf("LINDEX %s 0 on master: %w", o.Key, err)
 	}
 	for _, r := range replicas {
-		rc := client(r, o.Password, 0)
+		rc := client(r, o.Username, o.Password, 0)
 		err := func() error {
 			defer rc.Close()
 			for {

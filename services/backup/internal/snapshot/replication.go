@@ -48,7 +48,7 @@ func (c deadlineConn) Read(p []byte) (int, error) {
 // touching its disk), then PSYNC ? -1, whose +FULLRESYNC reply carries the
 // replication ID and offset of the snapshot. The RDB goes to w; progress is
 // called after every chunk. The connection is closed on return.
-func fetchRDB(ctx context.Context, addr, password string, idle time.Duration, w io.Writer, progress func(int64)) (transfer, error) {
+func fetchRDB(ctx context.Context, addr, username, password string, idle time.Duration, w io.Writer, progress func(int64)) (transfer, error) {
 	var t transfer
 	d := net.Dialer{Timeout: 5 * time.Second}
 	raw, err := d.DialContext(ctx, "tcp", addr)
@@ -80,7 +80,12 @@ func fetchRDB(ctx context.Context, addr, password string, idle time.Duration, w 
 		}
 		return line, nil
 	}
-	if password != "" {
+	switch {
+	case username != "":
+		if _, err := command("AUTH", username, password); err != nil {
+			return t, err
+		}
+	case password != "":
 		if _, err := command("AUTH", password); err != nil {
 			return t, err
 		}

@@ -34,10 +34,12 @@ type Options struct {
 	// Sentinel mode: the source is an online replica of MasterName.
 	SentinelAddrs    []string
 	MasterName       string
+	SentinelUsername string
 	SentinelPassword string
 	// Single-node mode (no Sentinel): the source is this server, whatever
 	// its role. Set only one of SentinelAddrs and RedisAddr.
 	RedisAddr string
+	Username  string // Redis ACL user; empty: the default user
 	Password  string // Redis AUTH password
 	// Attempts bounds the tries per snapshot (default 5); each try looks
 	// for a source again, so a failover in between is followed.
@@ -175,7 +177,7 @@ func (s *Snapshotter) attempt(ctx context.Context) (_ *Meta, err error) {
 		progress = func(n int64) { s.opts.Progress(src.Addr, n) }
 	}
 	s.log.Info("snapshot started", "source", src.Addr, "role", src.Role)
-	tr, err := fetchRDB(ctx, src.Addr, s.opts.Password, s.opts.IdleTimeout, io.MultiWriter(bw, h), progress)
+	tr, err := fetchRDB(ctx, src.Addr, s.opts.Username, s.opts.Password, s.opts.IdleTimeout, io.MultiWriter(bw, h), progress)
 	if err != nil {
 		return nil, err
 	}

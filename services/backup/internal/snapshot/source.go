@@ -47,7 +47,7 @@ func (s *Snapshotter) findSource(ctx context.Context) (source, error) {
 
 func (s *Snapshotter) askSentinel(ctx context.Context, addr string) (source, error) {
 	sc := redis.NewSentinelClient(&redis.Options{
-		Addr: addr, Password: s.opts.SentinelPassword,
+		Addr: addr, Username: s.opts.SentinelUsername, Password: s.opts.SentinelPassword,
 		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	defer sc.Close()
@@ -93,7 +93,7 @@ func (s *Snapshotter) askSentinel(ctx context.Context, addr string) (source, err
 // confirmReplica asks the server itself: Sentinel's view lags a failover.
 func (s *Snapshotter) confirmReplica(ctx context.Context, addr string) error {
 	c := redis.NewClient(&redis.Options{
-		Addr: addr, Password: s.opts.Password, DialTimeout: 2 * time.Second,
+		Addr: addr, Username: s.opts.Username, Password: s.opts.Password, DialTimeout: 2 * time.Second,
 		ReadTimeout: 2 * time.Second, MaxRetries: -1, DisableIdentity: true,
 		// Redis 7.0 has no maintenance notifications: skip the handshake.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},

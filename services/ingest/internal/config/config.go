@@ -28,8 +28,10 @@ type Config struct {
 	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: Redis host:port (exclusive with INGEST_SENTINEL_ADDRS)"`
 	SentinelAddrs        []string `env:"SENTINEL_ADDRS" envSeparator:"," desc:"Sentinel mode: comma-separated Sentinel host:port list"`
 	SentinelMaster       string   `env:"SENTINEL_MASTER" envDefault:"sluice" desc:"master name monitored by the Sentinels"`
+	RedisUsername        string   `env:"REDIS_USERNAME" desc:"Redis ACL user (the shipped stack: ingest); empty means the default user"`
 	RedisPassword        string   `env:"REDIS_PASSWORD" desc:"Redis AUTH password (setting it and the _FILE variant is an error)"`
 	RedisPasswordFile    string   `env:"REDIS_PASSWORD_FILE" desc:"file holding the Redis password (trailing newline stripped)"`
+	SentinelUsername     string   `env:"SENTINEL_USERNAME" desc:"Sentinel ACL user; empty means the default user (the shipped Sentinels have a password only)"`
 	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty means no Sentinel auth (not the Redis password)"`
 	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
 	RedisKey             string   `env:"REDIS_KEY" envDefault:"data_queue" desc:"Redis list that messages are RPUSHed to"`

@@ -32,7 +32,9 @@ type ClientOptions struct {
 	Addr             string   // single-node mode
 	SentinelAddrs    []string // Sentinel mode
 	MasterName       string
+	Username         string // ACL user; empty: the default user
 	Password         string
+	SentinelUsername string
 	SentinelPassword string
 	Timeout          time.Duration // dial, write and read timeout (WAIT time is added to reads)
 	WaitTimeout      time.Duration
@@ -111,7 +113,9 @@ func NewClient(o ClientOptions, m *Metrics, log *slog.Logger) *redis.Client {
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName:       o.MasterName,
 			SentinelAddrs:    o.SentinelAddrs,
+			SentinelUsername: o.SentinelUsername,
 			SentinelPassword: o.SentinelPassword,
+			Username:         o.Username,
 			Password:         o.Password,
 			DialTimeout:      o.Timeout,
 			ReadTimeout:      o.Timeout + o.WaitTimeout,
@@ -125,6 +129,7 @@ func NewClient(o ClientOptions, m *Metrics, log *slog.Logger) *redis.Client {
 	return redis.NewClient(&redis.Options{
 		Addr:             o.Addr,
 		DialerRetries:    1, // the Writer retries with backoff and a deadline
+		Username:         o.Username,
 		Password:         o.Password,
 		DialTimeout:      o.Timeout,
 		ReadTimeout:      o.Timeout + o.WaitTimeout,

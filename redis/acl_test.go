@@ -1,0 +1,179 @@
+package redis_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/sluice-ingest/sluice/internal/redistest"
+)
+
+// The ACL users of the shipped redis.conf, completed as the entrypoint
+// completes them, on real redis-server processes: each user may run what
+// its client sends and is refused the rest; replication runs as
+// `replication`.
+func TestShippedACLUsers(t *testing.T) {
+	needBinaries(t, "redis-server")
+	conf, err := os.ReadFile("redis.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := func(user string) string { return "acl-test-" + user }
+	users, err := redistest.ShippedUsers(string(conf), pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := redistest.NewRedis(t, redistest.RedisOptions{Username: "admin", Password: pw("admin"), ExtraConfig: users})
+	replica := redistest.NewRedis(t, redistest.RedisOptions{
+		Username: "admin", Password: pw("admin"), ReplicaOf: master.Addr,
+		ExtraConfig: append([]string{"masteruser replication", "masterauth " + pw("replication")}, users...),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	login := func(user string) *redis.Client {
+		c := redis.NewClient(&redis.Options{
+			Addr: master.Addr, Username: user, Password: pw(user), MaxRetries: -1, Protocol: 2,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	// The replica syncs with the replication user (bounded wait).
+	rc := replica.Client()
+	defer rc.Close()
+	for i := 0; ; i++ {
+		info, err := rc.Info(ctx, "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("replica link not up with masteruser replication: %v %s\n%s", err, info, replica.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	type cmd []any
+	tests := []struct {
+		user    string
+		allowed []cmd
+		refused []cmd
+	}{
+		{"ingest",
+			[]cmd{{"ping"}, {"role"}, {"client", "info"}, {"rpush", "data_queue", "a"}, {"llen", "data_queue"},
+				{"set", "sluice:lane:x", "1", "px", "60000"}, {"get", "sluice:lane:x"}, {"watch", "sluice:lane:x"}, {"unwatch"},
+				{"eval", "redis.call('SET', KEYS[2], '2'); return redis.call('RPUSH', KEYS[1], 'b')", "2", "data_queue", "sluice:lane:x"},
+				{"wait", "1", "1000"}},
+			[]cmd{{"flushall"}, {"config", "set", "maxmemory", "1"}, {"keys", "*"}, {"get", "other"}, {"del", "data_queue"},
+				{"eval", "return redis.call('DEL', KEYS[1])", "1", "data_queue"}, {"acl", "list"}, {"shutdown"}}},
+		{"backup",
+			[]cmd{{"ping"}, {"role"}, {"replconf", "capa", "eof"}},
+			[]cmd{{"get", "data_queue"}, {"lrange", "data_queue", "0", "-1"}, {"flushall"}, {"config", "set", "maxmemory", "1"}, {"rpush", "data_queue", "x"}}},
+		{"replication",
+			[]cmd{{"ping"}, {"replconf", "capa", "eof"}},
+			[]cmd{{"get", "data_queue"}, {"flushall"}, {"info"}, {"config", "set", "maxmemory", "1"}}},
+		{"sentinel",
+			[]cmd{{"ping"}, {"role"}, {"info", "replication"}, {"publish", "__sentinel__:hello", "x"}, {"client", "setname", "sentinel-x"}},
+			[]cmd{{"get", "data_queue"}, {"flushall"}, {"config", "set", "maxmemory", "1"}, {"publish", "other", "x"}, {"keys", "*"}}},
+		{"status",
+			[]cmd{{"ping"}, {"info", "replication"}, {"llen", "data_queue"}},
+			[]cmd{{"rpush", "data_queue", "x"}, {"get", "data_queue"}, {"flushall"}, {"config", "set", "maxmemory", "1"}}},
+		{"admin",
+			[]cmd{{"acl", "list"}, {"config", "get", "maxmemory"}, {"llen", "data_queue"}},
+			nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.user, func(t *testing.T) {
+			c := login(tc.user)
+			for _, a := range tc.allowed {
+				if err := c.Do(ctx, a...).Err(); err != nil && err != redis.Nil {
+					t.Errorf("%s %v: %v, want allowed", tc.user, a, err)
+				}
+			}
+			for _, r := range tc.refused {
+				err := c.Do(ctx, r...).Err()
+				// Redis 7.0 words a refusal inside a script differently.
+				if err == nil || !(strings.Contains(err.Error(), "NOPERM") || strings.Contains(err.Error(), "can't run this command")) {
+					t.Errorf("%s %v: err = %v, want NOPERM", tc.user, r, err)
+				}
+			}
+		})
+	}
+
+	// What services/backup/internal/snapshot sends, on a raw connection:
+	// the backup user gets a full RDB over the replication protocol.
+	t.Run("backup takes an RDB", func(t *testing.T) {
+		conn, err := net.DialTimeout("tcp", master.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial redis %s: %v", master.Addr, err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(conn)
+		send := func(args ...string) string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "*%d\r\n", len(args))
+			for _, a := range args {
+				fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+			}
+			if _, err := conn.Write([]byte(b.String())); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%v: %v", args, err)
+				}
+				if line = strings.TrimSpace(line); line != "" { // keepalives
+					return line
+				}
+			}
+		}
+		for _, c := range [][]string{{"AUTH", "backup", pw("backup")}, {"REPLCONF", "rdb-only", "1"}, {"REPLCONF", "capa", "eof"}} {
+			if got := send(c...); got != "+OK" {
+				t.Fatalf("%v: %q", c[:2], got)
+			}
+		}
+		if got := send("PSYNC", "?", "-1"); !strings.HasPrefix(got, "+FULLRESYNC ") {
+			t.Fatalf("PSYNC as backup: %q", got)
+		}
+		for { // the RDB bulk header ($EOF:<mark> or $<len>), after "\n" keepalives
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after FULLRESYNC: %v, want the RDB", err)
+			}
+			if line = strings.TrimSpace(line); line != "" {
+				if !strings.HasPrefix(line, "$") {
+					t.Fatalf("after FULLRESYNC: %q, want the RDB", line)
+				}
+				break
+			}
+		}
+	})
+
+	t.Run("default user is off", func(t *testing.T) {
+		c := redis.NewClient(&redis.Options{Addr: master.Addr, Password: pw("admin"), MaxRetries: -1, Protocol: 2,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+		defer c.Close()
+		if err := c.Ping(ctx).Err(); err == nil {
+			t.Error("AUTH with a password only (the default user) succeeded")
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		c := redis.NewClient(&redis.Options{Addr: master.Addr, Username: "ingest", Password: pw("admin"), MaxRetries: -1, Protocol: 2,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+		defer c.Close()
+		if err := c.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Errorf("ingest with admin's password: %v, want WRONGPASS", err)
+		}
+	})
+}
