@@ -61,9 +61,9 @@ endif
 # default and refuses to start without them; set your own for anything but a laptop.
 DEV_REDIS_PASSWORD := sluice-dev-only-redis
 # One per ACL user of redis/redis.conf, and the Sentinels' own.
-DEV_REDIS_USERS := REPLICATION SENTINEL INGEST BACKUP STATUS
+DEV_REDIS_USERS := REPLICATION SENTINEL INGEST BACKUP STATUS CONSUMER MONITORING
 DEV_STATS_PASSWORD := sluice-dev-only-stats
-COMPOSE_TARGETS := up down down-volumes ps logs send scale wait-healthy status
+COMPOSE_TARGETS := up down down-volumes ps logs send scale wait-healthy status consume
 $(COMPOSE_TARGETS): export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
 $(foreach u,$(DEV_REDIS_USERS),$(eval $$(COMPOSE_TARGETS) $$(BACKUP_TARGETS): export REDIS_$(u)_PASSWORD ?= sluice-dev-only-$(shell echo $(u) | tr A-Z a-z)))
 $(COMPOSE_TARGETS): export SENTINEL_PASSWORD ?= sluice-dev-only-sentinels
@@ -237,7 +237,6 @@ status: images-status ## one screen: master, replicas and lag, Sentinels, ingest
 # Sentinels, recovers its own name's list first, and writes the messages to stdout.
 CONSUME_COUNT ?= 100
 CONSUME_NAME ?= make-consume
-consume: export REDIS_PASSWORD ?= $(DEV_REDIS_PASSWORD)
 .PHONY: consume
 consume: ## take CONSUME_COUNT messages from the running stack's queue with the consumer CLI (stdout)
 	@mkdir -p $(BIN)
@@ -248,7 +247,7 @@ consume: ## take CONSUME_COUNT messages from the running stack's queue with the 
 	@docker run --rm --network $(PROJECT)_default --entrypoint /consumer \
 		-v "$(abspath $(BIN))/consumer:/consumer:ro" \
 		-e CONSUMER_SENTINEL_ADDRS=sentinel-1:26379,sentinel-2:26379,sentinel-3:26379 \
-		-e CONSUMER_REDIS_PASSWORD="$$REDIS_PASSWORD" -e CONSUMER_SENTINEL_PASSWORD="$$REDIS_PASSWORD" -e CONSUMER_NAME=$(CONSUME_NAME) \
+		-e CONSUMER_REDIS_USERNAME=consumer -e CONSUMER_REDIS_PASSWORD="$$REDIS_CONSUMER_PASSWORD" -e CONSUMER_SENTINEL_PASSWORD="$$SENTINEL_PASSWORD" -e CONSUMER_NAME=$(CONSUME_NAME) \
 		-e CONSUMER_BLOCK=1s -e CONSUMER_RETRY_TIMEOUT=10s \
 		sluice/redis:$(TAG) -n $(CONSUME_COUNT)
 

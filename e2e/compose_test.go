@@ -83,6 +83,8 @@ func testCompose(t *testing.T, root, tag string, compose []string) {
 		"REDIS_INGEST_PASSWORD="+redisPassword+"-ingest",
 		"REDIS_BACKUP_PASSWORD="+redisPassword+"-backup",
 		"REDIS_STATUS_PASSWORD="+redisPassword+"-status",
+		"REDIS_CONSUMER_PASSWORD="+redisPassword+"-consumer",
+		"REDIS_MONITORING_PASSWORD="+redisPassword+"-monitoring",
 		"SENTINEL_PASSWORD="+redisPassword+"-sentinels",
 		"HAPROXY_STATS_USER=admin",
 		"HAPROXY_STATS_PASSWORD=e2e-compose-stats",

@@ -37,6 +37,8 @@ func (s *Stack) redisEnv() map[string]string {
 		"REDIS_INGEST_PASSWORD":        s.RedisPassword,
 		"REDIS_BACKUP_PASSWORD":        s.RedisPassword,
 		"REDIS_STATUS_PASSWORD":        s.RedisPassword,
+		"REDIS_CONSUMER_PASSWORD":      s.RedisPassword,
+		"REDIS_MONITORING_PASSWORD":    s.RedisPassword,
 		"REDIS_SENTINELS":              "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
 		"REDIS_INITIAL_MASTER":         "redis-1",
 		"SENTINEL_MASTER_NAME":         SentinelMaster,

@@ -37,7 +37,7 @@ func TestMonitoring(t *testing.T) {
 		name:  "redis-exporter",
 		image: image,
 		cmd:   []string{"redis-exporter"},
-		env:   map[string]string{"REDIS_PASSWORD": s.RedisPassword},
+		env:   map[string]string{"REDIS_USER": "monitoring", "REDIS_PASSWORD": s.RedisPassword},
 	}); err != nil {
 		t.Fatalf("start redis-exporter: %v", err)
 	}

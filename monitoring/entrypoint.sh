@@ -8,7 +8,8 @@
 #       PROMETHEUS_RETENTION  default 15d
 #   entrypoint.sh redis-exporter [flags]   redis_exporter on :9121 in multi-target mode
 #       (GET /scrape?target=redis://host:6379), with the length of data_queue (redis_key_size)
-#       REDIS_PASSWORD or REDIS_PASSWORD_FILE (required): password of every Redis node.
+#       REDIS_PASSWORD or REDIS_PASSWORD_FILE (required): password of every Redis node, for
+#       the ACL user REDIS_USER (the shipped stack: monitoring).
 #   entrypoint.sh healthcheck prometheus|redis-exporter   the image's HEALTHCHECK
 set -euo pipefail
 

@@ -434,15 +434,24 @@ func TestQueriesUseExportedMetrics(t *testing.T) {
 }
 
 // TestRedisExporterAuthAndKey: the exporter, run as the image runs it, logs in to a node
-// with REDIS_PASSWORD through /scrape and reports data_queue's length (the queue alerts and
-// panel rely on both).
+// as the shipped `monitoring` ACL user (REDIS_USER, REDIS_PASSWORD) through /scrape and
+// reports data_queue's length (the queue alerts and panel rely on both), and the node
+// refused it nothing (its ACL log stays empty).
 func TestRedisExporterAuthAndKey(t *testing.T) {
 	if _, err := exec.LookPath("prometheus-redis-exporter"); err != nil {
 		t.Skip("prometheus-redis-exporter not installed (make deps)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := redistest.NewRedis(t, redistest.RedisOptions{Password: "pw"})
+	conf, err := os.ReadFile("../redis/redis.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := redistest.ShippedUsers(string(conf), func(user string) string { return "pw-" + user })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := redistest.NewRedis(t, redistest.RedisOptions{Username: "admin", Password: "pw-admin", ExtraConfig: users})
 	if err := r.Client().RPush(ctx, "data_queue", "a", "b", "c").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +463,7 @@ func TestRedisExporterAuthAndKey(t *testing.T) {
 		Name:  "redis_exporter",
 		Path:  "prometheus-redis-exporter",
 		Args:  []string{fmt.Sprintf("-web.listen-address=127.0.0.1:%d", port), "-redis.addr=", "-check-single-keys=db0=data_queue"},
-		Env:   []string{"REDIS_PASSWORD=pw"},
+		Env:   []string{"REDIS_USER=monitoring", "REDIS_PASSWORD=pw-monitoring"},
 		Ready: redistest.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/health", port)),
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/scrape?target=redis://%s", port, r.Addr), nil)
@@ -473,6 +482,9 @@ func TestRedisExporterAuthAndKey(t *testing.T) {
 	want := map[string]float64{
 		"redis_up": 1,
 		`redis_key_size{db="db0",key="data_queue"}`: 3,
+	}
+	if refused, err := r.Client().Do(ctx, "acl", "log").Slice(); err != nil || len(refused) > 0 {
+		t.Errorf("the node refused the exporter %d times (%v): %v", len(refused), err, refused)
 	}
 	for series, v := range want {
 		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)

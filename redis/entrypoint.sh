@@ -17,6 +17,8 @@
 #   REDIS_INGEST_PASSWORD       user `ingest`                                         } each
 #   REDIS_BACKUP_PASSWORD       user `backup`                                         }
 #   REDIS_STATUS_PASSWORD       user `status` (make status)                           }
+#   REDIS_CONSUMER_PASSWORD     user `consumer` (services/consumer)                   }
+#   REDIS_MONITORING_PASSWORD   user `monitoring` (redis_exporter)                    }
 #   SENTINEL_PASSWORD / _FILE   the Sentinels' own requirepass (clients and peer Sentinels);
 #                               default: REDIS_PASSWORD
 #   REDIS_ANNOUNCE_HOST       name others reach this container by (default: `hostname`)

@@ -28,7 +28,7 @@ locals {
   # One ACL user per client (redis/redis.conf). Their passwords derive from redis_password
   # (one-way: no client can compute another's, nor admin's) so that one secret configures
   # the stack; redis_password itself is the admin user's.
-  user_passwords = { for u in ["replication", "sentinel", "ingest", "backup", "status", "sentinels"] : u => sha256("${var.redis_password}/${u}") }
+  user_passwords = { for u in ["replication", "sentinel", "ingest", "backup", "status", "consumer", "monitoring", "sentinels"] : u => sha256("${var.redis_password}/${u}") }
 
   redis_env = {
     REDIS_PASSWORD               = var.redis_password
@@ -37,6 +37,8 @@ locals {
     REDIS_INGEST_PASSWORD        = local.user_passwords["ingest"]
     REDIS_BACKUP_PASSWORD        = local.user_passwords["backup"]
     REDIS_STATUS_PASSWORD        = local.user_passwords["status"]
+    REDIS_CONSUMER_PASSWORD      = local.user_passwords["consumer"]
+    REDIS_MONITORING_PASSWORD    = local.user_passwords["monitoring"]
     SENTINEL_PASSWORD            = local.user_passwords["sentinels"]
     REDIS_SENTINELS              = local.sentinel_addrs
     REDIS_INITIAL_MASTER         = "redis-1"

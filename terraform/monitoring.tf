@@ -44,7 +44,7 @@ resource "docker_container" "redis_exporter" {
   name       = "${var.project_name}-redis-exporter"
   image      = docker_image.monitoring[0].image_id
   command    = ["redis-exporter"]
-  env        = ["REDIS_PASSWORD=${var.redis_password}"]
+  env        = ["REDIS_USER=monitoring", "REDIS_PASSWORD=${local.user_passwords["monitoring"]}"]
   restart    = "unless-stopped"
   log_driver = "json-file"
   log_opts   = local.log_opts

@@ -146,12 +146,15 @@ func newClient(cfg config.Config) *redis.Client {
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName:       cfg.SentinelMaster,
 			SentinelAddrs:    cfg.SentinelAddrs,
+			SentinelUsername: cfg.SentinelUsername,
 			SentinelPassword: cfg.SentinelPassword,
+			Username:         cfg.RedisUsername,
 			Password:         cfg.RedisPassword,
 		})
 	}
 	return redis.NewClient(&redis.Options{
 		Addr:     cfg.RedisAddr,
+		Username: cfg.RedisUsername,
 		Password: cfg.RedisPassword,
 		// Redis 7.0 has no maintenance notifications; go-redis's "auto"
 		// mode would try the handshake on every connection (and races).

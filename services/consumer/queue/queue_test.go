@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -337,5 +338,41 @@ func TestConnectionError(t *testing.T) {
 	c, _ := queue.New(rdb, queue.Options{Name: "c", Block: time.Second})
 	if _, err := c.NextBatch(context.Background(), 5); err == nil || !strings.Contains(err.Error(), "blmove data_queue data_queue:processing:c") {
 		t.Fatalf("NextBatch: %v", err)
+	}
+}
+
+// The pattern works as the shipped `consumer` ACL user (redis/redis.conf):
+// take, ack, recover; the user cannot write anything else.
+func TestAsShippedACLUser(t *testing.T) {
+	conf, err := os.ReadFile("../../../redis/redis.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := func(user string) string { return "consumer-acl-" + user }
+	users, err := redistest.ShippedUsers(string(conf), pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := redistest.NewRedis(t, redistest.RedisOptions{Username: "admin", Password: pw("admin"), ExtraConfig: users})
+	admin := r.Client()
+	defer admin.Close()
+	ctx := context.Background()
+	want := push(t, admin, queue.DefaultKey, "acl", 0, 10)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, Username: "consumer", Password: pw("consumer"), Protocol: 2})
+	defer rdb.Close()
+	dead, err := queue.Open(ctx, rdb, queue.Options{Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dead.NextBatch(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	c, err := queue.Open(ctx, rdb, queue.Options{Name: "c"}) // recovers the 4
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "as user consumer", drain(t, c, len(want)), want)
+	if err := rdb.RPush(ctx, queue.DefaultKey, "x").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Errorf("RPUSH as consumer: %v, want NOPERM", err)
 	}
 }

@@ -21,8 +21,10 @@ type Config struct {
 	SentinelAddrs        []string `env:"SENTINEL_ADDRS" envSeparator:"," desc:"Sentinel mode: comma-separated Sentinel host:port list; the consumer follows the master"`
 	SentinelMaster       string   `env:"SENTINEL_MASTER" envDefault:"sluice" desc:"master name monitored by the Sentinels"`
 	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: the Redis master's host:port (exclusive with CONSUMER_SENTINEL_ADDRS)"`
+	RedisUsername        string   `env:"REDIS_USERNAME" desc:"Redis ACL user (the shipped stack: consumer); empty means the default user"`
 	RedisPassword        string   `env:"REDIS_PASSWORD" desc:"Redis AUTH password (setting it and the _FILE variant is an error)"`
 	RedisPasswordFile    string   `env:"REDIS_PASSWORD_FILE" desc:"file holding the Redis password (trailing newline stripped)"`
+	SentinelUsername     string   `env:"SENTINEL_USERNAME" desc:"Sentinel ACL user; empty: the Sentinels' default user"`
 	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty means no Sentinel auth"`
 	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
 	Key                  string   `env:"KEY" envDefault:"data_queue" desc:"the queue list"`
