@@ -27,6 +27,9 @@
 #   REDIS_SENTINEL_WAIT_S     how long a Redis node waits for a Sentinel answer (default 15)
 #   REDIS_INITIAL_MASTER      master when no Sentinel knows one yet, i.e. first boot (default redis-1)
 #   REDIS_MIN_REPLICAS_MAX_LAG  seconds; keep below Sentinel's down-after (default 2)
+#   REDIS_MAXMEMORY             maxmemory (default 1024mb; noeviction: writes then fail with OOM,
+#                               and ingest holds producers back). Keep the container's memory
+#                               limit about twice as high: AOF rewrites and full syncs fork.
 #   SENTINEL_MASTER_NAME      default sluice
 #   SENTINEL_QUORUM           default 2
 #   SENTINEL_DOWN_AFTER_MS    default 5000 (production value; tests may shorten it)
@@ -123,6 +126,11 @@ run_redis() {
 	load_password
 	lag=${REDIS_MIN_REPLICAS_MAX_LAG:-2}
 	is_uint "$lag" || die "REDIS_MIN_REPLICAS_MAX_LAG=$lag is not a whole number of seconds"
+	maxmemory=${REDIS_MAXMEMORY:-1024mb}
+	case $maxmemory in
+	[0-9]*[0-9]mb | [0-9]*[0-9]gb | [0-9]mb | [0-9]gb) ;;
+	*) die "REDIS_MAXMEMORY=$maxmemory: want a size like 1024mb or 2gb" ;;
+	esac
 	wait_s=${REDIS_SENTINEL_WAIT_S:-15}
 	is_uint "$wait_s" || die "REDIS_SENTINEL_WAIT_S=$wait_s is not a whole number of seconds"
 	bound_dns
@@ -177,7 +185,7 @@ run_redis() {
 	set -- "$conf" \
 		--masteruser replication --masterauth "$(user_password replication)" \
 		--replica-announce-ip "$ANNOUNCE" --replica-announce-port 6379 \
-		--min-replicas-max-lag "$lag"
+		--min-replicas-max-lag "$lag" --maxmemory "$maxmemory"
 	if is_me "$mhost"; then
 		log "starting $ANNOUNCE as master"
 	else

@@ -415,6 +415,7 @@ func runInstance(ctx context.Context, t *testing.T, spec *instanceSpec, labels m
 			hc.Mounts = mounts
 			hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyMode(spec.Restart)}
 			hc.LogConfig = container.LogConfig{Type: spec.LogDriver, Config: spec.LogOpts}
+			hc.Memory = int64(spec.MemoryMiB) << 20
 		}),
 	}
 	if len(spec.Command) > 0 {

@@ -46,6 +46,7 @@ locals {
     SENTINEL_DOWN_AFTER_MS       = var.sentinel_down_after_ms
     SENTINEL_FAILOVER_TIMEOUT_MS = var.sentinel_failover_timeout_ms
     REDIS_MIN_REPLICAS_MAX_LAG   = var.redis_min_replicas_max_lag
+    REDIS_MAXMEMORY              = "${var.redis_maxmemory_mb}mb"
   }
 
   ingest_env = {
@@ -57,6 +58,7 @@ locals {
     INGEST_SENTINEL_PASSWORD = local.user_passwords["sentinels"]
     INGEST_REDIS_KEY         = "data_queue"
     INGEST_MIN_REPLICAS      = var.ingest_min_replicas
+    INGEST_MAX_QUEUE_LEN     = var.ingest_max_queue_len
     # HAProxy sends PROXY v2 (send-proxy-v2).
     INGEST_PROXY_PROTOCOL = "true"
     # Longer than HAProxy's fall x inter, so a draining container leaves rotation first.
@@ -127,8 +129,10 @@ resource "docker_container" "redis" {
   image    = docker_image.redis.image_id
   command  = ["redis"]
   hostname = each.key
-  env      = [for k, v in merge(local.redis_env, { REDIS_ANNOUNCE_HOST = each.key }) : "${k}=${v}"]
-  restart  = "unless-stopped"
+  # Twice maxmemory: room for the fork of an AOF rewrite or a full sync.
+  memory  = var.redis_memory_limit_mb
+  env     = [for k, v in merge(local.redis_env, { REDIS_ANNOUNCE_HOST = each.key }) : "${k}=${v}"]
+  restart = "unless-stopped"
   # redis-server exits on SIGTERM after a final AOF fsync; give it time.
   stop_timeout = 30
   log_driver   = "json-file"
@@ -221,6 +225,7 @@ resource "docker_container" "ingest" {
 
   name    = "${var.project_name}-ingest-${count.index + 1}"
   image   = docker_image.ingest.image_id
+  memory  = var.ingest_memory_limit_mb
   env     = [for k, v in local.ingest_env : "${k}=${v}"]
   restart = "unless-stopped"
   # INGEST_SHUTDOWN_TIMEOUT (30 s) bounds the drain; SIGKILL only after it.

@@ -249,6 +249,10 @@ func TestComparisonDetectsDrift(t *testing.T) {
 			{"files", "haproxy", "haproxy.cfg -> /usr/local/etc/haproxy/haproxy.cfg only in compose"},
 			{"files", "haproxy", "haproxy.cfg -> /etc/haproxy/haproxy.cfg only in terraform"},
 		}},
+		{"memory", []driftEdit{
+			{yml, "    deploy:\n      replicas: 3\n", "    deploy:\n      replicas: 3\n    mem_limit: ${INGEST_MEM_LIMIT:-1g}\n"},
+			{tf, "  env   = [for k, v in local.ingest_env : \"${k}=${v}\"]\n  wait  = true\n", "  env    = [for k, v in local.ingest_env : \"${k}=${v}\"]\n  memory = 512\n  wait   = true\n"},
+		}, []difference{{"memory", "ingest", `compose mem_limit "1024m", terraform memory "512m"`}}},
 		{"healthcheck", []driftEdit{
 			{tf, "retries  = 5", "retries  = 3"},
 		}, []difference{{"healthcheck", "ingest", `retries=3`}}},
@@ -517,7 +521,7 @@ func TestUncomparedSettingsFail(t *testing.T) {
 		{"compose", func() error { _, err := loadCompose(filepath.Join(dir, "compose.yaml")); return err },
 			[]string{`compose service ingest: key "ulimits" is not compared`, `compose service haproxy: key "deploy.resources" is not compared`}},
 		{"terraform", func() error { _, _, err := loadModule(dir); return err },
-			[]string{"argument memory is not compared", "block ulimit is not compared"}},
+			[]string{"argument memory_swap is not compared", "block ulimit is not compared"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,6 +49,7 @@ type service struct {
 	Entry    []string
 	Restart  string
 	Stop     string // stop grace period, "" for Docker's default
+	Memory   string // memory limit in MiB ("512m"), "" for none
 	Hostname string
 	Logging  string          // "driver opt=value ...", "" for the daemon's default
 	Depends  map[string]bool // service name -> must be healthy first
@@ -132,6 +133,9 @@ func compare(c, tf topology) []difference {
 		if cs.Stop != ts.Stop {
 			add("stop", name, "compose stop_grace_period %q, terraform stop_timeout %q", cs.Stop, ts.Stop)
 		}
+		if cs.Memory != ts.Memory {
+			add("memory", name, "compose mem_limit %q, terraform memory %q", cs.Memory, ts.Memory)
+		}
 		if cs.Hostname != ts.Hostname {
 			add("hostname", name, "compose hostname %q, terraform hostname %q", cs.Hostname, ts.Hostname)
 		}
@@ -154,6 +158,28 @@ func compare(c, tf topology) []difference {
 		}
 	}
 	return diffs
+}
+
+// memMiB parses a Compose memory size ("2048m", "2g", "512M", bytes
+// without a unit) into MiB.
+func memMiB(v string) (int, error) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	mult := 1.0 / (1 << 20)
+	switch {
+	case strings.HasSuffix(v, "g"):
+		mult, v = 1024, strings.TrimSuffix(v, "g")
+	case strings.HasSuffix(v, "m"):
+		mult, v = 1, strings.TrimSuffix(v, "m")
+	case strings.HasSuffix(v, "k"):
+		mult, v = 1.0/1024, strings.TrimSuffix(v, "k")
+	case strings.HasSuffix(v, "b"):
+		v = strings.TrimSuffix(v, "b")
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a memory size", v)
+	}
+	return int(n * mult), nil
 }
 
 func setDiff(compose, tf []string, report func(only, side string)) {
@@ -268,12 +294,12 @@ func loadCompose(path string) (topology, error) {
 // composeKeys are the service keys compare understands; any other key would
 // be a setting the module may silently lack, so it fails the load.
 var composeKeys = []string{"image", "deploy", "scale", "environment", "ports", "volumes", "healthcheck", "command",
-	"entrypoint", "restart", "stop_grace_period", "hostname", "logging", "depends_on"}
+	"entrypoint", "restart", "stop_grace_period", "hostname", "logging", "depends_on", "mem_limit"}
 
 // containerArguments are the docker_container arguments compare understands
 // (plus wait_timeout, name and Terraform's meta-arguments, which have no
 // Compose counterpart to compare).
-var containerArguments = []string{"name", "image", "env", "command", "entrypoint", "restart", "stop_timeout",
+var containerArguments = []string{"name", "image", "env", "command", "entrypoint", "restart", "stop_timeout", "memory",
 	"hostname", "log_driver", "log_opts", "wait", "wait_timeout", "count", "for_each", "depends_on",
 	"networks_advanced", "ports", "upload", "volumes", "healthcheck", "lifecycle"}
 
@@ -361,6 +387,13 @@ func composeService(dir, name string, def map[string]any) (*service, error) {
 			return nil, fmt.Errorf("stop_grace_period: %w", err)
 		}
 		s.Stop = d.String()
+	}
+	if m := interpolate(str(def["mem_limit"])); m != "" {
+		mib, err := memMiB(m)
+		if err != nil {
+			return nil, fmt.Errorf("mem_limit: %w", err)
+		}
+		s.Memory = fmt.Sprintf("%dm", mib)
 	}
 	s.Hostname = str(def["hostname"])
 	if l, ok := def["logging"].(map[string]any); ok {
@@ -1071,6 +1104,7 @@ type instanceSpec struct {
 	Volumes        []volumeSpec
 	Health         *healthSpec
 	StopTimeout    int
+	MemoryMiB      int // the memory argument (MiB); 0 for none
 	LogDriver      string
 	LogOpts        map[string]string
 	Wait           bool
@@ -1166,6 +1200,10 @@ func (m *module) container(r *hclsyntax.Block, inst instance) (*service, *instan
 	spec.Env = getStrings(r.Body, "env")
 	spec.Hostname = getString(r.Body, "hostname")
 	spec.StopTimeout = getInt(r.Body, "stop_timeout")
+	spec.MemoryMiB = getInt(r.Body, "memory")
+	if spec.MemoryMiB > 0 {
+		s.Memory = fmt.Sprintf("%dm", spec.MemoryMiB)
+	}
 	spec.LogDriver = getString(r.Body, "log_driver")
 	spec.Wait = getString(r.Body, "wait") == "true"
 	if _, ok := r.Body.Attributes["wait_timeout"]; ok {

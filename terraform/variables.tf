@@ -151,3 +151,47 @@ variable "backup_interval" {
   description = "Time between two RDB snapshots taken by the backup service (BACKUP_INTERVAL, a Go duration such as 1h or 30m)."
   default     = "1h"
 }
+
+variable "redis_maxmemory_mb" {
+  type        = number
+  description = "maxmemory of every Redis node, in MiB (REDIS_MAXMEMORY). With noeviction, writes then fail with OOM and ingest holds producers back instead of the kernel killing the node."
+  default     = 1024
+
+  validation {
+    condition     = var.redis_maxmemory_mb >= 64 && floor(var.redis_maxmemory_mb) == var.redis_maxmemory_mb
+    error_message = "The redis_maxmemory_mb must be a whole number of MiB, at least 64."
+  }
+}
+
+variable "redis_memory_limit_mb" {
+  type        = number
+  description = "Memory limit of each Redis container, in MiB; about twice redis_maxmemory_mb (an AOF rewrite or a full sync forks)."
+  default     = 2048
+
+  validation {
+    condition     = var.redis_memory_limit_mb >= 128 && floor(var.redis_memory_limit_mb) == var.redis_memory_limit_mb
+    error_message = "The redis_memory_limit_mb must be a whole number of MiB, at least 128."
+  }
+}
+
+variable "ingest_memory_limit_mb" {
+  type        = number
+  description = "Memory limit of each ingest container, in MiB: its budgets (in-flight 16 MiB, read buffers 32 MiB) plus a few KiB per connection."
+  default     = 512
+
+  validation {
+    condition     = var.ingest_memory_limit_mb >= 128 && floor(var.ingest_memory_limit_mb) == var.ingest_memory_limit_mb
+    error_message = "The ingest_memory_limit_mb must be a whole number of MiB, at least 128."
+  }
+}
+
+variable "ingest_max_queue_len" {
+  type        = number
+  description = "Bound of data_queue in messages (INGEST_MAX_QUEUE_LEN): at it producers are held back, then get QUEUE_FULL. Keep it well below redis_maxmemory_mb (about 1.5 x bound x average message size); 0 = no bound."
+  default     = 1000000
+
+  validation {
+    condition     = var.ingest_max_queue_len >= 0 && floor(var.ingest_max_queue_len) == var.ingest_max_queue_len
+    error_message = "The ingest_max_queue_len must be a whole number, 0 or more."
+  }
+}

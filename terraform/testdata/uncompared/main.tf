@@ -1,8 +1,8 @@
 # Fixture: a container argument and a block the comparison does not know.
 resource "docker_container" "ingest" {
-  name   = "ingest"
-  image  = "sluice/ingest:dev"
-  memory = 256
+  name        = "ingest"
+  image       = "sluice/ingest:dev"
+  memory_swap = 256
 
   networks_advanced {
     name    = "net"
