@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-ingest/sluice/bench/internal/report"
 	"github.com/sluice-ingest/sluice/bench/internal/runner"
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
+	"github.com/sluice-ingest/sluice/internal/cli"
 )
 
 const usage = `usage: bench [-render dir] [-version]
@@ -21,24 +22,6 @@ chart.png. Exits 2 on a bad command line.
 
 flags:
 `
-
-// usageError is a bad command line: the usage went to stderr, and the
-// process exits 2.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-// exitCode prints err, once, and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "bench:", err)
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
-}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -63,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		printUsage(stderr)
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	if *version {
 		fmt.Fprintln(stdout, "bench", buildinfo.Read())

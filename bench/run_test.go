@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/sluice-ingest/sluice/internal/cli"
 )
 
-// TestCommandLine runs main's path (run, then exitCode) for the command
+// TestCommandLine runs main's path (run, then cli.Exit) for the command
 // lines that end before the bench starts anything.
 func TestCommandLine(t *testing.T) {
 	tests := []struct {
@@ -32,7 +34,7 @@ func TestCommandLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(t.Context(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
-			if code := exitCode(err, &stderr); code != tc.wantCode {
+			if code := cli.Exit("bench", err, &stderr); code != tc.wantCode {
 				t.Errorf("exit code %d (err %v), want %d", code, err, tc.wantCode)
 			}
 			for _, w := range tc.wantStdout {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/adminhttp"
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
+	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/backup/internal/admin"
@@ -49,28 +50,10 @@ const usage = `Usage:
 Exit status: 0, 1 on failure, 2 on a bad command line.
 `
 
-// usageError is a bad command line: the usage went to stderr, and the
-// process exits 2.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-// exitCode prints err, once, and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "backup:", err)
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
-}
-
-// badUsage prints the usage to stderr and returns err as a usageError.
+// badUsage prints the usage to stderr and returns err as a usage error (cli.Usage).
 func badUsage(stderr io.Writer, err error) error {
 	fmt.Fprint(stderr, usage)
-	return usageError{err}
+	return cli.Usage(err)
 }
 
 // parseFlags parses a (sub)command's flags; Parse's own messages are

@@ -19,6 +19,8 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/config"
+
+	"github.com/sluice-ingest/sluice/internal/cli"
 )
 
 // TestServiceCommands runs the service against a real Sentinel topology and
@@ -118,7 +120,7 @@ func TestServiceCommands(t *testing.T) {
 	}
 }
 
-// TestCommandLine runs main's path (run, then exitCode) for the command
+// TestCommandLine runs main's path (run, then cli.Exit) for the command
 // lines that end before any Redis is needed.
 func TestCommandLine(t *testing.T) {
 	tests := []struct {
@@ -153,7 +155,7 @@ func TestCommandLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(t.Context(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
-			if code := exitCode(err, &stderr); code != tc.wantCode {
+			if code := cli.Exit("backup", err, &stderr); code != tc.wantCode {
 				t.Errorf("exit code %d (err %v), want %d", code, err, tc.wantCode)
 			}
 			for _, w := range tc.wantStdout {

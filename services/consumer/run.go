@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
+	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/consumer/internal/config"
 	"github.com/sluice-ingest/sluice/services/consumer/queue"
@@ -43,24 +44,6 @@ in hand (write, fsync, ack) and exits 0; a round waiting for messages ends first
 
 Exit status: 0, 1 on failure, 2 on a bad command line.
 `
-
-// usageError is a bad command line: the usage went to stderr, and the
-// process exits 2.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-// exitCode prints err, once, and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "consumer:", err)
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
-}
 
 // flags are the command line's settings.
 type flags struct {
@@ -94,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		fmt.Fprint(stderr, usage)
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	if *version {
 		fmt.Fprintln(stdout, "consumer", buildinfo.Read())

@@ -12,16 +12,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/consumer/queue"
 )
 
-// cli runs run() with env and args; it returns stdout, stderr and the
+// runCLI runs run() with env and args; it returns stdout, stderr and the
 // exit status main would give.
-func cli(ctx context.Context, env map[string]string, args ...string) (string, string, int) {
+func runCLI(ctx context.Context, env map[string]string, args ...string) (string, string, int) {
 	var out, errOut bytes.Buffer
 	err := run(ctx, args, func(k string) string { return env[k] }, &out, &errOut)
-	code := exitCode(err, &errOut)
+	code := cli.Exit("consumer", err, &errOut)
 	return out.String(), errOut.String(), code
 }
 
@@ -88,7 +89,7 @@ func TestCommandLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := cli(context.Background(), env, tc.args...)
+			out, errOut, code := runCLI(context.Background(), env, tc.args...)
 			if code != tc.code || !strings.Contains(out, tc.wantOut) || !strings.Contains(errOut, tc.wantErrOut) {
 				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
 			}
@@ -125,7 +126,7 @@ func TestBadConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errOut, code := cli(context.Background(), tc.env, "-n", "1")
+			_, errOut, code := runCLI(context.Background(), tc.env, "-n", "1")
 			if code != 1 || !strings.Contains(errOut, "consumer: configuration:") {
 				t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 			}
@@ -147,14 +148,14 @@ func TestConsumeToFile(t *testing.T) {
 	want := pushN(t, rdb, "data_queue", 0, 250)
 	out := filepath.Join(t.TempDir(), "out.txt")
 	env := map[string]string{"CONSUMER_REDIS_ADDR": r.Addr, "CONSUMER_REDIS_PASSWORD": "pw", "CONSUMER_NAME": "c1", "CONSUMER_BATCH": "32"}
-	if _, errOut, code := cli(context.Background(), env, "-n", "100", "-out", out); code != 0 {
+	if _, errOut, code := runCLI(context.Background(), env, "-n", "100", "-out", out); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 	same(t, "first run", lines(t, out), want[:100])
 	if l := llen(t, rdb, "data_queue"); l != 150 {
 		t.Fatalf("queue holds %d, want 150", l)
 	}
-	if _, errOut, code := cli(context.Background(), env, "-n", "150", "-out", out); code != 0 {
+	if _, errOut, code := runCLI(context.Background(), env, "-n", "150", "-out", out); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 	same(t, "both runs", lines(t, out), want)
@@ -163,13 +164,13 @@ func TestConsumeToFile(t *testing.T) {
 	}
 	// stdout is the default output; a wrong password is exit 1
 	pushN(t, rdb, "data_queue", 250, 252)
-	stdout, errOut, code := cli(context.Background(), env, "-n", "2")
+	stdout, errOut, code := runCLI(context.Background(), env, "-n", "2")
 	if code != 0 || stdout != "msg 00250\nmsg 00251\n" {
 		t.Fatalf("exit %d, stdout %q\n%s", code, stdout, errOut)
 	}
 	env["CONSUMER_REDIS_PASSWORD"] = "wrong"
 	env["CONSUMER_RETRY_TIMEOUT"] = "0s"
-	if _, errOut, code := cli(context.Background(), env, "-n", "1"); code != 1 || !strings.Contains(errOut, "WRONGPASS") {
+	if _, errOut, code := runCLI(context.Background(), env, "-n", "1"); code != 1 || !strings.Contains(errOut, "WRONGPASS") {
 		t.Fatalf("exit %d with a wrong password:\n%s", code, errOut)
 	}
 }
@@ -207,16 +208,16 @@ func TestRestartAfterKill(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "out.txt")
 	env := map[string]string{"CONSUMER_REDIS_ADDR": r.Addr, "CONSUMER_KEY": "q", "CONSUMER_NAME": "w1", "CONSUMER_BATCH": "4"}
-	if _, errOut, code := cli(ctx, env, "-n", "12", "-out", out); code != 0 || !strings.Contains(errOut, `"recovered":10`) {
+	if _, errOut, code := runCLI(ctx, env, "-n", "12", "-out", out); code != 0 || !strings.Contains(errOut, `"recovered":10`) {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 	same(t, "restarted w1", lines(t, out), append(append([]string{}, want[5:15]...), want[20:22]...)) // its 10, then 20 and 21
 
-	stdout, errOut, code := cli(ctx, env, "-recover", "w2")
+	stdout, errOut, code := runCLI(ctx, env, "-recover", "w2")
 	if code != 0 || stdout != "recovered 5 messages from q:processing:w2 to the head of q\n" {
 		t.Fatalf("exit %d, stdout %q:\n%s", code, stdout, errOut)
 	}
-	if _, errOut, code := cli(ctx, env, "-out", out, "-n", "23"); code != 0 {
+	if _, errOut, code := runCLI(ctx, env, "-out", out, "-n", "23"); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 	got := lines(t, out)
@@ -244,7 +245,7 @@ func TestStop(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		_, errOut, code := cli(ctx, env, "-rate", "200", "-out", out)
+		_, errOut, code := runCLI(ctx, env, "-rate", "200", "-out", out)
 		done <- result{errOut, code}
 	}()
 	// wait until some messages were written (bounded: the rate is 200/s)
@@ -294,7 +295,7 @@ func TestSentinel(t *testing.T) {
 		"CONSUMER_SENTINEL_ADDRS": strings.Join(top.SentinelAddrs(), ","), "CONSUMER_REDIS_PASSWORD_FILE": pwFile,
 		"CONSUMER_NAME": "s1", "CONSUMER_BATCH": "7",
 	}
-	stdout, errOut, code := cli(context.Background(), env, "-n", "30")
+	stdout, errOut, code := runCLI(context.Background(), env, "-n", "30")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/adminhttp"
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
+	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
 	"github.com/sluice-ingest/sluice/internal/redislog"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/admin"
@@ -36,24 +37,6 @@ Producers send newline-delimited messages over TCP and get cumulative acks
 to the no-ack TCP port when they never read. See PROTOCOL.md.
 `
 
-// usageError is a bad command line: the usage went to stderr, and the
-// process exits 2.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-// exitCode prints err, once, and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "ingest:", err)
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
-}
-
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	version := fs.Bool("version", false, "print the version and exit")
@@ -66,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return config.PrintTable(stdout)
 	case err != nil:
 		fmt.Fprint(stderr, usage)
-		return usageError{err}
+		return cli.Usage(err)
 	case *version:
 		fmt.Fprintln(stdout, "ingest", buildinfo.Read())
 		return nil
@@ -78,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return adminhttp.Healthcheck(ctx, config.Prefix+"ADMIN_ADDR", addr, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
-		return usageError{fmt.Errorf("unknown command %q", fs.Arg(0))}
+		return cli.Usage(fmt.Errorf("unknown command %q", fs.Arg(0)))
 	}
 
 	cfg, err := config.Load(getenv)

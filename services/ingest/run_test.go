@@ -13,6 +13,8 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/config"
+
+	"github.com/sluice-ingest/sluice/internal/cli"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -56,7 +58,7 @@ func TestRunHelpAndConfigErrors(t *testing.T) {
 				t.Errorf("usage on stderr: %v, want %v", got, tc.wantUse)
 			}
 			var printed bytes.Buffer
-			if code := exitCode(err, &printed); code != tc.wantCode {
+			if code := cli.Exit("ingest", err, &printed); code != tc.wantCode {
 				t.Errorf("exit code %d, want %d", code, tc.wantCode)
 			}
 			if err != nil && strings.Count(printed.String(), err.Error()) != 1 {

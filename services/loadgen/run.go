@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
+	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
 )
 
@@ -26,24 +27,6 @@ Exits 1 if any message is left unacked, 2 on a bad command line.
 
 flags:
 `
-
-// usageError is a bad command line: the usage went to stderr, and the
-// process exits 2.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-// exitCode prints err, once, and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "loadgen:", err)
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
-}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
@@ -88,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		printUsage(stderr)
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	if !*noProgress {
 		o.Progress = stderr

@@ -15,6 +15,8 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
+
+	"github.com/sluice-ingest/sluice/internal/cli"
 )
 
 var ingestBinary = sync.OnceValues(func() (string, error) {
@@ -170,7 +172,7 @@ func TestRunFailsWhenUnacked(t *testing.T) {
 	}
 }
 
-// TestCommandLine runs main's path (run, then exitCode) for the command
+// TestCommandLine runs main's path (run, then cli.Exit) for the command
 // lines that end before any connection.
 func TestCommandLine(t *testing.T) {
 	tests := []struct {
@@ -194,7 +196,7 @@ func TestCommandLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(t.Context(), tc.args, func(string) string { return "" }, &stdout, &stderr)
-			if code := exitCode(err, &stderr); code != tc.wantCode {
+			if code := cli.Exit("loadgen", err, &stderr); code != tc.wantCode {
 				t.Errorf("exit code %d (err %v), want %d", code, err, tc.wantCode)
 			}
 			for _, w := range tc.wantStdout {
