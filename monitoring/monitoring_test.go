@@ -29,25 +29,13 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-ingest/sluice/internal/ingesttest"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
-// ingestBin is the ingest binary, built once by TestMain.
-var ingestBin string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "monitoring-ingest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ingestBin = filepath.Join(dir, "ingest")
-	if out, err := exec.Command("go", "build", "-o", ingestBin, "../services/ingest").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ingest: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	ingesttest.Remove()
 	os.Exit(code)
 }
 
@@ -313,29 +301,8 @@ func startStack(t *testing.T) exported {
 	r := redistest.NewRedis(t, redistest.RedisOptions{Password: password})
 	replica := redistest.NewRedis(t, redistest.RedisOptions{Password: password, ReplicaOf: r.Addr})
 
-	var ports [4]int
-	for i := range ports {
-		p, err := redistest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
-	in := redistest.IngestPorts{Data: ports[0], HTTP: ports[1], Admin: ports[2], NoAck: ports[3]}
-	redistest.NewCommand(t, redistest.CommandOptions{
-		Name: "ingest",
-		Path: ingestBin,
-		Env: []string{
-			"INGEST_REDIS_ADDR=" + r.Addr,
-			"INGEST_REDIS_PASSWORD=" + password,
-			fmt.Sprintf("INGEST_LISTEN_ADDR=127.0.0.1:%d", in.Data),
-			fmt.Sprintf("INGEST_HTTP_ADDR=127.0.0.1:%d", in.HTTP),
-			fmt.Sprintf("INGEST_NOACK_ADDR=127.0.0.1:%d", in.NoAck),
-			fmt.Sprintf("INGEST_ADMIN_ADDR=127.0.0.1:%d", in.Admin),
-			"INGEST_READY_INTERVAL=200ms",
-		},
-		Ready: redistest.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", in.Admin)),
-	})
+	ing := ingesttest.Start(t, r.Addr, ingesttest.WithEnv("INGEST_REDIS_PASSWORD", password))
+	in := ing.IngestPorts
 	// Two messages and their ack: data_queue exists, the ack series are observed.
 	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", in.Data), 5*time.Second)
 	if err != nil {

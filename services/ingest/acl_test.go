@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-ingest/sluice/internal/ingesttest"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/client"
 )
@@ -27,13 +28,13 @@ func TestIngestAsShippedACLUser(t *testing.T) {
 	master := redistest.NewRedis(t, redistest.RedisOptions{Username: "admin", Password: pw("admin"), ExtraConfig: users})
 	redistest.NewRedis(t, redistest.RedisOptions{Username: "admin", Password: pw("admin"), ReplicaOf: master.Addr,
 		ExtraConfig: append([]string{"masteruser replication", "masterauth " + pw("replication")}, users...)})
-	in := startIngest(t, master.Addr,
-		withEnv("INGEST_REDIS_USERNAME", "ingest"), withEnv("INGEST_REDIS_PASSWORD", pw("ingest")),
-		withEnv("INGEST_MIN_REPLICAS", "1"), withEnv("INGEST_BATCH_MAX", "50"))
+	in := ingesttest.Start(t, master.Addr,
+		ingesttest.WithEnv("INGEST_REDIS_USERNAME", "ingest"), ingesttest.WithEnv("INGEST_REDIS_PASSWORD", pw("ingest")),
+		ingesttest.WithEnv("INGEST_MIN_REPLICAS", "1"), ingesttest.WithEnv("INGEST_BATCH_MAX", "50"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addr: in.dataAddr()})
+	c, err := client.Dial(ctx, client.Config{Addr: in.DataAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}

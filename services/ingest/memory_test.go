@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-ingest/sluice/internal/ingesttest"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -32,20 +33,20 @@ func TestPartialFramesMemory(t *testing.T) {
 		frame    = 900 << 10
 	)
 	r := redistest.NewRedis(t, redistest.RedisOptions{})
-	in := startIngest(t, r.Addr,
-		withEnv("INGEST_MAX_INFLIGHT_BYTES", fmt.Sprint(inflight)),
-		withEnv("INGEST_MAX_BUFFER_BYTES", fmt.Sprint(buffers)),
-		withEnv("INGEST_FRAME_TIMEOUT", "5s"),
-		withEnv("INGEST_WRITE_TIMEOUT", "1s"))
+	in := ingesttest.Start(t, r.Addr,
+		ingesttest.WithEnv("INGEST_MAX_INFLIGHT_BYTES", fmt.Sprint(inflight)),
+		ingesttest.WithEnv("INGEST_MAX_BUFFER_BYTES", fmt.Sprint(buffers)),
+		ingesttest.WithEnv("INGEST_FRAME_TIMEOUT", "5s"),
+		ingesttest.WithEnv("INGEST_WRITE_TIMEOUT", "1s"))
 
-	stopSampling := in.samplePeakRSS(50 * time.Millisecond)
+	stopSampling := in.SamplePeakRSS(50 * time.Millisecond)
 
 	chunk := bytes.Repeat([]byte("p"), 64<<10)
 	var wg sync.WaitGroup
 	var cut, dialed atomic.Int64
 	for range conns {
 		wg.Go(func() {
-			nc, err := net.DialTimeout("tcp", in.dataAddr(), 10*time.Second)
+			nc, err := net.DialTimeout("tcp", in.DataAddr(), 10*time.Second)
 			if err != nil {
 				return
 			}
@@ -72,7 +73,7 @@ func TestPartialFramesMemory(t *testing.T) {
 	}
 	wg.Wait()
 	peak := stopSampling()
-	if _, hwm, err := in.memory(); err == nil {
+	if _, hwm, err := in.Memory(); err == nil {
 		peak = max(peak, hwm) // the kernel's high-water mark catches what sampling missed
 	}
 	limit := int64(inflight+buffers) + conns*32<<10 + 64<<20
@@ -85,7 +86,7 @@ func TestPartialFramesMemory(t *testing.T) {
 		t.Errorf("ingest peak RSS %.1f MiB, want at most %.1f MiB", mib(peak), mib(limit))
 	}
 
-	nc, err := net.DialTimeout("tcp", in.dataAddr(), 10*time.Second)
+	nc, err := net.DialTimeout("tcp", in.DataAddr(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestPartialFramesMemory(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		m, err := in.metrics(ctx)
+		m, err := in.Metrics(ctx)
 		cancel()
 		if err != nil {
 			t.Fatal(err)

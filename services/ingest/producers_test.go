@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/ingesttest"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/internal/syslogngtest"
 	"github.com/sluice-ingest/sluice/services/ingest/protocol"
@@ -106,15 +107,15 @@ func TestSenderThatNeverReads(t *testing.T) {
 	}
 	r := redistest.NewRedis(t, redistest.RedisOptions{})
 	const budget = 16 << 20
-	in := startIngest(t, r.Addr, withEnv("INGEST_MAX_INFLIGHT_BYTES", fmt.Sprint(budget)), withEnv("INGEST_WRITE_TIMEOUT", "1s"))
-	nc, err := rcvbufDialer(4096).Dial("tcp", in.dataAddr())
+	in := ingesttest.Start(t, r.Addr, ingesttest.WithEnv("INGEST_MAX_INFLIGHT_BYTES", fmt.Sprint(budget)), ingesttest.WithEnv("INGEST_WRITE_TIMEOUT", "1s"))
+	nc, err := rcvbufDialer(4096).Dial("tcp", in.DataAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 
 	var rssAt1M int64
-	stopSampling := in.samplePeakRSS(100 * time.Millisecond)
+	stopSampling := in.SamplePeakRSS(100 * time.Millisecond)
 
 	const total, perTick = 5_000_000, 5_000
 	tick := time.NewTicker(10 * time.Millisecond) // 500,000 messages/s
@@ -137,18 +138,18 @@ func TestSenderThatNeverReads(t *testing.T) {
 			t.Fatalf("write after %d messages: %v", sent, err)
 		}
 		if sent == 1_000_000 {
-			rssAt1M, _, _ = in.memory()
+			rssAt1M, _, _ = in.Memory()
 		}
 	}
 	sendTime := time.Since(start)
 	rdb := r.Client()
 	waitLen(t, rdb, total, 2*time.Minute)
 	peakRSS := stopSampling()
-	_, hwm, err := in.memory()
+	_, hwm, err := in.Memory()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rssEnd, _, _ := in.memory()
+	rssEnd, _, _ := in.Memory()
 	t.Logf("5M messages in %s; ingest RSS: %.1f MiB after 1M, %.1f MiB at the end, peak sampled %.1f MiB, VmHWM %.1f MiB (budget %d MiB)",
 		sendTime.Round(time.Millisecond), mib(rssAt1M), mib(rssEnd), mib(peakRSS), mib(hwm), budget>>20)
 
@@ -164,7 +165,7 @@ func TestSenderThatNeverReads(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m, err := in.metrics(ctx)
+	m, err := in.Metrics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,17 +257,17 @@ func TestSyslogNG(t *testing.T) {
 	input := writeLines(t, n)
 	tests := []struct {
 		name string
-		dest func(in *ingestProc) syslogngtest.Destination
+		dest func(in *ingesttest.Ingest) syslogngtest.Destination
 	}{
-		{"network to the no-ack port", func(in *ingestProc) syslogngtest.Destination {
+		{"network to the no-ack port", func(in *ingesttest.Ingest) syslogngtest.Destination {
 			return syslogngtest.Network("127.0.0.1", in.NoAck, "", 4096)
 		}},
-		{"http", func(in *ingestProc) syslogngtest.Destination { return syslogngtest.HTTP(in.httpURL(), "", 1000) }},
+		{"http", func(in *ingesttest.Ingest) syslogngtest.Destination { return syslogngtest.HTTP(in.HTTPURL(), "", 1000) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := redistest.NewRedis(t, redistest.RedisOptions{})
-			in := startIngest(t, r.Addr)
+			in := ingesttest.Start(t, r.Addr)
 			start := time.Now()
 			syslogngtest.New(t, syslogngtest.Options{Input: input, Destinations: []syslogngtest.Destination{tc.dest(in)}})
 			rdb := r.Client()
@@ -279,7 +280,7 @@ func TestSyslogNG(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			m, err := in.metrics(ctx)
+			m, err := in.Metrics(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,14 +304,14 @@ func TestSyslogNGThroughHAProxy(t *testing.T) {
 	const n = 200_000
 	input := writeLines(t, n)
 	r := redistest.NewRedis(t, redistest.RedisOptions{})
-	drain := withEnv("INGEST_DRAIN_DELAY", "3s") // longer than haproxy's fall x inter (2 x 1 s), as shipped
-	proxy := withEnv("INGEST_PROXY_PROTOCOL", "true")
-	ins := []*ingestProc{startIngest(t, r.Addr, drain, proxy), startIngest(t, r.Addr, drain, proxy)}
+	drain := ingesttest.WithEnv("INGEST_DRAIN_DELAY", "3s") // longer than haproxy's fall x inter (2 x 1 s), as shipped
+	proxy := ingesttest.WithEnv("INGEST_PROXY_PROTOCOL", "true")
+	ins := []*ingesttest.Ingest{ingesttest.Start(t, r.Addr, drain, proxy), ingesttest.Start(t, r.Addr, drain, proxy)}
 	hp := startShippedHAProxy(t, ins)
 	sng := syslogngtest.New(t, syslogngtest.Options{Input: input, Destinations: []syslogngtest.Destination{
 		// 20,000 lines/s each: the stop lands in the middle of both streams.
 		syslogngtest.Network("127.0.0.1", hp.noack, "net-", 4096).Throttle(20_000),
-		syslogngtest.HTTP(hp.httpURL(), "http-", 1000).Throttle(20_000),
+		syslogngtest.HTTP(hp.HTTPURL(), "http-", 1000).Throttle(20_000),
 	}})
 	rdb := r.Client()
 	waitLen(t, rdb, 2*n/3, 3*time.Minute) // a third of each stream
@@ -318,7 +319,7 @@ func TestSyslogNGThroughHAProxy(t *testing.T) {
 	victim := -1
 	for i, in := range ins {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		m, err := in.metrics(ctx)
+		m, err := in.Metrics(ctx)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -355,14 +356,14 @@ type shippedHAProxy struct {
 	data, http, noack, stats int
 }
 
-func (h *shippedHAProxy) httpURL() string {
+func (h *shippedHAProxy) HTTPURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d/v1/messages", h.http)
 }
 
 // startShippedHAProxy runs the shipped haproxy/haproxy.cfg (TLS settings
 // come from the environment, see t.Setenv) with the ingests as static
 // servers.
-func startShippedHAProxy(t *testing.T, ins []*ingestProc) *shippedHAProxy {
+func startShippedHAProxy(t *testing.T, ins []*ingesttest.Ingest) *shippedHAProxy {
 	t.Helper()
 	if os.Getenv("HAPROXY_STATS_PASSWORD") == "" {
 		t.Setenv("HAPROXY_STATS_PASSWORD", "test-stats-password")

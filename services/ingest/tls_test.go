@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/devcerts"
+	"github.com/sluice-ingest/sluice/internal/ingesttest"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -40,7 +41,7 @@ func TestTLSThroughHAProxy(t *testing.T) {
 	}
 	r := redistest.NewRedis(t, redistest.RedisOptions{})
 	rdb := r.Client()
-	in := startIngest(t, r.Addr, withEnv("INGEST_PROXY_PROTOCOL", "true"))
+	in := ingesttest.Start(t, r.Addr, ingesttest.WithEnv("INGEST_PROXY_PROTOCOL", "true"))
 
 	for _, mtls := range []bool{false, true} {
 		t.Run(fmt.Sprintf("mtls=%v", mtls), func(t *testing.T) {
@@ -50,7 +51,7 @@ func TestTLSThroughHAProxy(t *testing.T) {
 				clientCA = certs.CA
 			}
 			t.Setenv("HAPROXY_TLS_CLIENT_CA", clientCA)
-			hp := startShippedHAProxy(t, []*ingestProc{in})
+			hp := startShippedHAProxy(t, []*ingesttest.Ingest{in})
 			good := &tls.Config{RootCAs: roots, ServerName: certs.ServerName, Certificates: []tls.Certificate{clientCert}}
 			tag := fmt.Sprintf("mtls%v", mtls)
 

@@ -5,64 +5,30 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/sluice-ingest/sluice/internal/ingesttest"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
 
 	"github.com/sluice-ingest/sluice/internal/cli"
 )
 
-var ingestBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "loadgen-it-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "ingest")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/sluice-ingest/sluice/services/ingest").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build ingest: %w: %s", err, out)
-	}
-	return bin, nil
-})
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bin, err := ingestBinary(); err == nil {
-		os.RemoveAll(filepath.Dir(bin))
-	}
+	ingesttest.Remove()
 	os.Exit(code)
 }
 
 // startStack starts redis-server and the real ingest binary; it returns
 // the ingest's TCP and HTTP addresses.
-func startStack(t *testing.T, extra ...string) (r *redistest.Redis, data, web string) {
+func startStack(t *testing.T, opts ...ingesttest.Option) (r *redistest.Redis, data, web string) {
 	t.Helper()
-	bin, err := ingestBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	r = redistest.NewRedis(t, redistest.RedisOptions{})
-	dp, err1 := redistest.FreePort()
-	ap, err2 := redistest.FreePort()
-	hp, err3 := redistest.FreePort()
-	if err := errors.Join(err1, err2, err3); err != nil {
-		t.Fatal(err)
-	}
-	data, admin, web := fmt.Sprintf("127.0.0.1:%d", dp), fmt.Sprintf("127.0.0.1:%d", ap), fmt.Sprintf("127.0.0.1:%d", hp)
-	redistest.NewCommand(t, redistest.CommandOptions{
-		Name: "ingest", Path: bin,
-		Env: append([]string{"INGEST_LISTEN_ADDR=" + data, "INGEST_ADMIN_ADDR=" + admin, "INGEST_HTTP_ADDR=" + web,
-			"INGEST_NOACK_ADDR=off", "INGEST_REDIS_ADDR=" + r.Addr, "INGEST_DRAIN_DELAY=0s"}, extra...),
-		Ready: redistest.HTTPReady("http://" + admin + "/ready"),
-	})
-	return r, data, web
+	in := ingesttest.Start(t, r.Addr, append([]ingesttest.Option{ingesttest.WithEnv("INGEST_DRAIN_DELAY", "0s")}, opts...)...)
+	return r, in.DataAddr(), in.HTTPAddr()
 }
 
 func TestRunAgainstIngest(t *testing.T) {

@@ -4,61 +4,28 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluice-ingest/sluice/internal/ingesttest"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
-// ingestBinary builds the ingest binary once per test run.
-var ingestBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "client-it-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "ingest")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/sluice-ingest/sluice/services/ingest").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build ingest: %w: %s", err, out)
-	}
-	return bin, nil
-})
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bin, err := ingestBinary(); err == nil {
-		os.RemoveAll(filepath.Dir(bin))
-	}
+	ingesttest.Remove()
 	os.Exit(code)
 }
 
-// startIngest runs the real ingest binary against redisAddr.
-func startIngest(t *testing.T, redisAddr string, extra ...string) (*redistest.Command, string) {
+// startIngest runs the real ingest binary against redisAddr (TCP only).
+func startIngest(t *testing.T, redisAddr string) (*ingesttest.Ingest, string) {
 	t.Helper()
-	bin, err := ingestBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dp, err1 := redistest.FreePort()
-	ap, err2 := redistest.FreePort()
-	if err1 != nil || err2 != nil {
-		t.Fatal(err1, err2)
-	}
-	data, admin := fmt.Sprintf("127.0.0.1:%d", dp), fmt.Sprintf("127.0.0.1:%d", ap)
-	env := append([]string{
-		"INGEST_LISTEN_ADDR=" + data, "INGEST_ADMIN_ADDR=" + admin, "INGEST_REDIS_ADDR=" + redisAddr,
-		"INGEST_HTTP_ADDR=off", "INGEST_NOACK_ADDR=off",
-		"INGEST_DRAIN_DELAY=0s", "INGEST_REDIS_RETRY_TIMEOUT=60s",
-	}, extra...)
-	c := redistest.NewCommand(t, redistest.CommandOptions{
-		Name: "ingest", Path: bin, Env: env, Ready: redistest.HTTPReady("http://" + admin + "/ready"),
-	})
-	return c, data
+	in := ingesttest.Start(t, redisAddr, ingesttest.WithOff(),
+		ingesttest.WithEnv("INGEST_DRAIN_DELAY", "0s"), ingesttest.WithEnv("INGEST_REDIS_RETRY_TIMEOUT", "60s"))
+	return in, in.DataAddr()
 }
 
 func itMsg(client, i int) []byte { return []byte("k" + strconv.Itoa(client) + "-" + strconv.Itoa(i)) }
@@ -109,19 +76,19 @@ func TestAgainstIngest(t *testing.T) {
 	tests := []struct {
 		name string
 		// fault runs in the middle of the stream (from a sender goroutine).
-		fault func(ctx context.Context, r *redistest.Redis, ing *redistest.Command) error
+		fault func(ctx context.Context, r *redistest.Redis, ing *ingesttest.Ingest) error
 	}{
-		{name: "no fault", fault: func(context.Context, *redistest.Redis, *redistest.Command) error { return nil }},
-		{name: "ingest killed and restarted", fault: func(ctx context.Context, _ *redistest.Redis, ing *redistest.Command) error {
+		{name: "no fault", fault: func(context.Context, *redistest.Redis, *ingesttest.Ingest) error { return nil }},
+		{name: "ingest killed and restarted", fault: func(ctx context.Context, _ *redistest.Redis, ing *ingesttest.Ingest) error {
 			if err := ing.Kill(); err != nil {
 				return err
 			}
 			return ing.Restart(ctx)
 		}},
-		{name: "ingest drained with SIGTERM and restarted", fault: func(ctx context.Context, _ *redistest.Redis, ing *redistest.Command) error {
+		{name: "ingest drained with SIGTERM and restarted", fault: func(ctx context.Context, _ *redistest.Redis, ing *ingesttest.Ingest) error {
 			return ing.Restart(ctx) // Restart = SIGTERM, wait for the drain, start
 		}},
-		{name: "redis killed and restarted", fault: func(ctx context.Context, r *redistest.Redis, _ *redistest.Command) error {
+		{name: "redis killed and restarted", fault: func(ctx context.Context, r *redistest.Redis, _ *ingesttest.Ingest) error {
 			if err := r.Kill(); err != nil {
 				return err
 			}
