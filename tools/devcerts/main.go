@@ -4,21 +4,16 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sluice-ingest/sluice/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if code := exitCode(err); code == 2 {
-			os.Exit(code) // the usage is printed
-		}
-		fmt.Fprintln(os.Stderr, "devcerts:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("devcerts", err, os.Stderr))
 }

@@ -9,34 +9,37 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-ingest/sluice/internal/buildinfo"
+	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/internal/devcerts"
 )
 
-// errUsage: bad flags, exit 2 (the flag package printed the usage).
-var errUsage = errors.New("usage")
-
-func exitCode(err error) int {
-	if errors.Is(err, errUsage) {
-		return 2
-	}
-	return 1
-}
-
 func run(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("devcerts", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // Parse's own messages: the error is returned and printed once
 	dir := fs.String("dir", "certs", "output directory")
 	hosts := fs.String("hosts", "", "extra comma-separated names or addresses for the server certificate (it always covers "+strings.Join(devcerts.DefaultHosts, ", ")+")")
 	days := fs.Int("days", 365, "validity in days")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: devcerts [-dir certs] [-hosts a,b] [-days 365]\n\nWrites a development CA, a server certificate for HAProxy (server.pem) and a client certificate.")
+	version := fs.Bool("version", false, "print the version and exit")
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "Usage: devcerts [-dir certs] [-hosts a,b] [-days 365] [-version]\n\nWrites a development CA, a server certificate for HAProxy (server.pem) and a client certificate.")
+		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	fs.Usage = func() {}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return nil
+	case err != nil:
+		usage(stderr)
+		return cli.Usage(err)
+	case *version:
+		fmt.Fprintln(stdout, "devcerts", buildinfo.Read())
+		return nil
+	case fs.NArg() > 0:
+		usage(stderr)
+		return cli.Usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	if *days < 1 {
 		return fmt.Errorf("-days %d: must be at least 1", *days)
