@@ -114,7 +114,7 @@ func (c *Collector) redis(ctx context.Context, s *Snapshot) {
 	}
 	wg.Wait()
 	s.Sentinels = views
-	master, _, _ := s.Agreement()
+	master, _, _ := Snapshot{Sentinels: views}.Agreement() // not s: the other collectors write s meanwhile
 	if master == "" {
 		return
 	}
