@@ -19,6 +19,7 @@ package terraform_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -99,9 +100,11 @@ func TestModuleApplies(t *testing.T) {
 		if excluded["docker_image."+name] {
 			continue
 		}
-		img := obj.GetAttr("name").AsString()
-		if _, err := docker.ImageInspect(ctx, img); err != nil {
-			t.Fatalf("docker_image.%s: %s is not on the Docker host (run `make images`): %v", name, img, err)
+		for _, inst := range instancesOf(obj) { // none for count = 0 (monitoring off)
+			img := inst.GetAttr("name").AsString()
+			if _, err := docker.ImageInspect(ctx, img); err != nil {
+				t.Fatalf("docker_image.%s: %s is not on the Docker host (run `make images`): %v", name, img, err)
+			}
 		}
 	}
 
@@ -121,13 +124,8 @@ func TestModuleApplies(t *testing.T) {
 	}
 	for name, obj := range m.objects["docker_volume"] {
 		var names []string
-		if obj.Type().HasAttribute("name") {
-			names = append(names, obj.GetAttr("name").AsString())
-		} else {
-			for it := obj.ElementIterator(); it.Next(); {
-				_, v := it.Element()
-				names = append(names, v.GetAttr("name").AsString())
-			}
+		for _, inst := range instancesOf(obj) {
+			names = append(names, inst.GetAttr("name").AsString())
 		}
 		for _, vol := range names {
 			if _, err := docker.VolumeCreate(ctx, mobyclient.VolumeCreateOptions{Name: vol, Labels: labels}); err != nil {
@@ -277,14 +275,16 @@ func TestModuleApplies(t *testing.T) {
 			t.Fatalf("POST /v1/messages: %d %s", resp.StatusCode, answer)
 		}
 
-		// Ask a Sentinel for the master, then read the list there.
-		master := strings.Fields(redisCLI(ctx, t, started[project+"-sentinel-1"], redisPassword,
+		// Ask a Sentinel for the master (with the Sentinels' password, which the
+		// module derives), then read the list there as admin.
+		sentinelPassword := fmt.Sprintf("%x", sha256.Sum256([]byte(redisPassword+"/sentinels")))
+		master := strings.Fields(redisCLI(ctx, t, started[project+"-sentinel-1"], sentinelPassword,
 			"-p", "26379", "SENTINEL", "get-master-addr-by-name", "sluice"))
 		if len(master) != 2 {
 			t.Fatalf("sentinel answer %q", master)
 		}
 		got := strings.Split(strings.TrimSpace(redisCLI(ctx, t, started[project+"-"+master[0]], redisPassword,
-			"LRANGE", "data_queue", "0", "-1")), "\n")
+			"--user", "admin", "LRANGE", "data_queue", "0", "-1")), "\n")
 		seen := map[string]int{}
 		for _, msg := range got {
 			seen[msg]++
@@ -296,6 +296,21 @@ func TestModuleApplies(t *testing.T) {
 		}
 		t.Logf("master %s holds %d entries; every one of the %d acked messages (TCP and HTTP) is there", master[0], len(got), len(want))
 	})
+}
+
+// instancesOf is a resource's instances: the object itself (it has a
+// name), or the elements of the tuple or object that count or for_each
+// make (none for count = 0).
+func instancesOf(obj cty.Value) []cty.Value {
+	if obj.Type().IsObjectType() && obj.Type().HasAttribute("name") {
+		return []cty.Value{obj}
+	}
+	var out []cty.Value
+	for it := obj.ElementIterator(); it.Next(); {
+		_, v := it.Element()
+		out = append(out, v)
+	}
+	return out
 }
 
 // Labels on everything the test creates.
