@@ -43,6 +43,15 @@ func (b *Buffers) grow(ctx context.Context, n int) error {
 	return nil
 }
 
+// tryGrow takes n bytes if they are free now.
+func (b *Buffers) tryGrow(n int) bool {
+	if int64(n) > b.max || !b.sem.TryAcquire(int64(n)) {
+		return false
+	}
+	b.used.Add(int64(n))
+	return true
+}
+
 func (b *Buffers) shrink(n int) {
 	if n > 0 {
 		b.used.Add(-int64(n))
@@ -56,6 +65,10 @@ type connBudget struct{ c *conn }
 
 func (cb connBudget) Grow(n int) error {
 	c := cb.c
+	b := c.sh.o.Buffers
+	if b.tryGrow(n) {
+		return nil // the common case: no context, no timer
+	}
 	ctx := c.bufCtx
 	if d := c.frameDeadline(); !d.IsZero() {
 		var cancel context.CancelFunc
