@@ -173,6 +173,9 @@ type Timing struct {
 	// AcksResume is the time from the fault to the first ack of a message
 	// sent after it; negative when that never happened.
 	AcksResume time.Duration
+	// AcksAfterHeal is the time from the heal to the first ack after it;
+	// negative when none came.
+	AcksAfterHeal time.Duration
 	// MaxAckGap is the longest time without any ack between the fault and
 	// the end of the load.
 	MaxAckGap time.Duration
@@ -197,7 +200,7 @@ func (r *Recorder) Timing() Timing {
 	if heal.IsZero() || heal.Before(fault) {
 		heal = fault
 	}
-	t := Timing{AcksResume: -1, Disconnects: make(map[string]int)}
+	t := Timing{AcksResume: -1, AcksAfterHeal: -1, Disconnects: make(map[string]int)}
 	if !r.resumeAt.IsZero() {
 		t.AcksResume = r.resumeAt.Sub(r.fault)
 	}
@@ -214,6 +217,12 @@ func (r *Recorder) Timing() Timing {
 			during += a.n
 		case !a.at.After(end):
 			after += a.n
+		}
+		// Workers append concurrently, so the slice is only nearly sorted.
+		if !r.heal.IsZero() && !a.at.Before(r.heal) {
+			if d := a.at.Sub(r.heal); t.AcksAfterHeal < 0 || d < t.AcksAfterHeal {
+				t.AcksAfterHeal = d
+			}
 		}
 		if !a.at.Before(fault) && !a.at.After(end) {
 			if gap := a.at.Sub(last); gap > t.MaxAckGap {

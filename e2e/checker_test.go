@@ -205,6 +205,9 @@ func TestTiming(t *testing.T) {
 	if got.AcksResume != 2500*time.Millisecond {
 		t.Errorf("AcksResume = %v, want 2.5s", got.AcksResume)
 	}
+	if got.AcksAfterHeal != 1500*time.Millisecond {
+		t.Errorf("AcksAfterHeal = %v, want 1.5s", got.AcksAfterHeal)
+	}
 	if got.MaxAckGap != 2490*time.Millisecond {
 		t.Errorf("MaxAckGap = %v, want 2.49s", got.MaxAckGap)
 	}
@@ -216,7 +219,8 @@ func TestTiming(t *testing.T) {
 	never.Sent("a", at(0))
 	never.MarkFault(at(100))
 	never.MarkEnd(at(900))
-	if got := never.Timing(); got.AcksResume >= 0 || got.MaxAckGap != 800*time.Millisecond {
+	never.MarkHeal(at(500))
+	if got := never.Timing(); got.AcksResume >= 0 || got.AcksAfterHeal >= 0 || got.MaxAckGap != 800*time.Millisecond {
 		t.Errorf("without acks after the fault: %+v", got)
 	}
 }

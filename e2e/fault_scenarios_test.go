@@ -92,14 +92,14 @@ func killMasterKeepDown(f *faultRun) error {
 	if err := f.s.Start(f.ctx, old); err != nil {
 		return errors.Join(perr, err)
 	}
+	f.markHeal()
 	if perr != nil {
 		return perr
 	}
 	if err := waitRole(f.ctx, f.s, old, "slave", 60*time.Second); err != nil {
 		return fmt.Errorf("old master did not rejoin as a replica: %w", err)
 	}
-	f.note("%s rejoined as a replica %s after the kill", old, time.Since(f.faultAt).Round(10*time.Millisecond))
-	f.markHeal()
+	f.note("%s rejoined as a replica %s after its start", old, time.Since(f.healAt).Round(10*time.Millisecond))
 	return nil
 }
 
@@ -127,6 +127,7 @@ func killMasterRestartFast(f *faultRun) error {
 	if err := f.s.Start(f.ctx, old); err != nil {
 		return err
 	}
+	f.markHeal()
 	restarted := time.Since(f.faultAt)
 	if err := waitRole(f.ctx, f.s, old, "master", 30*time.Second); err != nil {
 		return err
@@ -143,7 +144,6 @@ func killMasterRestartFast(f *faultRun) error {
 	default:
 		f.note("no failover: %s is still the master", old)
 	}
-	f.markHeal()
 	return nil
 }
 
@@ -266,9 +266,9 @@ func killReplica(f *faultRun) error {
 	if err := f.s.Start(f.ctx, victim); err != nil {
 		return err
 	}
-	err = waitRole(f.ctx, f.s, victim, "slave", 30*time.Second)
 	f.markHeal()
-	f.note("killed replica %s for 6 s", victim)
+	err = waitRole(f.ctx, f.s, victim, "slave", 30*time.Second)
+	f.note("killed replica %s for 6 s; a replica again %s after its start", victim, time.Since(f.healAt).Round(10*time.Millisecond))
 	return err
 }
 

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +30,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-	"gopkg.in/yaml.v3"
 
 	"github.com/sluice-ingest/sluice/internal/reliability"
 )
@@ -119,34 +119,11 @@ func TestFaultsMinReplicas1(t *testing.T) {
 	}
 }
 
-// shippedMinReplicas reads the default of INGEST_MIN_REPLICAS from the ingest
-// service of compose/compose.yaml ("${INGEST_MIN_REPLICAS:-2}" or a literal).
+// shippedMinReplicas is the default of INGEST_MIN_REPLICAS in
+// compose/compose.yaml.
 func shippedMinReplicas(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "compose", "compose.yaml"))
-	if err != nil {
-		t.Fatalf("read compose file: %v", err)
-	}
-	// Walk the node tree instead of decoding the whole file, so that a
-	// problem elsewhere in it does not hide this one value.
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		t.Fatalf("parse compose file: %v", err)
-	}
-	node := &root
-	if node.Kind == yaml.DocumentNode && len(node.Content) > 0 {
-		node = node.Content[0]
-	}
-	for _, key := range []string{"services", "ingest", "environment", "INGEST_MIN_REPLICAS"} {
-		node = mappingValue(node, key)
-		if node == nil {
-			t.Fatalf("compose/compose.yaml: no services.ingest.environment.INGEST_MIN_REPLICAS (missing %q)", key)
-		}
-	}
-	v := node.Value
-	if inner, ok := strings.CutPrefix(v, "${INGEST_MIN_REPLICAS:-"); ok {
-		v = strings.TrimSuffix(inner, "}")
-	}
+	v := composeDefault(t, "INGEST_MIN_REPLICAS")
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		t.Fatalf("compose/compose.yaml: INGEST_MIN_REPLICAS default %q is not a positive number", v)
@@ -154,17 +131,20 @@ func shippedMinReplicas(t *testing.T) int {
 	return n
 }
 
-// mappingValue is the value of key in a YAML mapping node, or nil.
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
+// composeDefault is the default that compose/compose.yaml gives a variable it
+// passes on as `NAME: ${NAME:-default}`, so that the suite tests what users run.
+func composeDefault(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "compose", "compose.yaml"))
+	if err != nil {
+		t.Fatalf("read compose file: %v", err)
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
+	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `: \$\{` + regexp.QuoteMeta(name) + `:-([^}]*)\}\s*$`)
+	m := re.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("compose/compose.yaml: no line %s: ${%s:-default}", name, name)
 	}
-	return nil
+	return string(m[1])
 }
 
 func shippedScenarios() []scenario {
@@ -179,6 +159,9 @@ func shippedScenarios() []scenario {
 		{id: "08", name: "SIGKILL one replica", fault: killReplica, extra: acksFollowMinReplicas},
 		{id: "09", name: "restart HAProxy under load", fault: restartHAProxy},
 		{id: "10", name: "hostile clients beside normal ones", fault: hostileClients, ignoreForeign: true, after: 2 * time.Second},
+		{id: "12", name: "SIGKILL all three Redis nodes, start them 3 s later", fault: killAllRedis},
+		{id: "13", name: "a replica lost with its disk, recreated", fault: replicaLostWithDisk},
+		{id: "14", name: "the master lost with its disk, recreated before down-after", fault: masterLostWithDisk},
 	}
 }
 
@@ -286,7 +269,7 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 		Lost: len(v.Lost), Unexpected: len(v.Unexpected), Recovered: v.Recovered,
 		Duplicates: v.Duplicates, IllegalDuplicates: len(v.IllegalDuplicates), OrderViolations: v.OrderViolations,
 		ReplicaMismatch: v.ReplicaMismatch,
-		AcksResumeMS:    msOrNeg(tm.AcksResume), MaxAckGapMS: tm.MaxAckGap.Milliseconds(),
+		AcksResumeMS:    msOrNeg(tm.AcksResume), AcksAfterHealMS: msOrNeg(tm.AcksAfterHeal), MaxAckGapMS: tm.MaxAckGap.Milliseconds(),
 		RateBefore: tm.RateBefore, RateDuring: tm.RateDuring, RateAfter: tm.RateAfter,
 		Disconnects: tm.Disconnects, Notes: f.notes,
 		Failures:  append(append([]string{}, infra...), problems...),
@@ -298,9 +281,9 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 		t.Errorf("write result: %v", err)
 	}
 	t.Logf("e2e: scenario %s: attempted %d acked %d read %d lost %d unexpected %d dups %d (illegal %d) recovered %d indeterminate %d; "+
-		"acks resume %v, max ack gap %v; acked/s %.0f / %.0f / %.0f; disconnects %v; %.1f s",
+		"acks resume %v (first ack %v after the heal), max ack gap %v; acked/s %.0f / %.0f / %.0f; disconnects %v; %.1f s",
 		sc.id, v.Attempted, v.Acked, v.Read, len(v.Lost), len(v.Unexpected), v.Duplicates, len(v.IllegalDuplicates),
-		v.Recovered, v.Indeterminate, tm.AcksResume, tm.MaxAckGap, tm.RateBefore, tm.RateDuring, tm.RateAfter,
+		v.Recovered, v.Indeterminate, tm.AcksResume, tm.AcksAfterHeal, tm.MaxAckGap, tm.RateBefore, tm.RateDuring, tm.RateAfter,
 		tm.Disconnects, res.Seconds)
 	for _, p := range infra {
 		t.Errorf("scenario %s: %s", sc.id, p)

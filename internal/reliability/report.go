@@ -48,6 +48,10 @@ type Result struct {
 	// AcksResumeMS is the time from the fault to the first ack of a message
 	// sent after the fault; -1 when acks never resumed during the run.
 	AcksResumeMS int64 `json:"acks_resume_ms"`
+	// AcksAfterHealMS is the time from the heal (the node started again, the
+	// container unpaused, the partition lifted) to the first ack after it;
+	// -1 when no ack came after the heal.
+	AcksAfterHealMS int64 `json:"acks_after_heal_ms"`
 	// MaxAckGapMS is the longest time without any ack after the fault.
 	MaxAckGapMS int64 `json:"max_ack_gap_ms"`
 
@@ -117,12 +121,12 @@ func Load(dir string) ([]Result, error) {
 // Table renders results as a markdown table, one row per scenario.
 func Table(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| # | scenario | setting | attempted | acked | lost | unexpected | duplicates (of msgs sent once) | acks resume | acked msgs/s before / during / after | verdict |\n")
-	b.WriteString("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	b.WriteString("| # | scenario | setting | attempted | acked | lost | unexpected | duplicates (of msgs sent once) | acks resume after the fault | first ack after the heal | acked msgs/s before / during / after | verdict |\n")
+	b.WriteString("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d (%d) | %s | %.0f / %.0f / %.0f | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d (%d) | %s | %s | %.0f / %.0f / %.0f | %s |\n",
 			r.ID, cell(r.Name), cell(r.Setting), r.Attempted, r.Acked, r.Lost, r.Unexpected,
-			r.Duplicates, r.IllegalDuplicates, resume(r.AcksResumeMS),
+			r.Duplicates, r.IllegalDuplicates, resume(r.AcksResumeMS), resume(r.AcksAfterHealMS),
 			r.RateBefore, r.RateDuring, r.RateAfter, verdict(r))
 	}
 	return b.String()

@@ -43,9 +43,9 @@ func TestWriteLoadTable(t *testing.T) {
 	dir := t.TempDir()
 	in := []Result{
 		{ID: "06b", Name: "partition | 1 of 2", Setting: "INGEST_MIN_REPLICAS=1", LossAllowed: true,
-			Attempted: 10, Acked: 9, Lost: 3, AcksResumeMS: -1, Failures: []string{"3 acked messages lost"}},
+			Attempted: 10, Acked: 9, Lost: 3, AcksResumeMS: -1, AcksAfterHealMS: -1, Failures: []string{"3 acked messages lost"}},
 		{ID: "01", Name: "kill ingest", Setting: "INGEST_MIN_REPLICAS=2", Attempted: 100, Acked: 100,
-			Duplicates: 2, AcksResumeMS: 1500, RateBefore: 900, Pass: true},
+			Duplicates: 2, AcksResumeMS: 1500, AcksAfterHealMS: 4250, RateBefore: 900, Pass: true},
 		{ID: "03", Name: "kill master", Setting: "default", Lost: 1, AcksResumeMS: 10,
 			Failures: []string{"1 acked messages lost"}},
 	}
@@ -70,7 +70,7 @@ func TestWriteLoadTable(t *testing.T) {
 		t.Fatalf("table has %d lines, want 5:\n%s", len(rows), table)
 	}
 	for _, want := range []string{
-		"| 01 | kill ingest |", "| 1.50 s |", "| pass |", "2 (0)",
+		"| 01 | kill ingest |", "| 1.50 s | 4.25 s |", "| pass |", "2 (0)",
 		"**FAIL**: 1 acked messages lost", "unsafe setting: 3 acked messages lost",
 		`partition \| 1 of 2`, "not during run",
 	} {

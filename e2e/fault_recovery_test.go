@@ -1,0 +1,147 @@
+//go:build e2e
+
+package e2e
+
+// Scenarios of issue 10 §3 (fast recovery): every Redis node killed at once,
+// and a node lost with its disk and recreated as `make up` or `terraform apply`
+// recreate it. Each reports the time from the heal to the first ack.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// 12: SIGKILL all three Redis nodes, start them again 3 s later.
+func killAllRedis(f *faultRun) error {
+	old, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range RedisNames() {
+		errs = append(errs, f.s.Kill(f.ctx, n))
+	}
+	f.markFault()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	sleepCtx(f.ctx, 3*time.Second)
+	for _, n := range RedisNames() {
+		errs = append(errs, f.s.Start(f.ctx, n))
+	}
+	f.markHeal()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := f.s.WaitConverged(f.ctx); err != nil {
+		return fmt.Errorf("after the restart of every node: %w", err)
+	}
+	now, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	f.note("killed every Redis node (master %s), started them 3 s later; converged on master %s %s after the start",
+		old, now, time.Since(f.healAt).Round(10*time.Millisecond))
+	return nil
+}
+
+// recreate removes a Redis node's container with its data (a lost disk) and
+// runs a new one under the same name, as `make up` does for a missing container.
+func recreate(ctx context.Context, s *Stack, name string) error {
+	if err := s.ctr(name).Terminate(ctx); err != nil {
+		return fmt.Errorf("remove %s with its data: %w", name, err)
+	}
+	return s.startRedis(ctx, name)
+}
+
+// 13: a replica lost with its disk; the recreated node must sync from the
+// master, and acks (which wait for both replicas) resume once it has.
+func replicaLostWithDisk(f *faultRun) error {
+	m, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	victim := replicasOf(m)[0]
+	if err := f.s.Kill(f.ctx, victim); err != nil {
+		return err
+	}
+	f.markFault()
+	sleepCtx(f.ctx, 3*time.Second)
+	if err := recreate(f.ctx, f.s, victim); err != nil {
+		return err
+	}
+	f.markHeal()
+	if err := waitRole(f.ctx, f.s, victim, "slave", 60*time.Second); err != nil {
+		return fmt.Errorf("recreated %s: %w", victim, err)
+	}
+	f.note("replica %s lost with its disk and recreated; replica again %s after the new container started",
+		victim, time.Since(f.healAt).Round(10*time.Millisecond))
+	return nil
+}
+
+// 14: the master lost with its disk, its container recreated before the
+// Sentinels' down-after (raised to 10 s for this scenario): they still name
+// it master, so a node that trusted them would start as an empty master and
+// its replicas would copy the empty data set. It must come back as a replica
+// of a promoted node instead.
+func masterLostWithDisk(f *faultRun) error {
+	old, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	if err := setDownAfter(f.ctx, f.s, 10*time.Second); err != nil {
+		return err
+	}
+	defer func() {
+		if err := setDownAfter(context.Background(), f.s, f.downAfter); err != nil {
+			f.note("restore down-after: %v", err)
+		}
+	}()
+	if err := f.s.Kill(f.ctx, old); err != nil {
+		return err
+	}
+	f.markFault()
+	if err := recreate(f.ctx, f.s, old); err != nil {
+		return err
+	}
+	f.markHeal()
+	f.note("master %s lost with its disk, recreated %s after the kill", old, f.healAt.Sub(f.faultAt).Round(10*time.Millisecond))
+	if err := waitRole(f.ctx, f.s, old, "slave", 60*time.Second); err != nil {
+		return fmt.Errorf("recreated master %s: %w", old, err)
+	}
+	now, err := f.s.Master(f.ctx)
+	if err != nil {
+		return err
+	}
+	f.note("%s is a replica of %s %s after the new container started", old, now, time.Since(f.healAt).Round(10*time.Millisecond))
+	return nil
+}
+
+// TestFaultsShippedTimings runs the scenarios whose recovery hangs on
+// Sentinel's timings again, with the down-after and failover-timeout that
+// compose/compose.yaml ships instead of the suite's short ones: the recovery
+// times users see.
+func TestFaultsShippedTimings(t *testing.T) {
+	ms := func(name string) time.Duration {
+		n, err := strconv.Atoi(composeDefault(t, name))
+		if err != nil {
+			t.Fatalf("compose/compose.yaml: %s: %v", name, err)
+		}
+		return time.Duration(n) * time.Millisecond
+	}
+	s := StartStack(t, Options{
+		MinReplicas:     shippedMinReplicas(t),
+		DownAfter:       ms("SENTINEL_DOWN_AFTER_MS"),
+		FailoverTimeout: ms("SENTINEL_FAILOVER_TIMEOUT_MS"),
+	})
+	for _, sc := range []scenario{
+		{id: "07s", name: "docker pause the master beyond down-after", fault: pauseMaster},
+		{id: "12s", name: "SIGKILL all three Redis nodes, start them 3 s later", fault: killAllRedis},
+	} {
+		t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
+	}
+}
