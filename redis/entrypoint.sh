@@ -4,6 +4,7 @@
 #   entrypoint.sh sentinel     a Sentinel watching master "sluice"
 #   entrypoint.sh healthcheck  used by the image's HEALTHCHECK, for whichever role runs
 #   entrypoint.sh master       prints the master most reachable Sentinels name ("host port")
+#   entrypoint.sh majority-master  prints the master more than half of all Sentinels name
 # Anything else is exec'd as is (e.g. `sh` for debugging).
 #
 # Environment (all optional except the passwords). Every password is given as VAR or as a
@@ -35,6 +36,14 @@
 #   SENTINEL_DOWN_AFTER_MS    default 5000 (production value; tests may shorten it)
 #   SENTINEL_FAILOVER_TIMEOUT_MS  default 60000
 #   SENTINEL_CONFIG_DIR       default /var/lib/sentinel (mount a volume to keep Sentinel's state)
+#   REDIS_ROLE_WATCH          yes (default): beside redis-server runs role_watch, which moves
+#                             a stale master, or a replica chained behind one, to the master
+#                             the Sentinels promoted as soon as it is back (see there); no:
+#                             exec redis-server alone and leave it to Sentinel
+#   REDIS_ALLOW_EMPTY_MASTER  yes: start as master with an empty /data even when the Sentinels
+#                             know replicas (only if every node lost its data); default no: a
+#                             node without data that the Sentinels name master asks them to
+#                             fail over and becomes a replica (see await_failover)
 #   REDIS_DNS_OPTIONS         resolv.conf options added at start, default "timeout:1 attempts:1"
 #                             (empty: leave resolv.conf alone); see bound_dns
 set -eu
@@ -98,21 +107,91 @@ bound_dns() {
 
 is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 
-# The master most of the reachable Sentinels name, as "host port"; fails if none answers.
-# $1: Sentinels to ask (comma separated host:port).
-ask_sentinels() {
-	answers=""
+# sentinel_votes SENTINELS [SECONDS]: one line "host port" per Sentinel of SENTINELS (comma
+# separated host:port) that answered with the master it names; SECONDS bounds each query
+# (default 2).
+sentinel_votes() {
 	for s in $(printf '%s' "$1" | tr ',' ' '); do
-		out=$(timeout 2 redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
+		out=$(timeout "${2:-2}" redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
 		host=$(printf '%s\n' "$out" | sed -n 1p)
 		port=$(printf '%s\n' "$out" | sed -n 2p)
 		case "$host" in '' | *' '*) continue ;; esac
 		is_uint "$port" || continue
-		answers="$answers$host $port
-"
+		printf '%s %s\n' "$host" "$port"
 	done
-	[ -n "$answers" ] || return 1
-	printf '%s' "$answers" | sort | uniq -c | sort -rn | sed -n '1s/^ *[0-9]* //p'
+}
+
+# tally: reads sentinel_votes' lines, prints "count host port" of the most named master.
+tally() { sort | uniq -c | sort -rn | sed -n '1s/^ *//p'; }
+
+# The master most of the reachable Sentinels name, as "host port"; fails if none answers.
+# $1: Sentinels to ask (comma separated host:port).
+ask_sentinels() {
+	top=$(sentinel_votes "$1" | tally)
+	[ -n "$top" ] || return 1
+	printf '%s\n' "${top#* }"
+}
+
+# count_list LIST: how many entries a comma separated list has.
+count_list() { printf '%s' "$1" | tr ',' '\n' | grep -c .; }
+
+# majority_of TOTAL: reads sentinel_votes' lines and prints "host port" of the master that
+# more than half of TOTAL Sentinels name (not just of those that answered); fails when
+# there is no such majority.
+majority_of() {
+	top=$(tally)
+	[ -n "$top" ] && [ "${top%% *}" -gt $(($1 / 2)) ] || return 1
+	printf '%s\n' "${top#* }"
+}
+
+# admin_cli ARGS: redis-cli as the admin user (bounded to 2 s).
+admin_cli() { REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin --raw "$@" 2>/dev/null; }
+
+# A node whose data directory holds neither an AOF nor an RDB file: a first boot, or a
+# disk that was lost.
+data_empty() {
+	[ -z "$(ls -A /data/appendonlydir 2>/dev/null)" ] && [ ! -s /data/dump.rdb ]
+}
+
+# sentinels_know_replicas SENTINELS: some Sentinel lists a replica of the master, so this
+# is not the first boot of the topology.
+sentinels_know_replicas() {
+	for s in $(printf '%s' "$1" | tr ',' ' '); do
+		out=$(timeout 2 redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL replicas "$MASTER_NAME" 2>/dev/null) || continue
+		[ -n "$out" ] && return 0
+	done
+	return 1
+}
+
+# await_failover SENTINELS: this node lost its data while the Sentinels still name it master.
+# Serving as master would let the replicas copy the empty data set, so it asks a Sentinel
+# to fail over to the best replica (SENTINEL FAILOVER; the Sentinels would also do it by
+# themselves after down-after, as nothing answers here) and waits until a majority of the
+# Sentinels name the new master, which it prints ("host port").
+await_failover() {
+	next_ask=0
+	next_log=0
+	i=0
+	while :; do
+		now=$(date +%s)
+		if m=$(sentinel_votes "$1" 1 | majority_of "$(count_list "$1")") && ! is_me "${m% *}"; then
+			printf '%s\n' "$m"
+			return 0
+		fi
+		if [ "$now" -ge "$next_ask" ]; then
+			n=$(printf '%s' "$1" | tr ',' '\n' | grep -c .)
+			s=$(printf '%s' "$1" | cut -d, -f$((i % n + 1)))
+			out=$(timeout 2 redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL failover "$MASTER_NAME" 2>&1) || true
+			log "SENTINEL FAILOVER $MASTER_NAME on $s: ${out:-no answer}"
+			i=$((i + 1))
+			next_ask=$((now + 5))
+		fi
+		if [ "$now" -ge "$next_log" ]; then
+			log "waiting for the Sentinels to promote a replica; if every node lost its data, start this one with REDIS_ALLOW_EMPTY_MASTER=yes"
+			next_log=$((now + 30))
+		fi
+		sleep 0.5
+	done
 }
 
 is_me() {
@@ -154,6 +233,18 @@ run_redis() {
 	fi
 	mhost=${master% *}
 	mport=${master#* }
+	# A node recreated without its data (a lost disk, `make up` after the container and its
+	# volume were removed) that the Sentinels still name master must not start as master:
+	# its replicas would resynchronise from it and drop every message. On the first boot of
+	# the whole topology the Sentinels know no replica yet.
+	if is_me "$mhost" && data_empty && [ "${REDIS_ALLOW_EMPTY_MASTER:-no}" != yes ] &&
+		sentinels_know_replicas "$SENTINELS"; then
+		log "the Sentinels name $ANNOUNCE master of $MASTER_NAME, but /data is empty (a new or lost disk): it must not serve as master"
+		master=$(await_failover "$SENTINELS")
+		log "the Sentinels now name $master as master"
+		mhost=${master% *}
+		mport=${master#* }
+	fi
 
 	mkdir -p /data /var/lib/sluice-redis
 	chown redis:redis /data /var/lib/sluice-redis
@@ -192,7 +283,90 @@ run_redis() {
 		log "starting $ANNOUNCE as replica of $mhost:$mport"
 		set -- "$@" --replicaof "$mhost" "$mport"
 	fi
-	exec setpriv --reuid=redis --regid=redis --init-groups redis-server "$@"
+	[ "${REDIS_ROLE_WATCH:-yes}" = yes ] || exec setpriv --reuid=redis --regid=redis --init-groups redis-server "$@"
+
+	# redis-server runs as a child, beside role_watch; this shell forwards SIGTERM and
+	# SIGINT to it and exits with its status.
+	setpriv --reuid=redis --regid=redis --init-groups redis-server "$@" &
+	server=$!
+	trap 'kill -TERM "$server" 2>/dev/null' TERM INT
+	role_watch &
+	watch=$!
+	rc=0
+	while :; do
+		wait "$server" && rc=0 || rc=$?
+		kill -0 "$server" 2>/dev/null || break # else wait was cut short by a signal
+	done
+	kill "$watch" 2>/dev/null || true
+	exit "$rc"
+}
+
+# now_ms: the wall clock in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# role_watch keeps this node on the master the Sentinels have promoted, at once instead of
+# on Sentinel's own delays. With INGEST_MIN_REPLICAS=2 no ack is given until both replicas
+# replicate the new master directly, so these delays were the stalls after a fault healed:
+# - A master that was away (frozen by docker pause or SIGSTOP, cut off from most Sentinels,
+#   just started) while the Sentinels promoted another node: Sentinel demotes it only
+#   after it has reported itself master for 8 s (SENTINEL_PUBLISH_PERIOD * 4, fixed in
+#   Sentinel). It steps down as soon as a majority of the Sentinels name another node and
+#   that node answers as master. A master that was never away (the winner of a failover a
+#   moment ago, whose peers may not have heard of it yet) is left alone.
+# - A replica of a node that is no master (a stale master that stepped down, so this
+#   replica is chained behind it and WAIT does not count it): Sentinel re-points it only
+#   after failover-timeout (60 s shipped). It follows the master a majority of the
+#   Sentinels name, if that node answers as master. A replica of a node that still
+#   answers as master is left to Sentinel (a failover may be reconfiguring it).
+role_watch() {
+	set +e
+	total=$(count_list "$SENTINELS")
+	away=1
+	last=$(now_ms)
+	while sleep 1; do
+		now=$(now_ms)
+		# A loop takes about a second; much longer means this container was frozen.
+		[ $((now - last)) -gt 3000 ] && away=1
+		last=$now
+		role=$(admin_cli -p 6379 ROLE)
+		case "$(printf '%s\n' "$role" | sed -n 1p)" in
+		master) ;;
+		slave)
+			away=0
+			mine="$(printf '%s\n' "$role" | sed -n 2p) $(printf '%s\n' "$role" | sed -n 3p)"
+			[ "$(admin_cli -h "${mine% *}" -p "${mine#* }" ROLE | sed -n 1p)" = master ] && continue
+			m=$(sentinel_votes "$SENTINELS" 1 | majority_of "$total") || continue
+			[ "$m" != "$mine" ] && ! is_me "${m% *}" || continue
+			follow "$m" "replicating $mine, which is no master; the Sentinels name $m"
+			continue
+			;;
+		*) # no answer (loading, stopped): cannot tell what happened meanwhile
+			away=1
+			continue
+			;;
+		esac
+		votes=$(sentinel_votes "$SENTINELS" 1)
+		if [ "$(printf '%s' "$votes" | grep -c .)" -le $((total / 2)) ]; then
+			away=1 # cut off from most Sentinels: they may promote another node
+			continue
+		fi
+		m=$(printf '%s\n' "$votes" | majority_of "$total") || continue # no agreement yet
+		if is_me "${m% *}"; then
+			away=0
+			continue
+		fi
+		[ "$away" = 1 ] || continue
+		follow "$m" "a stale master: the Sentinels name $m" && away=0
+	done
+}
+
+# follow "HOST PORT" WHY: if HOST answers as master, replicate it (and drop the clients, as
+# Sentinel does, so that they look for the master again).
+follow() {
+	[ "$(admin_cli -h "${1% *}" -p "${1#* }" ROLE | sed -n 1p)" = master ] || return 1
+	log "$2: replicating ${1% *}:${1#* } now"
+	printf 'MULTI\nREPLICAOF %s %s\nCLIENT KILL TYPE normal\nCLIENT KILL TYPE pubsub\nEXEC\n' "${1% *}" "${1#* }" |
+		REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin -p 6379 >/dev/null 2>&1
 }
 
 run_sentinel() {
@@ -294,6 +468,13 @@ master)
 	# Operators (and tests): which master do most reachable Sentinels name? "host port".
 	load_password
 	ask_sentinels "$SENTINELS" || die "no Sentinel in $SENTINELS answered"
+	;;
+majority-master)
+	# The master more than half of all Sentinels name, which a stale master steps down to
+	# and a node without data waits for (see role_watch, await_failover).
+	load_password
+	sentinel_votes "$SENTINELS" 1 | majority_of "$(count_list "$SENTINELS")" ||
+		die "no master is named by more than half of the Sentinels in $SENTINELS"
 	;;
 *) exec "$@" ;;
 esac

@@ -104,27 +104,39 @@ func TestEntrypointAsksSentinelsForMaster(t *testing.T) {
 	unreachable := "127.0.0.1:" + strconv.Itoa(dead)
 	want := "127.0.0.1 " + strconv.Itoa(current.Port)
 
+	// `master` follows most of the Sentinels that answer; `majority-master`
+	// (what a stale master steps down to, and what a node without data waits
+	// for) needs more than half of all the Sentinels it was given.
 	tests := []struct {
 		name      string
+		command   string
 		sentinels []string
-		want      string // empty: no Sentinel answers, the command fails
+		want      string // empty: the command fails
+		stderr    string // with want empty: what the failure says
 	}{
-		{"all agree", []string{a.Addr, b.Addr}, want},
-		{"majority wins over the first answer", []string{odd.Addr, a.Addr, b.Addr}, want},
-		{"unreachable Sentinel is skipped", []string{unreachable, a.Addr, odd.Addr, b.Addr}, want},
-		{"none reachable", []string{unreachable}, ""},
+		{"all agree", "master", []string{a.Addr, b.Addr}, want, ""},
+		{"majority wins over the first answer", "master", []string{odd.Addr, a.Addr, b.Addr}, want, ""},
+		{"unreachable Sentinel is skipped", "master", []string{unreachable, a.Addr, odd.Addr, b.Addr}, want, ""},
+		{"one reachable Sentinel decides", "master", []string{unreachable, unreachable, a.Addr}, want, ""},
+		{"none reachable", "master", []string{unreachable}, "", "answered"},
+		{"majority: all agree", "majority-master", []string{a.Addr, b.Addr}, want, ""},
+		{"majority: two of three", "majority-master", []string{odd.Addr, a.Addr, b.Addr}, want, ""},
+		{"majority: two of three answer", "majority-master", []string{unreachable, a.Addr, b.Addr}, want, ""},
+		{"majority: half is not enough", "majority-master", []string{unreachable, a.Addr, odd.Addr, b.Addr}, "", "more than half"},
+		{"majority: one of three answers", "majority-master", []string{unreachable, unreachable, a.Addr}, "", "more than half"},
+		{"majority: none reachable", "majority-master", []string{unreachable}, "", "more than half"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := []string{"REDIS_PASSWORD=" + pw, "REDIS_SENTINELS=" + strings.Join(tc.sentinels, ",")}
 			start := time.Now()
-			code, stdout, stderr := entrypoint(t, env, "master")
+			code, stdout, stderr := entrypoint(t, env, tc.command)
 			t.Logf("answered in %s", time.Since(start).Round(time.Millisecond))
 			if tc.want == "" {
 				if code == 0 {
 					t.Fatalf("exit code 0 with output %q, want failure", stdout)
 				}
-				if !strings.Contains(stderr, "answered") {
+				if !strings.Contains(stderr, tc.stderr) {
 					t.Errorf("stderr = %q, want the no-answer message", stderr)
 				}
 				return
