@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
 
 	"github.com/sluice-ingest/sluice/internal/cli"
+	"github.com/sluice-ingest/sluice/internal/loadresult"
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +53,7 @@ func TestRunAgainstIngest(t *testing.T) {
 			}
 		}},
 		{name: "json, rate-limited, no progress", args: []string{"-n", "5000", "-c", "2", "-rate", "10000", "-json", "-no-progress", "-run-id", "js-"}, check: func(t *testing.T, stdout, stderr string) {
-			var res load.Result
+			var res loadresult.Result
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 				t.Fatalf("output is not JSON: %v\n%s", err, stdout)
 			}
@@ -68,7 +69,7 @@ func TestRunAgainstIngest(t *testing.T) {
 			}
 		}},
 		{name: "http, bodies of 300 lines", args: []string{"-http", "-addr", web, "-batch", "300", "-n", "5000", "-c", "3", "-json", "-no-progress", "-run-id", "ht-"}, check: func(t *testing.T, stdout, stderr string) {
-			var res load.Result
+			var res loadresult.Result
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 				t.Fatalf("output is not JSON: %v\n%s", err, stdout)
 			}
@@ -129,7 +130,7 @@ func TestRunFailsWhenUnacked(t *testing.T) {
 	if !errors.Is(err, errUnacked) {
 		t.Fatalf("run = %v, want errUnacked", err)
 	}
-	var res load.Result
+	var res loadresult.Result
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("no JSON result on failure: %v\n%s", err, stdout.String())
 	}
@@ -199,7 +200,7 @@ func TestUnackedError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := unackedError(load.Result{Messages: 1000, Unacked: 40, Errors: tc.errors})
+			err := unackedError(loadresult.Result{Messages: 1000, Unacked: 40, Errors: tc.errors})
 			if err.Error() != tc.want || !errors.Is(err, errUnacked) {
 				t.Errorf("unackedError = %q (is errUnacked: %v), want %q", err, errors.Is(err, errUnacked), tc.want)
 			}

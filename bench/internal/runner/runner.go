@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/bench/internal/report"
+	"github.com/sluice-ingest/sluice/internal/loadresult"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -378,14 +379,14 @@ func (b *bench) measureWith(ctx context.Context, hap *redistest.HAProxy, ingests
 // loadgenRun runs the loadgen binary and parses its JSON result. A run with
 // unacked messages is returned with its result and no error: the report
 // shows it, and Run fails at the end.
-func (b *bench) loadgenRun(ctx context.Context, addr string, n int, rate float64) (report.Load, error) {
+func (b *bench) loadgenRun(ctx context.Context, addr string, n int, rate float64) (loadresult.Result, error) {
 	l, _, err := b.loadgenRunWith(ctx, addr, n, rate)
 	return l, err
 }
 
 // loadgenRunWith also returns the CPU seconds loadgen used; extra flags
 // come last (a later -addr wins).
-func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate float64, extra ...string) (report.Load, float64, error) {
+func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate float64, extra ...string) (loadresult.Result, float64, error) {
 	args := []string{"-addr", addr, "-n", strconv.Itoa(n), "-size", strconv.Itoa(b.cfg.Size), "-c", strconv.Itoa(b.cfg.Conns),
 		"-window", strconv.Itoa(b.cfg.Window), "-timeout", b.cfg.RunTimeout.String(), "-json", "-no-progress"}
 	if rate > 0 {
@@ -402,7 +403,7 @@ func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate flo
 	if cmd.ProcessState != nil {
 		cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	}
-	var l report.Load
+	var l loadresult.Result
 	if err := json.Unmarshal(stdout.Bytes(), &l); err != nil {
 		return l, cpu, fmt.Errorf("loadgen %v: %w (stderr %s; parse: %v)", args, runErr, tailString(stderr.String(), 1000), err)
 	}
