@@ -93,14 +93,23 @@ func (m *Module) SchemaProblems(kinds map[string]ProviderSchema) []string {
 			if meta && b.Type == "lifecycle" {
 				continue
 			}
-			args, ok := s.Blocks[b.Type]
+			typ, content := b.Type, b.Body
+			if b.Type == "dynamic" { // Terraform's own: its content is checked as the block it makes
+				typ = b.Labels[0]
+				for _, c := range b.Body.Blocks {
+					if c.Type == "content" {
+						content = c.Body
+					}
+				}
+			}
+			args, ok := s.Blocks[typ]
 			if !ok {
-				out = append(out, fmt.Sprintf("%s: block %q not in the provider schema", where, b.Type))
+				out = append(out, fmt.Sprintf("%s: block %q not in the provider schema", where, typ))
 				continue
 			}
-			for name := range b.Body.Attributes {
+			for name := range content.Attributes {
 				if !slices.Contains(args, name) {
-					out = append(out, fmt.Sprintf("%s: %s.%s not in the provider schema", where, b.Type, name))
+					out = append(out, fmt.Sprintf("%s: %s.%s not in the provider schema", where, typ, name))
 				}
 			}
 		}

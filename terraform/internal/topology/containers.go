@@ -144,13 +144,18 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 			errs = append(errs, fmt.Errorf("argument %s is not compared with compose.yaml: extend terraform/internal/topology", name))
 		}
 	}
-	for _, b := range r.Body.Blocks {
-		if !slices.Contains(containerArguments, b.Type) && b.Type != "dynamic" {
+	blocks, err := m.expandBlocks(r.Body, inst)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, b := range blocks {
+		if !slices.Contains(containerArguments, b.Type) {
 			errs = append(errs, fmt.Errorf("block %s is not compared with compose.yaml: extend terraform/internal/topology", b.Type))
 		}
 	}
+	cur := inst // the instance of the block being read: with the iterator of a dynamic block
 	get := func(body *hclsyntax.Body, name string, files *[]string) (cty.Value, bool) {
-		v, ok, err := m.evalAttr(body, name, inst, files)
+		v, ok, err := m.evalAttr(body, name, cur, files)
 		if err != nil {
 			errs = append(errs, err)
 			return cty.NullVal(cty.DynamicPseudoType), false
@@ -256,7 +261,8 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 		s.Logging = logging(driver, opts)
 	}
 	var networks int
-	for _, b := range r.Body.Blocks {
+	for _, b := range blocks {
+		cur = b.inst
 		switch b.Type {
 		case "networks_advanced":
 			networks++
@@ -310,8 +316,6 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 				getDuration(b.Body, "timeout"), getDuration(b.Body, "start_period"), retries}
 			s.Health = healthString(getStrings(b.Body, "test"), getString(b.Body, "interval"),
 				getString(b.Body, "timeout"), getString(b.Body, "start_period"), retries)
-		case "dynamic":
-			errs = append(errs, fmt.Errorf("dynamic %s blocks are not compared: write the blocks out", b.Labels[0]))
 		}
 	}
 	if networks != 1 {
@@ -322,4 +326,83 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 	sort.Strings(s.Files)
 	sort.Strings(s.Volumes)
 	return s, spec, errors.Join(errs...)
+}
+
+// block is a nested block as Terraform applies it: a block written out, or
+// one element of a dynamic block (its content, with the iterator in inst).
+type block struct {
+	Type string
+	Body *hclsyntax.Body
+	inst instance
+}
+
+// expandBlocks lists the nested blocks of body for instance inst, each
+// dynamic block expanded into one block per element of its for_each.
+func (m *Module) expandBlocks(body *hclsyntax.Body, inst instance) ([]block, error) {
+	var out []block
+	var errs []error
+	for _, b := range body.Blocks {
+		if b.Type != "dynamic" {
+			out = append(out, block{b.Type, b.Body, inst})
+			continue
+		}
+		expanded, err := m.expandDynamic(b, inst)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dynamic %s: %w", b.Labels[0], err))
+		}
+		out = append(out, expanded...)
+	}
+	return out, errors.Join(errs...)
+}
+
+// expandDynamic expands one dynamic block: for_each (a list, set, map or
+// object), iterator (the block's label by default) and one content block.
+func (m *Module) expandDynamic(b *hclsyntax.Block, inst instance) ([]block, error) {
+	for name := range b.Body.Attributes {
+		if name != "for_each" && name != "iterator" {
+			return nil, fmt.Errorf("argument %s is not supported", name)
+		}
+	}
+	if len(b.Body.Blocks) != 1 || b.Body.Blocks[0].Type != "content" {
+		return nil, errors.New("want exactly one content block")
+	}
+	content := b.Body.Blocks[0].Body
+	for _, nested := range content.Blocks {
+		if nested.Type == "dynamic" {
+			return nil, errors.New("nested dynamic blocks are not supported")
+		}
+	}
+	iterator := b.Labels[0]
+	if a := b.Body.Attributes["iterator"]; a != nil {
+		iterator = hcl.ExprAsKeyword(a.Expr)
+		if iterator == "" {
+			return nil, errors.New("iterator: want a name")
+		}
+	}
+	a := b.Body.Attributes["for_each"]
+	if a == nil {
+		return nil, errors.New("for_each missing")
+	}
+	each, diags := a.Expr.Value(m.ctx(inst, nil))
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("for_each: %w", diags)
+	}
+	if !each.IsWhollyKnown() || each.IsNull() || !each.CanIterateElements() {
+		return nil, fmt.Errorf("for_each: want a known collection, got %s", each.Type().FriendlyName())
+	}
+	var out []block
+	for it := each.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		if each.Type().IsSetType() {
+			k = v
+		}
+		elem := instance{iterator: cty.ObjectVal(map[string]cty.Value{"key": k, "value": v})}
+		for name, val := range inst {
+			if name != iterator {
+				elem[name] = val
+			}
+		}
+		out = append(out, block{b.Labels[0], content, elem})
+	}
+	return out, nil
 }

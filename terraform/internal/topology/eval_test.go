@@ -2,6 +2,7 @@ package topology
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,6 +60,8 @@ func TestEvaluate(t *testing.T) {
 			wantErr: "argument privileged is not compared"},
 		{name: "count not known", fixture: "unknown-count",
 			wantErr: "docker_container.c: count"},
+		{name: "dynamic block without content", fixture: "dynamic-without-content",
+			wantErr: "dynamic upload: argument file is not supported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,4 +111,40 @@ func output(t *testing.T, m *Module, name string) string {
 		t.Fatalf("output %s: %v", name, err)
 	}
 	return s
+}
+
+// TestDynamicBlocks: a dynamic block is one block per element of its
+// for_each, read with its iterator (the label, or iterator = NAME); files
+// that content reads through file() are the uploads' sources.
+func TestDynamicBlocks(t *testing.T) {
+	dir := filepath.Join("testdata", "eval", "dynamic")
+	m, top, err := LoadModule(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := top["svc"]
+	if s == nil {
+		t.Fatalf("no service svc: %q", top.Names())
+	}
+	wantFiles := []string{
+		filepath.Join(abs, "prometheus.yml") + " -> /etc/x/prometheus.yml",
+		filepath.Join(abs, "rules.yml") + " -> /etc/x/rules.yml",
+	}
+	if !slices.Equal(s.Files, wantFiles) {
+		t.Errorf("files %q, want %q", s.Files, wantFiles)
+	}
+	if want := []string{"127.0.0.1:19501:9501/tcp", "127.0.0.1:19502:9502/tcp"}; !slices.Equal(s.Ports, want) {
+		t.Errorf("ports %q, want %q", s.Ports, want)
+	}
+	spec := m.Specs()[0]
+	if len(spec.Uploads) != 2 || spec.Uploads[1].File != "/etc/x/rules.yml" || spec.Uploads[1].Content != "groups: []\n" {
+		t.Errorf("uploads %+v", spec.Uploads)
+	}
+	if len(spec.Ports) != 2 || spec.Ports[0] != (PortSpec{Internal: 9501, External: 19501, IP: "127.0.0.1", Protocol: "tcp"}) {
+		t.Errorf("port specs %+v", spec.Ports)
+	}
 }
