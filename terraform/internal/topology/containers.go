@@ -185,26 +185,10 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 		return l
 	}
 	getInt := func(body *hclsyntax.Body, name string) int {
-		v := getString(body, name)
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
-		return n
+		return parseOr(getString(body, name), name, strconv.Atoi, &errs)
 	}
 	getDuration := func(body *hclsyntax.Body, name string) time.Duration {
-		v := getString(body, name)
-		if v == "" {
-			return 0
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
-		return d
+		return parseOr(getString(body, name), name, time.ParseDuration, &errs)
 	}
 	spec.Name = getString(r.Body, "name")
 	spec.Image = getString(r.Body, "image")
@@ -326,6 +310,20 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 	sort.Strings(s.Files)
 	sort.Strings(s.Volumes)
 	return s, spec, errors.Join(errs...)
+}
+
+// parseOr parses the value s of attribute name: T's zero value for "", and a
+// parse error is added to errs.
+func parseOr[T any](s, name string, parse func(string) (T, error), errs *[]error) T {
+	if s == "" {
+		var zero T
+		return zero
+	}
+	v, err := parse(s)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+	}
+	return v
 }
 
 // block is a nested block as Terraform applies it: a block written out, or

@@ -199,24 +199,19 @@ func (m *Module) ctx(inst instance, files *[]string) *hcl.EvalContext {
 		Type:   function.StaticReturnType(cty.DynamicPseudoType),
 		Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
 	})
-	file := function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			p := args[0].AsString()
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(m.Dir, p)
-			}
-			p = filepath.Clean(p)
-			raw, err := os.ReadFile(p)
-			if err != nil {
-				return cty.NilVal, err
-			}
-			if files != nil {
-				*files = append(*files, p)
-			}
-			return cty.StringVal(string(raw)), nil
-		},
+	file := stringFunc("path", func(p string) (cty.Value, error) {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(m.Dir, p)
+		}
+		p = filepath.Clean(p)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return cty.NilVal, err
+		}
+		if files != nil {
+			*files = append(*files, p)
+		}
+		return cty.StringVal(string(raw)), nil
 	})
 	toset := function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "v", Type: cty.List(cty.String)}},
@@ -228,24 +223,16 @@ func (m *Module) ctx(inst instance, files *[]string) *hcl.EvalContext {
 			return cty.SetVal(args[0].AsValueSlice()), nil
 		},
 	})
-	tostring := function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "v", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
-		Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
-	})
+	tostring := stringFunc("v", func(s string) (cty.Value, error) { return cty.StringVal(s), nil })
 	// Terraform's sha256: hex of the SHA-256 of the string. Of a required
 	// variable's placeholder it is a placeholder too: the value is derived
 	// from one that must be supplied (compose's "<required>").
-	sha := function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "s", Type: cty.String}},
-		Type:   function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			if placeholder.MatchString(args[0].AsString()) {
-				return cty.StringVal("<derived>"), nil
-			}
-			sum := sha256.Sum256([]byte(args[0].AsString()))
-			return cty.StringVal(hex.EncodeToString(sum[:])), nil
-		},
+	sha := stringFunc("s", func(s string) (cty.Value, error) {
+		if placeholder.MatchString(s) {
+			return cty.StringVal("<derived>"), nil
+		}
+		sum := sha256.Sum256([]byte(s))
+		return cty.StringVal(hex.EncodeToString(sum[:])), nil
 	})
 	return &hcl.EvalContext{
 		Variables: vars,
@@ -260,6 +247,15 @@ func (m *Module) ctx(inst instance, files *[]string) *hcl.EvalContext {
 			"max": stdlib.MaxFunc, "min": stdlib.MinFunc,
 		},
 	}
+}
+
+// stringFunc is a function of one string argument returning a string.
+func stringFunc(param string, impl func(s string) (cty.Value, error)) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: param, Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return impl(args[0].AsString()) },
+	})
 }
 
 // evalAttr evaluates an attribute of body; ok is false when it is absent.
