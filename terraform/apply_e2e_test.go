@@ -39,6 +39,7 @@ import (
 	mnet "github.com/moby/moby/api/types/network"
 	mobyclient "github.com/moby/moby/client"
 	"github.com/sluice-ingest/sluice/services/ingest/client"
+	"github.com/sluice-ingest/sluice/terraform/internal/topology"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/network"
@@ -62,7 +63,7 @@ func TestModuleApplies(t *testing.T) {
 	project := fmt.Sprintf("sluicetf-%d", os.Getpid())
 	redisPassword := "tf-e2e-redis-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	statsPassword := "tf-e2e-stats-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	m, _, err := loadModuleWith(".", map[string]cty.Value{
+	m, _, err := topology.LoadModule(".", topology.WithVariables(map[string]cty.Value{
 		"project_name":           cty.StringVal(project),
 		"image_tag":              cty.StringVal(tag),
 		"redis_password":         cty.StringVal(redisPassword),
@@ -72,7 +73,7 @@ func TestModuleApplies(t *testing.T) {
 		"http_port":   cty.NumberIntVal(0),
 		"noack_port":  cty.NumberIntVal(0),
 		"stats_port":  cty.NumberIntVal(0),
-	})
+	}))
 	if err != nil {
 		t.Fatalf("evaluate module: %v", err)
 	}
@@ -96,7 +97,7 @@ func TestModuleApplies(t *testing.T) {
 	}
 
 	// docker_image: present on the host, or the provider would try a pull.
-	for name, obj := range m.objects["docker_image"] {
+	for name, obj := range m.Objects("docker_image") {
 		if excluded["docker_image."+name] {
 			continue
 		}
@@ -109,7 +110,7 @@ func TestModuleApplies(t *testing.T) {
 	}
 
 	// docker_network and docker_volume, removed after the containers (cleanups run LIFO).
-	for name, obj := range m.objects["docker_network"] {
+	for name, obj := range m.Objects("docker_network") {
 		netName := obj.GetAttr("name").AsString()
 		if _, err := docker.NetworkCreate(ctx, netName, mobyclient.NetworkCreateOptions{
 			Driver: obj.GetAttr("driver").AsString(), Labels: labels,
@@ -122,7 +123,7 @@ func TestModuleApplies(t *testing.T) {
 			}
 		})
 	}
-	for name, obj := range m.objects["docker_volume"] {
+	for name, obj := range m.Objects("docker_volume") {
 		var names []string
 		for _, inst := range instancesOf(obj) {
 			names = append(names, inst.GetAttr("name").AsString())
@@ -141,8 +142,8 @@ func TestModuleApplies(t *testing.T) {
 
 	// docker_container, resource by resource in depends_on order.
 	var order []string
-	byResource := map[string][]*instanceSpec{}
-	for _, s := range m.specs {
+	byResource := map[string][]*topology.InstanceSpec{}
+	for _, s := range m.Specs() {
 		if excluded[s.Resource] {
 			continue
 		}
@@ -196,7 +197,7 @@ func TestModuleApplies(t *testing.T) {
 		t.Fatalf("no container %s-haproxy", project)
 	}
 	for port, output := range map[string]string{"9501/tcp": "ingest_endpoint", "9502/tcp": "http_endpoint", "9503/tcp": "noack_endpoint", "8404/tcp": "stats_url"} {
-		v, _, err := m.evalAttr(m.outputs[output].Body, "value", nil, nil)
+		v, _, err := m.EvalAttr(m.Outputs[output].Body, "value")
 		if err != nil {
 			t.Fatalf("output %s: %v", output, err)
 		}
@@ -369,7 +370,7 @@ func sweepDeadRuns(ctx context.Context, docker *testcontainers.DockerClient, hos
 
 // runInstance creates one container as the provider does (create, upload,
 // connect, start) and waits for health when the module says wait = true.
-func runInstance(ctx context.Context, t *testing.T, spec *instanceSpec, labels map[string]string) (*testcontainers.DockerContainer, error) {
+func runInstance(ctx context.Context, t *testing.T, spec *topology.InstanceSpec, labels map[string]string) (*testcontainers.DockerContainer, error) {
 	env := map[string]string{}
 	for _, e := range spec.Env {
 		k, v, _ := strings.Cut(e, "=")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-ingest/sluice/terraform/internal/topology"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -21,20 +22,20 @@ var aspects = []string{"services", "terraform", "images", "replicas", "env", "po
 // TestModuleMatchesCompose: the Terraform module lays out the same topology
 // as compose/compose.yaml, aspect by aspect.
 func TestModuleMatchesCompose(t *testing.T) {
-	composeTop, err := loadCompose(filepath.Join("..", "compose", "compose.yaml"))
+	composeTop, err := topology.LoadCompose(filepath.Join("..", "compose", "compose.yaml"))
 	if err != nil {
 		t.Fatalf("load compose: %v", err)
 	}
-	_, tfTop, err := loadModule(".")
+	_, tfTop, err := topology.LoadModule(".")
 	if err != nil {
 		t.Fatalf("load terraform module: %v", err)
 	}
-	for _, name := range tfTop.names() {
+	for _, name := range tfTop.Names() {
 		s := tfTop[name]
 		t.Logf("terraform %s: %s ×%d env=%d ports=%q files=%d volumes=%q depends=%d",
 			name, s.Image, s.Replicas, len(s.Env), s.Ports, len(s.Files), s.Volumes, len(s.Depends))
 	}
-	diffs := compare(composeTop, tfTop)
+	diffs := topology.Compare(composeTop, tfTop)
 	for _, aspect := range aspects {
 		t.Run(aspect, func(t *testing.T) {
 			for _, d := range diffs {
@@ -70,11 +71,11 @@ func TestModuleMatchesCompose(t *testing.T) {
 	}
 	for _, side := range []struct {
 		name string
-		top  topology
+		top  topology.Topology
 	}{{"compose", composeTop}, {"terraform", tfTop}} {
 		t.Run("architecture/"+side.name, func(t *testing.T) {
 			if len(side.top) != len(want) {
-				t.Errorf("%d services %q, want %d", len(side.top), side.top.names(), len(want))
+				t.Errorf("%d services %q, want %d", len(side.top), side.top.Names(), len(want))
 			}
 			for _, w := range want {
 				s := side.top[w.name]
@@ -201,6 +202,10 @@ func TestApplyEditRejectsBadTargets(t *testing.T) {
 	}
 }
 
+// wantDifference is a difference a drift case expects; Msg is matched as a
+// substring of the reported one.
+type wantDifference struct{ Aspect, Service, Msg string }
+
 // TestComparisonDetectsDrift: every case is the aligned fixture pair
 // (testdata/drift/aligned) with a few exact edits that make compose.yaml and
 // the module disagree in one known way; compare must report exactly that, and
@@ -210,27 +215,27 @@ func TestComparisonDetectsDrift(t *testing.T) {
 	cases := []struct {
 		name  string
 		edits []driftEdit
-		want  []difference // Msg is matched as a substring
+		want  []wantDifference
 	}{
 		{"aligned", nil, nil},
 		{"missing-env", []driftEdit{
 			{tf, "    INGEST_LISTEN       = \":9501\"\n    INGEST_MIN_REPLICAS = 2\n", "    INGEST_LISTEN = \":9501\"\n"},
-		}, []difference{{"env", "ingest", "INGEST_MIN_REPLICAS only in compose"}}},
+		}, []wantDifference{{"env", "ingest", "INGEST_MIN_REPLICAS only in compose"}}},
 		{"env-value", []driftEdit{
 			{tf, "INGEST_MIN_REPLICAS = 2", "INGEST_MIN_REPLICAS = 1"},
-		}, []difference{{"env", "ingest", `env var INGEST_MIN_REPLICAS: compose "2", terraform "1"`}}},
+		}, []wantDifference{{"env", "ingest", `env var INGEST_MIN_REPLICAS: compose "2", terraform "1"`}}},
 		{"extra-env", []driftEdit{
 			{tf, `["HAPROXY_STATS_PASSWORD=${var.stats_password}"]`, `["HAPROXY_STATS_PASSWORD=${var.stats_password}", "HAPROXY_DEBUG=1"]`},
-		}, []difference{{"env", "haproxy", "HAPROXY_DEBUG only in terraform"}}},
+		}, []wantDifference{{"env", "haproxy", "HAPROXY_DEBUG only in terraform"}}},
 		{"port", []driftEdit{
 			{tf, "ip       = var.bind_address", `ip       = "0.0.0.0"`},
-		}, []difference{
+		}, []wantDifference{
 			{"ports", "haproxy", "127.0.0.1:9501:9501/tcp only in compose"},
 			{"ports", "haproxy", "0.0.0.0:9501:9501/tcp only in terraform"},
 		}},
 		{"replicas", []driftEdit{
 			{tf, "default     = 3", "default     = 2"},
-		}, []difference{{"replicas", "ingest", "compose runs 3, terraform runs 2"}}},
+		}, []wantDifference{{"replicas", "ingest", "compose runs 3, terraform runs 2"}}},
 		{"missing-service", []driftEdit{
 			{tf, "resource \"docker_volume\" \"backups\" {\n  name = \"fixture-backups\"\n}\n\n", ""},
 			{tf, "\nresource \"docker_container\" \"backup\" {\n" +
@@ -239,26 +244,26 @@ func TestComparisonDetectsDrift(t *testing.T) {
 				"  networks_advanced {\n    name    = docker_network.net.name\n    aliases = [\"backup\"]\n  }\n" +
 				"  volumes {\n    volume_name    = docker_volume.backups.name\n    container_path = \"/backups\"\n  }\n" +
 				"  healthcheck {\n    test = [\"CMD\", \"/backup\", \"healthcheck\"]\n  }\n}\n", ""},
-		}, []difference{{"services", "backup", "in compose, missing in terraform"}}},
+		}, []wantDifference{{"services", "backup", "in compose, missing in terraform"}}},
 		{"image", []driftEdit{
 			{tf, `"sluice/ingest:${var.image_tag}"`, `"sluice/loadgen:${var.image_tag}"`},
-		}, []difference{{"images", "ingest", `compose image "sluice/ingest", terraform image "sluice/loadgen"`}}},
+		}, []wantDifference{{"images", "ingest", `compose image "sluice/ingest", terraform image "sluice/loadgen"`}}},
 		{"config-file", []driftEdit{
 			{tf, `file    = "/usr/local/etc/haproxy/haproxy.cfg"`, `file    = "/etc/haproxy/haproxy.cfg"`},
-		}, []difference{
+		}, []wantDifference{
 			{"files", "haproxy", "haproxy.cfg -> /usr/local/etc/haproxy/haproxy.cfg only in compose"},
 			{"files", "haproxy", "haproxy.cfg -> /etc/haproxy/haproxy.cfg only in terraform"},
 		}},
 		{"memory", []driftEdit{
 			{yml, "    deploy:\n      replicas: 3\n", "    deploy:\n      replicas: 3\n    mem_limit: ${INGEST_MEM_LIMIT:-1g}\n"},
 			{tf, "  env   = [for k, v in local.ingest_env : \"${k}=${v}\"]\n  wait  = true\n", "  env    = [for k, v in local.ingest_env : \"${k}=${v}\"]\n  memory = 512\n  wait   = true\n"},
-		}, []difference{{"memory", "ingest", `compose mem_limit "1024m", terraform memory "512m"`}}},
+		}, []wantDifference{{"memory", "ingest", `compose mem_limit "1024m", terraform memory "512m"`}}},
 		{"healthcheck", []driftEdit{
 			{tf, "retries  = 5", "retries  = 3"},
-		}, []difference{{"healthcheck", "ingest", `retries=3`}}},
+		}, []wantDifference{{"healthcheck", "ingest", `retries=3`}}},
 		{"depends-on", []driftEdit{
 			{tf, "wait  = true", "wait  = false"},
-		}, []difference{{"depends_on", "haproxy", "compose waits for ingest to be healthy, terraform does not"}}},
+		}, []wantDifference{{"depends_on", "haproxy", "compose waits for ingest to be healthy, terraform does not"}}},
 		{"runtime", []driftEdit{
 			{tf, "  wait  = true\n", "  wait  = true\n" +
 				"  # Drift: 30 s instead of 40 s, restart and logging forgotten.\n" +
@@ -274,7 +279,7 @@ func TestComparisonDetectsDrift(t *testing.T) {
 			{yml, "    image: sluice/haproxy:${TAG:-dev}\n", "    image: sluice/haproxy:${TAG:-dev}\n" +
 				"    hostname: haproxy\n" +
 				"    command: [\"haproxy\", \"-V\"]\n"},
-		}, []difference{
+		}, []wantDifference{
 			{"restart", "ingest", `compose restart "unless-stopped", terraform restart "no"`},
 			{"stop", "ingest", `compose stop_grace_period "40s", terraform stop_timeout "30s"`},
 			{"logging", "ingest", `compose logging "json-file max-size=10m", terraform logging ""`},
@@ -288,22 +293,22 @@ func TestComparisonDetectsDrift(t *testing.T) {
 				"    content = file(\"${path.module}/../entrypoint.sh\")\n  }\n"},
 			{yml, "      - ../haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro\n", "      - ../haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro\n" +
 				"      - ../entrypoint.sh:/usr/local/bin/entrypoint.sh:ro\n"},
-		}, []difference{{"terraform", "haproxy", "entrypoint.sh is executable, set executable = true"}}},
+		}, []wantDifference{{"terraform", "haproxy", "entrypoint.sh is executable, set executable = true"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := driftFixture(t, tc.edits)
-			composeTop, err := loadCompose(filepath.Join(dir, "compose.yaml"))
+			composeTop, err := topology.LoadCompose(filepath.Join(dir, "compose.yaml"))
 			if err != nil {
 				t.Fatalf("load compose: %v", err)
 			}
-			_, tfTop, err := loadModule(dir)
+			_, tfTop, err := topology.LoadModule(dir)
 			if err != nil {
 				t.Fatalf("load module: %v", err)
 			}
-			got := compare(composeTop, tfTop)
+			got := topology.Compare(composeTop, tfTop)
 			for _, w := range tc.want {
-				found := slices.ContainsFunc(got, func(d difference) bool {
+				found := slices.ContainsFunc(got, func(d topology.Difference) bool {
 					return d.Aspect == w.Aspect && d.Service == w.Service && strings.Contains(d.Msg, w.Msg)
 				})
 				if !found {
@@ -338,14 +343,14 @@ func TestVariables(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
-			m, err := parseModule(tc.dir)
+			m, err := topology.ParseModule(tc.dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(m.variables) == 0 {
+			if len(m.Variables) == 0 {
 				t.Fatal("no variables")
 			}
-			if got := m.variableProblems(); !slices.Equal(got, tc.want) {
+			if got := m.VariableProblems(); !slices.Equal(got, tc.want) {
 				t.Errorf("problems:\n got %q\nwant %q", got, tc.want)
 			}
 		})
@@ -354,13 +359,13 @@ func TestVariables(t *testing.T) {
 
 // TestModuleShape: provider pin, the documented variables and the outputs.
 func TestModuleShape(t *testing.T) {
-	m, _, err := loadModule(".")
+	m, _, err := topology.LoadModule(".")
 	if err != nil {
 		t.Fatalf("load module: %v", err)
 	}
 	t.Run("provider", func(t *testing.T) {
 		var source, version, required string
-		for _, b := range m.blocks {
+		for _, b := range m.Blocks {
 			if b.Type != "terraform" {
 				continue
 			}
@@ -386,14 +391,14 @@ func TestModuleShape(t *testing.T) {
 	t.Run("variables", func(t *testing.T) {
 		for _, name := range []string{"docker_host", "image_tag", "ingest_replicas", "bind_address", "ingest_port",
 			"stats_port", "redis_password", "haproxy_stats_password"} {
-			if m.variables[name] == nil {
+			if m.Variables[name] == nil {
 				t.Errorf("variable %s missing", name)
 			}
 		}
-		if got := m.vars["ingest_replicas"]; !got.RawEquals(cty.NumberIntVal(3)) {
+		if got := m.Var("ingest_replicas"); !got.RawEquals(cty.NumberIntVal(3)) {
 			t.Errorf("ingest_replicas default %#v, want 3", got)
 		}
-		if got := m.vars["bind_address"]; !got.RawEquals(cty.StringVal("127.0.0.1")) {
+		if got := m.Var("bind_address"); !got.RawEquals(cty.StringVal("127.0.0.1")) {
 			t.Errorf("bind_address default %#v, want 127.0.0.1", got)
 		}
 	})
@@ -403,7 +408,7 @@ func TestModuleShape(t *testing.T) {
 			"stats_url":       "http://127.0.0.1:8404/stats",
 		}
 		for name, value := range want {
-			b := m.outputs[name]
+			b := m.Outputs[name]
 			if b == nil {
 				t.Errorf("output %s missing", name)
 				continue
@@ -411,12 +416,12 @@ func TestModuleShape(t *testing.T) {
 			if b.Body.Attributes["description"] == nil {
 				t.Errorf("output %s has no description", name)
 			}
-			v, _, err := m.evalAttr(b.Body, "value", nil, nil)
+			v, _, err := m.EvalAttr(b.Body, "value")
 			if err != nil {
 				t.Errorf("output %s: %v", name, err)
 				continue
 			}
-			if got, _ := ctyString(v); got != value {
+			if got, _ := topology.AsString(v); got != value {
 				t.Errorf("output %s = %q with default variables, want %q", name, got, value)
 			}
 		}
@@ -435,7 +440,7 @@ func TestIngestReplicasFitServerTemplate(t *testing.T) {
 		t.Fatal("no server-template line in haproxy.cfg")
 	}
 	slots, _ := strconv.Atoi(string(match[1]))
-	m, err := parseModule(".")
+	m, err := topology.ParseModule(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +450,7 @@ func TestIngestReplicasFitServerTemplate(t *testing.T) {
 	}{{0, false}, {1, true}, {3, true}, {slots, true}, {slots + 1, false}}
 	for _, tc := range cases {
 		t.Run(strconv.Itoa(tc.replicas), func(t *testing.T) {
-			ok, err := m.validate("ingest_replicas", cty.NumberIntVal(int64(tc.replicas)))
+			ok, err := m.Validate("ingest_replicas", cty.NumberIntVal(int64(tc.replicas)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -469,12 +474,12 @@ func TestArgumentsExistInProviderV3(t *testing.T) {
 	if err := json.Unmarshal(raw, &schema); err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]providerSchema{}
+	kinds := map[string]topology.ProviderSchema{}
 	for name, msg := range schema {
 		if strings.HasPrefix(name, "_") {
 			continue
 		}
-		var s providerSchema
+		var s topology.ProviderSchema
 		if err := json.Unmarshal(msg, &s); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -495,11 +500,11 @@ func TestArgumentsExistInProviderV3(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.dir, func(t *testing.T) {
-			m, err := parseModule(tc.dir)
+			m, err := topology.ParseModule(tc.dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := m.schemaProblems(kinds)
+			got := m.SchemaProblems(kinds)
 			slices.Sort(got)
 			slices.Sort(tc.want)
 			if !slices.Equal(got, tc.want) {
@@ -518,9 +523,9 @@ func TestUncomparedSettingsFail(t *testing.T) {
 		load func() error
 		want []string
 	}{
-		{"compose", func() error { _, err := loadCompose(filepath.Join(dir, "compose.yaml")); return err },
+		{"compose", func() error { _, err := topology.LoadCompose(filepath.Join(dir, "compose.yaml")); return err },
 			[]string{`compose service ingest: key "ulimits" is not compared`, `compose service haproxy: key "deploy.resources" is not compared`}},
-		{"terraform", func() error { _, _, err := loadModule(dir); return err },
+		{"terraform", func() error { _, _, err := topology.LoadModule(dir); return err },
 			[]string{"argument memory_swap is not compared", "block ulimit is not compared"}},
 	}
 	for _, tc := range cases {

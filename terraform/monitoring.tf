@@ -26,20 +26,25 @@ variable "prometheus_retention" {
   default     = "15d"
 }
 
+locals {
+  # Every monitoring resource has one instance with monitoring = true, none otherwise.
+  monitoring_count = var.monitoring ? 1 : 0
+}
+
 resource "docker_image" "monitoring" {
-  count        = var.monitoring ? 1 : 0
+  count        = local.monitoring_count
   name         = "sluice/monitoring:${var.image_tag}"
   keep_locally = true
 }
 
 resource "docker_volume" "prometheus" {
-  count = var.monitoring ? 1 : 0
+  count = local.monitoring_count
   name  = "${var.project_name}-prometheus-data"
 }
 
 # ---- redis_exporter: every Redis node through /scrape?target=redis://<node>:6379.
 resource "docker_container" "redis_exporter" {
-  count = var.monitoring ? 1 : 0
+  count = local.monitoring_count
 
   name       = "${var.project_name}-redis-exporter"
   image      = docker_image.monitoring[0].image_id
@@ -68,7 +73,7 @@ resource "docker_container" "redis_exporter" {
 
 # ---- Prometheus, published on bind_address:prometheus_port.
 resource "docker_container" "prometheus" {
-  count = var.monitoring ? 1 : 0
+  count = local.monitoring_count
 
   name    = "${var.project_name}-prometheus"
   image   = docker_image.monitoring[0].image_id
@@ -98,14 +103,13 @@ resource "docker_container" "prometheus" {
     container_path = "/prometheus"
   }
 
-  upload {
-    file    = "/etc/sluice/monitoring/prometheus.yml"
-    content = file("${path.module}/../monitoring/prometheus.yml")
-  }
-
-  upload {
-    file    = "/etc/sluice/monitoring/rules.yml"
-    content = file("${path.module}/../monitoring/rules.yml")
+  # The scrape configuration and the alert rules, from monitoring/.
+  dynamic "upload" {
+    for_each = toset(["prometheus.yml", "rules.yml"])
+    content {
+      file    = "/etc/sluice/monitoring/${upload.value}"
+      content = file("${path.module}/../monitoring/${upload.value}")
+    }
   }
 
   healthcheck {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sluice-ingest/sluice/terraform/internal/topology"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -13,11 +14,11 @@ import (
 // with the default (false) it has none of the monitoring containers, which
 // TestModuleMatchesCompose checks against compose.yaml alone.
 func TestMonitoringMatchesCompose(t *testing.T) {
-	composeTop, err := loadCompose(filepath.Join("..", "compose", "compose.yaml"))
+	composeTop, err := topology.LoadCompose(filepath.Join("..", "compose", "compose.yaml"))
 	if err != nil {
 		t.Fatalf("load compose: %v", err)
 	}
-	monTop, err := loadCompose(filepath.Join("..", "compose", "monitoring.yaml"))
+	monTop, err := topology.LoadCompose(filepath.Join("..", "compose", "monitoring.yaml"))
 	if err != nil {
 		t.Fatalf("load compose monitoring override: %v", err)
 	}
@@ -27,11 +28,11 @@ func TestMonitoringMatchesCompose(t *testing.T) {
 		}
 		composeTop[name] = s
 	}
-	m, tfTop, err := loadModuleWith(".", map[string]cty.Value{"monitoring": cty.True})
+	m, tfTop, err := topology.LoadModule(".", topology.WithVariables(map[string]cty.Value{"monitoring": cty.True}))
 	if err != nil {
 		t.Fatalf("load terraform module with monitoring = true: %v", err)
 	}
-	diffs := compare(composeTop, tfTop)
+	diffs := topology.Compare(composeTop, tfTop)
 	for _, aspect := range aspects {
 		t.Run(aspect, func(t *testing.T) {
 			for _, d := range diffs {
@@ -58,11 +59,11 @@ func TestMonitoringMatchesCompose(t *testing.T) {
 	}
 	for _, side := range []struct {
 		name string
-		top  topology
+		top  topology.Topology
 	}{{"compose", composeTop}, {"terraform", tfTop}} {
 		t.Run("monitoring/"+side.name, func(t *testing.T) {
 			if len(side.top) != 11 {
-				t.Errorf("%d services %q, want the 9 of the stack and 2 for monitoring", len(side.top), side.top.names())
+				t.Errorf("%d services %q, want the 9 of the stack and 2 for monitoring", len(side.top), side.top.Names())
 			}
 			for _, w := range want {
 				s := side.top[w.name]
@@ -81,7 +82,7 @@ func TestMonitoringMatchesCompose(t *testing.T) {
 	}
 
 	t.Run("variable", func(t *testing.T) {
-		b := m.variables["monitoring"]
+		b := m.Variables["monitoring"]
 		if b == nil {
 			t.Fatal("variable monitoring missing")
 		}
@@ -92,17 +93,17 @@ func TestMonitoringMatchesCompose(t *testing.T) {
 		if diags.HasErrors() || !d.RawEquals(cty.False) {
 			t.Errorf("monitoring default %#v, want false", d)
 		}
-		v, _, err := m.evalAttr(m.outputs["prometheus_url"].Body, "value", nil, nil)
+		v, _, err := m.EvalAttr(m.Outputs["prometheus_url"].Body, "value")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := ctyString(v); got != "http://127.0.0.1:9090/" {
+		if got, _ := topology.AsString(v); got != "http://127.0.0.1:9090/" {
 			t.Errorf("output prometheus_url = %q with monitoring = true, want http://127.0.0.1:9090/", got)
 		}
 	})
 
 	t.Run("off-by-default", func(t *testing.T) {
-		_, off, err := loadModule(".")
+		_, off, err := topology.LoadModule(".")
 		if err != nil {
 			t.Fatal(err)
 		}

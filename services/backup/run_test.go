@@ -20,7 +20,7 @@ import (
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/config"
 
-	"github.com/sluice-ingest/sluice/internal/cli"
+	"github.com/sluice-ingest/sluice/internal/clitest"
 )
 
 // TestServiceCommands runs the service against a real Sentinel topology and
@@ -123,59 +123,27 @@ func TestServiceCommands(t *testing.T) {
 // TestCommandLine runs main's path (run, then cli.Exit) for the command
 // lines that end before any Redis is needed.
 func TestCommandLine(t *testing.T) {
-	tests := []struct {
-		name       string
-		args       []string
-		env        map[string]string
-		wantCode   int
-		wantStdout []string // each must appear
-		wantStderr []string // each must appear exactly once
-	}{
-		{name: "help", args: []string{"-h"}, wantStdout: []string{"Usage:", "backup verify FILE", "BACKUP_SENTINEL_ADDRS"}},
-		{name: "help of a subcommand", args: []string{"restore", "-h"}, wantStdout: []string{"Usage:", "BACKUP_SENTINEL_ADDRS"}},
-		{name: "version", args: []string{"-version"}, wantStdout: []string{"backup ", "(revision ", "go1."}},
-		{name: "unknown flag", args: []string{"-bogus"}, wantCode: 2,
-			wantStderr: []string{"Usage:", "\nbackup: flag provided but not defined: -bogus\n"}},
-		{name: "unknown command", args: []string{"snapshot"}, wantCode: 2,
-			wantStderr: []string{"Usage:", `backup: unknown command "snapshot"`}},
-		{name: "unknown flag of a subcommand", args: []string{"now", "-remote"}, wantCode: 2,
-			wantStderr: []string{"Usage:", "backup: now: flag provided but not defined: -remote\n"}},
-		{name: "verify without files", args: []string{"verify"}, wantCode: 2,
-			wantStderr: []string{"Usage:", "backup: verify: name at least one FILE"}},
-		{name: "restore without a file", args: []string{"restore", "-confirm"}, wantCode: 2,
-			wantStderr: []string{"Usage:", "backup: restore: name exactly one FILE, not 0"}},
-		{name: "configuration: parse and validation errors together", env: map[string]string{
-			"BACKUP_INTERVAL": "soon", "BACKUP_KEEP_LAST": "0"}, wantCode: 1,
-			wantStderr: []string{"backup: configuration:\n", "BACKUP_INTERVAL: not a valid time.Duration",
+	clitest.Run(t, "backup", run, []clitest.Case{
+		{Name: "help", Args: []string{"-h"}, WantStdout: []string{"Usage:", "backup verify FILE", "BACKUP_SENTINEL_ADDRS"}},
+		{Name: "help of a subcommand", Args: []string{"restore", "-h"}, WantStdout: []string{"Usage:", "BACKUP_SENTINEL_ADDRS"}},
+		{Name: "version", Args: []string{"-version"}, WantStdout: []string{"backup ", "(revision ", "go1."}},
+		{Name: "unknown flag", Args: []string{"-bogus"}, WantCode: 2,
+			WantStderr: []string{"Usage:", "\nbackup: flag provided but not defined: -bogus\n"}},
+		{Name: "unknown command", Args: []string{"snapshot"}, WantCode: 2,
+			WantStderr: []string{"Usage:", `backup: unknown command "snapshot"`}},
+		{Name: "unknown flag of a subcommand", Args: []string{"now", "-remote"}, WantCode: 2,
+			WantStderr: []string{"Usage:", "backup: now: flag provided but not defined: -remote\n"}},
+		{Name: "verify without files", Args: []string{"verify"}, WantCode: 2,
+			WantStderr: []string{"Usage:", "backup: verify: name at least one FILE"}},
+		{Name: "restore without a file", Args: []string{"restore", "-confirm"}, WantCode: 2,
+			WantStderr: []string{"Usage:", "backup: restore: name exactly one FILE, not 0"}},
+		{Name: "configuration: parse and validation errors together", Env: map[string]string{
+			"BACKUP_INTERVAL": "soon", "BACKUP_KEEP_LAST": "0"}, WantCode: 1,
+			WantStderr: []string{"backup: configuration:\n", "BACKUP_INTERVAL: not a valid time.Duration",
 				"BACKUP_SENTINEL_ADDRS: set it", "BACKUP_KEEP_LAST: 0 must be at least 1"}},
-		{name: "configuration of now -local", args: []string{"now", "-local"}, env: map[string]string{"BACKUP_ATTEMPTS": "x"}, wantCode: 1,
-			wantStderr: []string{"backup: configuration:\n", "BACKUP_ATTEMPTS: not a valid int", "BACKUP_SENTINEL_ADDRS: set it"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			err := run(t.Context(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
-			if code := cli.Exit("backup", err, &stderr); code != tc.wantCode {
-				t.Errorf("exit code %d (err %v), want %d", code, err, tc.wantCode)
-			}
-			for _, w := range tc.wantStdout {
-				if !strings.Contains(stdout.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
-				}
-			}
-			for _, w := range tc.wantStderr {
-				if n := strings.Count(stderr.String(), w); n != 1 {
-					t.Errorf("stderr has %q %d times, want once:\n%s", w, n, stderr.String())
-				}
-			}
-			if len(tc.wantStderr) == 0 && stderr.Len() > 0 {
-				t.Errorf("stderr not empty: %q", stderr.String())
-			}
-			if len(tc.wantStdout) == 0 && stdout.Len() > 0 {
-				t.Errorf("stdout not empty: %q", stdout.String())
-			}
-		})
-	}
+		{Name: "configuration of now -local", Args: []string{"now", "-local"}, Env: map[string]string{"BACKUP_ATTEMPTS": "x"}, WantCode: 1,
+			WantStderr: []string{"backup: configuration:\n", "BACKUP_ATTEMPTS: not a valid int", "BACKUP_SENTINEL_ADDRS: set it"}},
+	})
 }
 
 // TestVerifyWithoutSidecars: verify checks a plain RDB file (a dump.rdb

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/internal/cli"
+	"github.com/sluice-ingest/sluice/internal/loadresult"
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
 )
 
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // unackedError summarises a run that left messages unacked, one cause per
 // line: "40 of 1000 messages left unacked; 2 causes:\n  <error> (conns 0-3)".
-func unackedError(r load.Result) error {
+func unackedError(r loadresult.Result) error {
 	err := fmt.Errorf("%d of %d %w", r.Unacked, r.Messages, errUnacked)
 	switch len(r.Errors) {
 	case 0:
@@ -108,7 +109,7 @@ func unackedError(r load.Result) error {
 	return fmt.Errorf("%w; %d causes:\n  %s", err, len(r.Errors), strings.Join(r.Errors, "\n  "))
 }
 
-func printTable(w io.Writer, r load.Result) {
+func printTable(w io.Writer, r loadresult.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	ms := func(us float64) string { return fmt.Sprintf("%.3f ms", us/1e3) }
 	rate := "unlimited"

@@ -13,7 +13,8 @@ import (
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/load"
 
-	"github.com/sluice-ingest/sluice/internal/cli"
+	"github.com/sluice-ingest/sluice/internal/clitest"
+	"github.com/sluice-ingest/sluice/internal/loadresult"
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +53,7 @@ func TestRunAgainstIngest(t *testing.T) {
 			}
 		}},
 		{name: "json, rate-limited, no progress", args: []string{"-n", "5000", "-c", "2", "-rate", "10000", "-json", "-no-progress", "-run-id", "js-"}, check: func(t *testing.T, stdout, stderr string) {
-			var res load.Result
+			var res loadresult.Result
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 				t.Fatalf("output is not JSON: %v\n%s", err, stdout)
 			}
@@ -68,7 +69,7 @@ func TestRunAgainstIngest(t *testing.T) {
 			}
 		}},
 		{name: "http, bodies of 300 lines", args: []string{"-http", "-addr", web, "-batch", "300", "-n", "5000", "-c", "3", "-json", "-no-progress", "-run-id", "ht-"}, check: func(t *testing.T, stdout, stderr string) {
-			var res load.Result
+			var res loadresult.Result
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 				t.Fatalf("output is not JSON: %v\n%s", err, stdout)
 			}
@@ -129,7 +130,7 @@ func TestRunFailsWhenUnacked(t *testing.T) {
 	if !errors.Is(err, errUnacked) {
 		t.Fatalf("run = %v, want errUnacked", err)
 	}
-	var res load.Result
+	var res loadresult.Result
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("no JSON result on failure: %v\n%s", err, stdout.String())
 	}
@@ -141,48 +142,17 @@ func TestRunFailsWhenUnacked(t *testing.T) {
 // TestCommandLine runs main's path (run, then cli.Exit) for the command
 // lines that end before any connection.
 func TestCommandLine(t *testing.T) {
-	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantStdout []string // each must appear
-		wantStderr []string // each must appear exactly once
-	}{
-		{name: "help", args: []string{"-h"}, wantCode: 0, wantStdout: []string{"usage: loadgen", "-window"}},
-		{name: "version", args: []string{"-version"}, wantCode: 0, wantStdout: []string{"loadgen ", "(revision ", "go1."}},
-		{name: "unknown flag", args: []string{"-bogus"}, wantCode: 2,
-			wantStderr: []string{"usage: loadgen", "loadgen: flag provided but not defined: -bogus\n"}},
-		{name: "bad value", args: []string{"-n", "many"}, wantCode: 2,
-			wantStderr: []string{"usage: loadgen", `loadgen: invalid value "many" for flag -n`}},
-		{name: "every bad option at once", args: []string{"-n", "0", "-c", "0", "-timeout", "0s"}, wantCode: 2,
-			wantStderr: []string{"usage: loadgen", "loadgen: -n 0: need at least 1 message\n-c 0: need at least 1 connection\n", "-timeout 0s: must be > 0"}},
-		{name: "extra args", args: []string{"x"}, wantCode: 2, wantStderr: []string{"usage: loadgen", `loadgen: unexpected arguments ["x"]`}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			err := run(t.Context(), tc.args, func(string) string { return "" }, &stdout, &stderr)
-			if code := cli.Exit("loadgen", err, &stderr); code != tc.wantCode {
-				t.Errorf("exit code %d (err %v), want %d", code, err, tc.wantCode)
-			}
-			for _, w := range tc.wantStdout {
-				if !strings.Contains(stdout.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
-				}
-			}
-			for _, w := range tc.wantStderr {
-				if n := strings.Count(stderr.String(), w); n != 1 {
-					t.Errorf("stderr has %q %d times, want once:\n%s", w, n, stderr.String())
-				}
-			}
-			if len(tc.wantStderr) == 0 && stderr.Len() > 0 {
-				t.Errorf("stderr not empty: %q", stderr.String())
-			}
-			if len(tc.wantStdout) == 0 && stdout.Len() > 0 {
-				t.Errorf("stdout not empty: %q", stdout.String())
-			}
-		})
-	}
+	clitest.Run(t, "loadgen", run, []clitest.Case{
+		{Name: "help", Args: []string{"-h"}, WantCode: 0, WantStdout: []string{"usage: loadgen", "-window"}},
+		{Name: "version", Args: []string{"-version"}, WantCode: 0, WantStdout: []string{"loadgen ", "(revision ", "go1."}},
+		{Name: "unknown flag", Args: []string{"-bogus"}, WantCode: 2,
+			WantStderr: []string{"usage: loadgen", "loadgen: flag provided but not defined: -bogus\n"}},
+		{Name: "bad value", Args: []string{"-n", "many"}, WantCode: 2,
+			WantStderr: []string{"usage: loadgen", `loadgen: invalid value "many" for flag -n`}},
+		{Name: "every bad option at once", Args: []string{"-n", "0", "-c", "0", "-timeout", "0s"}, WantCode: 2,
+			WantStderr: []string{"usage: loadgen", "loadgen: -n 0: need at least 1 message\n-c 0: need at least 1 connection\n", "-timeout 0s: must be > 0"}},
+		{Name: "extra args", Args: []string{"x"}, WantCode: 2, WantStderr: []string{"usage: loadgen", `loadgen: unexpected arguments ["x"]`}},
+	})
 }
 
 func TestUnackedError(t *testing.T) {
@@ -199,7 +169,7 @@ func TestUnackedError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := unackedError(load.Result{Messages: 1000, Unacked: 40, Errors: tc.errors})
+			err := unackedError(loadresult.Result{Messages: 1000, Unacked: 40, Errors: tc.errors})
 			if err.Error() != tc.want || !errors.Is(err, errUnacked) {
 				t.Errorf("unackedError = %q (is errUnacked: %v), want %q", err, errors.Is(err, errUnacked), tc.want)
 			}

@@ -10,34 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// Load is the JSON result of one loadgen run (loadgen -json).
-type Load struct {
-	Messages    int      `json:"messages"`
-	Size        int      `json:"size"`
-	Conns       int      `json:"conns"`
-	Rate        float64  `json:"rate"`
-	Acked       uint64   `json:"acked"`
-	Unacked     uint64   `json:"unacked"`
-	Resent      uint64   `json:"resent"`
-	Reconnects  uint64   `json:"reconnects"`
-	Seconds     float64  `json:"seconds"`
-	MsgsPerSec  float64  `json:"msgs_per_sec"`
-	MBPerSec    float64  `json:"mb_per_sec"`
-	LatencyP50  float64  `json:"latency_p50_us"`
-	LatencyP90  float64  `json:"latency_p90_us"`
-	LatencyP99  float64  `json:"latency_p99_us"`
-	LatencyP999 float64  `json:"latency_p999_us"`
-	LatencyMax  float64  `json:"latency_max_us"`
-	SchedP99    float64  `json:"sched_latency_p99_us"`
-	SchedMax    float64  `json:"sched_latency_max_us"`
-	Errors      []string `json:"errors,omitempty"`
-}
+	"github.com/sluice-ingest/sluice/internal/loadresult"
+)
 
 // Run is one measured loadgen run with the resource use of the stack.
 type Run struct {
-	Load Load
+	Load loadresult.Result
 	// IngestCPU is the summed CPU of the ingest processes, % of one core.
 	IngestCPU float64
 	// IngestCPUSeconds is their summed CPU time over the run.
@@ -94,9 +73,9 @@ type Mode struct {
 // Overload is a run during which the Redis master was paused (SIGSTOP).
 type Overload struct {
 	Pause            time.Duration
-	PeakRSSMiB       float64 // ingest peak RSS over the run
-	MaxInflightBytes int     // INGEST_MAX_INFLIGHT_BYTES of that ingest
-	Load             Load    // the loadgen run (all acked once Redis resumed)
+	PeakRSSMiB       float64           // ingest peak RSS over the run
+	MaxInflightBytes int               // INGEST_MAX_INFLIGHT_BYTES of that ingest
+	Load             loadresult.Result // the loadgen run (all acked once Redis resumed)
 }
 
 // Scale is one ingest count at full load (shipped mode).

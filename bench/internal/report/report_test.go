@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-ingest/sluice/internal/loadresult"
 )
 
 func sample() Results {
 	run := func(tput, p99 float64) Run {
-		return Run{Load: Load{MsgsPerSec: tput, MBPerSec: tput / 1e4, LatencyP99: p99}, IngestRSSMiB: 30}
+		return Run{Load: loadresult.Result{MsgsPerSec: tput, MBPerSec: tput / 1e4, LatencyP99: p99}, IngestRSSMiB: 30}
 	}
 	return Results{
 		Date: time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC), Commit: "abc123", Machine: "test box", Versions: "v",

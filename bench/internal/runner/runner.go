@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/bench/internal/report"
+	"github.com/sluice-ingest/sluice/internal/loadresult"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -45,27 +46,58 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 	defer os.RemoveAll(tmp)
 	b := &bench{cfg: cfg, log: log, out: out, tmp: tmp}
 
-	b.say("building ingest and loadgen")
-	b.ingest, b.loadgen = filepath.Join(tmp, "ingest"), filepath.Join(tmp, "loadgen")
-	for bin, pkg := range map[string]string{b.ingest: "./services/ingest", b.loadgen: "./services/loadgen"} {
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w: %s", pkg, err, out)
-		}
+	if err := b.build(ctx); err != nil {
+		return err
 	}
-
 	b.say("starting redis master + 2 replicas + 3 sentinels")
 	b.top, err = startTopology(ctx, tmp)
 	if err != nil {
 		return fmt.Errorf("start topology: %w", err)
 	}
 	defer b.top.Close()
-	master := b.top.Redis[0]
 
 	res := report.Results{
 		Date: begin, Commit: commit(ctx), Machine: machine(), Versions: versions(ctx),
 		Messages: cfg.Messages, Size: cfg.Size, Conns: cfg.Conns, Window: cfg.Window, Ingests: cfg.Ingests,
 		ScaleMode: cfg.ShippedMode, Cores: runtime.NumCPU(), HTTPBatch: httpBatch,
 	}
+	if err := b.ceilings(ctx, &res); err != nil {
+		return err
+	}
+	for _, mode := range cfg.Modes {
+		if err := b.runMode(ctx, mode, &res); err != nil {
+			return err
+		}
+	}
+	if cfg.OverloadPause > 0 {
+		if err := b.runOverload(ctx, &res); err != nil {
+			return err
+		}
+	}
+	if err := b.runScale(ctx, &res); err != nil {
+		return err
+	}
+	res.Duration = time.Since(begin)
+	return b.write(res)
+}
+
+// build builds the ingest and loadgen binaries into the temporary directory.
+func (b *bench) build(ctx context.Context) error {
+	b.say("building ingest and loadgen")
+	b.ingest, b.loadgen = filepath.Join(b.tmp, "ingest"), filepath.Join(b.tmp, "loadgen")
+	for bin, pkg := range map[string]string{b.ingest: "./services/ingest", b.loadgen: "./services/loadgen"} {
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w: %s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// ceilings measures what the Redis master alone takes (redis-benchmark),
+// then empties it.
+func (b *bench) ceilings(ctx context.Context, res *report.Results) error {
+	cfg, master := b.cfg, b.top.Redis[0]
+	var err error
 	b.say("ceiling: redis-benchmark -t rpush -P 128 -c 50 -n %d, best of 3", cfg.CeilingRequests)
 	if res.Ceiling, res.CeilingMin, err = ceiling(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
 		return err
@@ -78,88 +110,97 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 		return err
 	}
 	b.say("ceiling %.0f RPUSH/s (-d %d: %.0f; multi-value RPUSH: %.0f elements/s)", res.Ceiling, cfg.Size, res.CeilingD, res.CeilingMulti)
+	return resetData(ctx, b.top)
+}
+
+// runMode measures one MIN_REPLICAS mode (full load over TCP and HTTP, 50%
+// and 25% of the peak, the profile of the first mode) after a ceiling run
+// next to it, and adds it to res.
+func (b *bench) runMode(ctx context.Context, mode int, res *report.Results) error {
+	cfg, master := b.cfg, b.top.Redis[0]
+	m := report.Mode{MinReplicas: mode, Shipped: mode == cfg.ShippedMode}
+	var err error
+	if m.AdjacentCeiling, err = ceilingOnce(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
+		return err
+	}
+	res.CeilingMin = min(res.CeilingMin, m.AdjacentCeiling)
+	res.CeilingMax = max(res.CeilingMax, m.AdjacentCeiling)
 	if err := resetData(ctx, b.top); err != nil {
 		return err
 	}
-
-	for _, mode := range cfg.Modes {
-		m := report.Mode{MinReplicas: mode, Shipped: mode == cfg.ShippedMode}
-		if m.AdjacentCeiling, err = ceilingOnce(ctx, master.Addr, cfg.CeilingRequests, 0); err != nil {
+	err = b.withStack(ctx, cfg.Ingests, mode, func(hap *redistest.HAProxy, ingests []*ingest) error {
+		var err error
+		b.say("MIN_REPLICAS=%d: full load", mode)
+		if m.Full, err = b.measure(ctx, hap, ingests, cfg.Messages, 0); err != nil {
 			return err
 		}
-		res.CeilingMin = min(res.CeilingMin, m.AdjacentCeiling)
-		res.CeilingMax = max(res.CeilingMax, m.AdjacentCeiling)
-		if err := resetData(ctx, b.top); err != nil {
+		b.sayRun(m.Full, res.Ceiling)
+		b.say("MIN_REPLICAS=%d: full load over HTTP (%d-line bodies)", mode, httpBatch)
+		web, err := b.measureHTTP(ctx, hap, ingests, cfg.Messages)
+		if err != nil {
 			return err
 		}
-		err := b.withStack(ctx, cfg.Ingests, mode, func(hap *redistest.HAProxy, ingests []*ingest) error {
-			var err error
-			b.say("MIN_REPLICAS=%d: full load", mode)
-			if m.Full, err = b.measure(ctx, hap, ingests, cfg.Messages, 0); err != nil {
-				return err
-			}
-			b.sayRun(m.Full, res.Ceiling)
-			b.say("MIN_REPLICAS=%d: full load over HTTP (%d-line bodies)", mode, httpBatch)
-			web, err := b.measureHTTP(ctx, hap, ingests, cfg.Messages)
-			if err != nil {
-				return err
-			}
-			m.HTTP = &web
-			b.sayRun(web, res.Ceiling)
-			rate := m.Full.Load.MsgsPerSec / 2
-			b.say("MIN_REPLICAS=%d: 50%% of peak (%.0f msgs/s)", mode, rate)
-			if m.Half, err = b.measure(ctx, hap, ingests, cfg.Messages/2, rate); err != nil {
-				return err
-			}
-			b.sayRun(m.Half, res.Ceiling)
-			b.say("MIN_REPLICAS=%d: 25%% of peak (%.0f msgs/s)", mode, rate/2)
-			q, err := b.measure(ctx, hap, ingests, cfg.Messages/4, rate/2)
-			if err != nil {
-				return err
-			}
-			m.Quarter = &q
-			b.sayRun(q, res.Ceiling)
-			if cfg.Profile && mode == cfg.Modes[0] {
-				res.ProfileOf = fmt.Sprintf("one ingest at full load, MIN_REPLICAS=%d", mode)
-				if res.Profile, err = b.profile(ctx, hap, ingests[0]); err != nil {
-					b.log.Warn("profile failed", "err", err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("mode MIN_REPLICAS=%d: %w", mode, err)
+		m.HTTP = &web
+		b.sayRun(web, res.Ceiling)
+		rate := m.Full.Load.MsgsPerSec / 2
+		b.say("MIN_REPLICAS=%d: 50%% of peak (%.0f msgs/s)", mode, rate)
+		if m.Half, err = b.measure(ctx, hap, ingests, cfg.Messages/2, rate); err != nil {
+			return err
 		}
-		res.Modes = append(res.Modes, m)
-	}
-
-	if cfg.OverloadPause > 0 {
-		err := b.withStack(ctx, 1, 0, func(hap *redistest.HAProxy, ingests []*ingest) error {
-			b.say("overload: Redis master paused for %s during a full-load run (MIN_REPLICAS=0)", cfg.OverloadPause)
-			o, err := b.overload(ctx, hap, ingests[0])
-			if err != nil {
-				b.log.Warn("overload run", "err", err)
-			}
-			if o == nil {
-				return nil
-			}
-			res.Overload = o
-			fmt.Fprintf(b.out, "   ingest peak RSS %.1f MiB (INGEST_MAX_INFLIGHT_BYTES %d MiB); acked %d of %d\n",
-				o.PeakRSSMiB, o.MaxInflightBytes>>20, o.Load.Acked, o.Load.Messages)
-			return nil
-		})
+		b.sayRun(m.Half, res.Ceiling)
+		b.say("MIN_REPLICAS=%d: 25%% of peak (%.0f msgs/s)", mode, rate/2)
+		q, err := b.measure(ctx, hap, ingests, cfg.Messages/4, rate/2)
 		if err != nil {
-			return fmt.Errorf("overload: %w", err)
+			return err
 		}
+		m.Quarter = &q
+		b.sayRun(q, res.Ceiling)
+		if cfg.Profile && mode == cfg.Modes[0] {
+			res.ProfileOf = fmt.Sprintf("one ingest at full load, MIN_REPLICAS=%d", mode)
+			if res.Profile, err = b.profile(ctx, hap, ingests[0]); err != nil {
+				b.log.Warn("profile failed", "err", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mode MIN_REPLICAS=%d: %w", mode, err)
 	}
+	res.Modes = append(res.Modes, m)
+	return nil
+}
 
-	for _, n := range cfg.Scale {
+// runOverload runs full load on one ingest while the Redis master is paused.
+func (b *bench) runOverload(ctx context.Context, res *report.Results) error {
+	err := b.withStack(ctx, 1, 0, func(hap *redistest.HAProxy, ingests []*ingest) error {
+		b.say("overload: Redis master paused for %s during a full-load run (MIN_REPLICAS=0)", b.cfg.OverloadPause)
+		o, err := b.overload(ctx, hap, ingests[0])
+		if err != nil {
+			b.log.Warn("overload run", "err", err)
+		}
+		if o == nil {
+			return nil
+		}
+		res.Overload = o
+		fmt.Fprintf(b.out, "   ingest peak RSS %.1f MiB (INGEST_MAX_INFLIGHT_BYTES %d MiB); acked %d of %d\n",
+			o.PeakRSSMiB, o.MaxInflightBytes>>20, o.Load.Acked, o.Load.Messages)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("overload: %w", err)
+	}
+	return nil
+}
+
+// runScale measures full load with each number of ingests of cfg.Scale.
+func (b *bench) runScale(ctx context.Context, res *report.Results) error {
+	for _, n := range b.cfg.Scale {
 		if n == 0 {
 			continue
 		}
-		err := b.withStack(ctx, n, cfg.ShippedMode, func(hap *redistest.HAProxy, ingests []*ingest) error {
-			b.say("scaling: %d ingest(s), MIN_REPLICAS=%d, full load", n, cfg.ShippedMode)
-			r, err := b.measure(ctx, hap, ingests, cfg.Messages, 0)
+		err := b.withStack(ctx, n, b.cfg.ShippedMode, func(hap *redistest.HAProxy, ingests []*ingest) error {
+			b.say("scaling: %d ingest(s), MIN_REPLICAS=%d, full load", n, b.cfg.ShippedMode)
+			r, err := b.measure(ctx, hap, ingests, b.cfg.Messages, 0)
 			if err != nil {
 				return err
 			}
@@ -171,31 +212,41 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (err 
 			return fmt.Errorf("scaling with %d ingests: %w", n, err)
 		}
 	}
+	return nil
+}
 
-	res.Duration = time.Since(begin)
-	if err := report.WriteFiles(cfg.Out, res); err != nil {
+// write writes results.json, results.md and the chart; messages left
+// unacked by any run are an error, after the files are written.
+func (b *bench) write(res report.Results) error {
+	if err := report.WriteFiles(b.cfg.Out, res); err != nil {
 		return err
 	}
-	mdPath := filepath.Join(cfg.Out, "results.md")
-	chart := filepath.Join(cfg.Out, "chart.png")
+	mdPath := filepath.Join(b.cfg.Out, "results.md")
+	chart := filepath.Join(b.cfg.Out, "chart.png")
 	b.say("wrote %s and %s in %s", mdPath, chart, res.Duration.Round(time.Second))
-	var unacked uint64
+	if n := unacked(res); n > 0 {
+		return fmt.Errorf("%d messages left unacked across the runs (see %s)", n, mdPath)
+	}
+	return nil
+}
+
+// unacked counts the messages left unacked by the full and half load runs of
+// each mode (TCP and HTTP), the scaling runs and the overload run.
+func unacked(res report.Results) uint64 {
+	var n uint64
 	for _, m := range res.Modes {
-		unacked += m.Full.Load.Unacked + m.Half.Load.Unacked
+		n += m.Full.Load.Unacked + m.Half.Load.Unacked
 		if m.HTTP != nil {
-			unacked += m.HTTP.Load.Unacked
+			n += m.HTTP.Load.Unacked
 		}
 	}
 	for _, s := range res.Scale {
-		unacked += s.Run.Load.Unacked
+		n += s.Run.Load.Unacked
 	}
 	if res.Overload != nil {
-		unacked += res.Overload.Load.Unacked
+		n += res.Overload.Load.Unacked
 	}
-	if unacked > 0 {
-		return fmt.Errorf("%d messages left unacked across the runs (see %s)", unacked, mdPath)
-	}
-	return nil
+	return n
 }
 
 func (b *bench) say(format string, a ...any) {
@@ -328,14 +379,14 @@ func (b *bench) measureWith(ctx context.Context, hap *redistest.HAProxy, ingests
 // loadgenRun runs the loadgen binary and parses its JSON result. A run with
 // unacked messages is returned with its result and no error: the report
 // shows it, and Run fails at the end.
-func (b *bench) loadgenRun(ctx context.Context, addr string, n int, rate float64) (report.Load, error) {
+func (b *bench) loadgenRun(ctx context.Context, addr string, n int, rate float64) (loadresult.Result, error) {
 	l, _, err := b.loadgenRunWith(ctx, addr, n, rate)
 	return l, err
 }
 
 // loadgenRunWith also returns the CPU seconds loadgen used; extra flags
 // come last (a later -addr wins).
-func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate float64, extra ...string) (report.Load, float64, error) {
+func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate float64, extra ...string) (loadresult.Result, float64, error) {
 	args := []string{"-addr", addr, "-n", strconv.Itoa(n), "-size", strconv.Itoa(b.cfg.Size), "-c", strconv.Itoa(b.cfg.Conns),
 		"-window", strconv.Itoa(b.cfg.Window), "-timeout", b.cfg.RunTimeout.String(), "-json", "-no-progress"}
 	if rate > 0 {
@@ -352,7 +403,7 @@ func (b *bench) loadgenRunWith(ctx context.Context, addr string, n int, rate flo
 	if cmd.ProcessState != nil {
 		cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	}
-	var l report.Load
+	var l loadresult.Result
 	if err := json.Unmarshal(stdout.Bytes(), &l); err != nil {
 		return l, cpu, fmt.Errorf("loadgen %v: %w (stderr %s; parse: %v)", args, runErr, tailString(stderr.String(), 1000), err)
 	}

@@ -464,115 +464,172 @@ func (c *Client) waitPending() (ok, waited bool) {
 // serve runs one connection until it fails. progress reports whether any
 // ack advanced on it.
 func (c *Client) serve(conn net.Conn) (progress bool, err error) {
-	c.mu.Lock()
-	c.st.Connects++
-	connBase := c.st.Acked // acks on this connection count from here
-	writeOff := c.bufBase  // resend everything after the last ack
-	sendEnd := writeOff    // end of the bytes handed to Write so far
-	connDone := false      // set when the connection ends; wakes the writer
-	startAcked := c.st.Acked
-	c.mu.Unlock()
-
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	s := c.newConnection(conn)
 	stop := context.AfterFunc(c.ctx, func() { conn.Close() })
 	defer stop()
-	end := func(err error) {
-		errc <- err
-		conn.Close()
-		c.mu.Lock()
-		connDone = true
-		c.cond.Broadcast()
-		c.mu.Unlock()
-	}
 
-	// The writer sends buffered frames from writeOff on.
-	wg.Add(1)
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		const maxChunk = 256 << 10
-		for {
-			c.mu.Lock()
-			for !connDone && c.ctx.Err() == nil && writeOff >= c.bufBase+int64(len(c.buf)) {
-				c.cond.Wait()
-			}
-			if connDone || c.ctx.Err() != nil {
-				c.mu.Unlock()
-				return
-			}
-			if writeOff < c.bufBase { // an ack overtook our bookkeeping of the last write
-				writeOff = c.bufBase
-			}
-			chunk := c.buf[writeOff-c.bufBase:]
-			if len(chunk) > maxChunk {
-				chunk = chunk[:maxChunk]
-			}
-			// Bookkeeping comes before Write: the server may ack part of
-			// the chunk before Write returns. A message handed to Write
-			// counts as written (Indeterminate until acked) even if Write
-			// then fails: it may have reached the server.
-			sendEnd = writeOff + int64(len(chunk))
-			c.noteWrittenLocked(writeOff, sendEnd)
-			c.mu.Unlock()
-			conn.SetWriteDeadline(time.Now().Add(c.cfg.AckTimeout))
-			n, err := conn.Write(chunk)
-			c.mu.Lock()
-			writeOff += int64(n)
-			c.mu.Unlock()
-			if err != nil {
-				end(fmt.Errorf("write to ingest %s: %w", c.cfg.Addr, err))
-				return
-			}
-		}
+		s.writeLoop()
 	}()
-
-	// The reader applies acks.
-	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		br := bufio.NewReaderSize(conn, 4096)
-		for {
-			conn.SetReadDeadline(time.Now().Add(c.cfg.AckTimeout))
-			line, err := br.ReadSlice('\n')
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					c.mu.Lock()
-					waiting := sendEnd > c.bufBase
-					c.mu.Unlock()
-					if !waiting {
-						continue // nothing outstanding: an idle connection is fine
-					}
-					end(fmt.Errorf("no ack from ingest %s for %s", c.cfg.Addr, c.cfg.AckTimeout))
-					return
-				}
-				if errors.Is(err, io.EOF) {
-					err = io.ErrUnexpectedEOF
-				}
-				end(fmt.Errorf("read from ingest %s: %w", c.cfg.Addr, err))
-				return
-			}
-			r, err := protocol.ParseReply(line)
-			if err != nil {
-				end(fmt.Errorf("read from ingest %s: %w", c.cfg.Addr, err))
-				return
-			}
-			if err := c.ack(connBase, r.N, &sendEnd); err != nil {
-				end(err)
-				return
-			}
-			if !r.OK() {
-				end(&ServerError{Code: r.Code, Text: r.Text})
-				return
-			}
-		}
+		s.readLoop()
 	}()
 	wg.Wait()
-	err = <-errc
+	err = <-s.errc
 	c.mu.Lock()
-	progress = c.st.Acked > startAcked
+	progress = c.st.Acked > s.base
 	c.mu.Unlock()
 	return progress, err
+}
+
+// connection is one connection to ingest: a write loop sends the buffered
+// frames, a read loop applies the acks, and the first of them to fail ends
+// both.
+type connection struct {
+	c    *Client
+	conn net.Conn
+	base uint64     // c.st.Acked when it began: acks on this connection count from here
+	errc chan error // each loop's error, the first one first
+
+	// Guarded by c.mu.
+	writeOff int64 // the next byte to write: resend everything after the last ack
+	sendEnd  int64 // end of the bytes handed to Write so far
+	done     bool  // set when the connection ends; wakes the writer
+}
+
+func (c *Client) newConnection(conn net.Conn) *connection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.st.Connects++
+	return &connection{
+		c: c, conn: conn, base: c.st.Acked, errc: make(chan error, 2),
+		writeOff: c.bufBase, sendEnd: c.bufBase,
+	}
+}
+
+// end closes the connection with err and wakes the writer.
+func (s *connection) end(err error) {
+	s.errc <- err
+	s.conn.Close()
+	s.c.mu.Lock()
+	s.done = true
+	s.c.cond.Broadcast()
+	s.c.mu.Unlock()
+}
+
+// writeLoop sends buffered frames from writeOff on until the connection
+// ends or a write fails.
+func (s *connection) writeLoop() {
+	for {
+		chunk, ok := s.nextChunk()
+		if !ok {
+			return
+		}
+		if err := s.write(chunk); err != nil {
+			s.end(err)
+			return
+		}
+	}
+}
+
+// nextChunk waits for bytes not yet written on this connection and returns
+// up to 256 KiB of them, already counted as written; ok is false once the
+// connection or the client has ended.
+func (s *connection) nextChunk() (chunk []byte, ok bool) {
+	const maxChunk = 256 << 10
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !s.done && c.ctx.Err() == nil && s.writeOff >= c.bufBase+int64(len(c.buf)) {
+		c.cond.Wait()
+	}
+	if s.done || c.ctx.Err() != nil {
+		return nil, false
+	}
+	if s.writeOff < c.bufBase { // an ack overtook our bookkeeping of the last write
+		s.writeOff = c.bufBase
+	}
+	chunk = c.buf[s.writeOff-c.bufBase:]
+	if len(chunk) > maxChunk {
+		chunk = chunk[:maxChunk]
+	}
+	// Bookkeeping comes before Write: the server may ack part of the chunk
+	// before Write returns. A message handed to Write counts as written
+	// (Indeterminate until acked) even if Write then fails: it may have
+	// reached the server.
+	s.sendEnd = s.writeOff + int64(len(chunk))
+	c.noteWrittenLocked(s.writeOff, s.sendEnd)
+	return chunk, true
+}
+
+// write writes chunk and advances writeOff by what was written.
+func (s *connection) write(chunk []byte) error {
+	c := s.c
+	s.conn.SetWriteDeadline(time.Now().Add(c.cfg.AckTimeout))
+	n, err := s.conn.Write(chunk)
+	c.mu.Lock()
+	s.writeOff += int64(n)
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("write to ingest %s: %w", c.cfg.Addr, err)
+	}
+	return nil
+}
+
+// readLoop applies acks until a read, a reply or an ack fails.
+func (s *connection) readLoop() {
+	br := bufio.NewReaderSize(s.conn, 4096)
+	for {
+		if err := s.readReply(br); err != nil {
+			s.end(err)
+			return
+		}
+	}
+}
+
+// readReply reads one reply and applies its ack.
+func (s *connection) readReply(br *bufio.Reader) error {
+	c := s.c
+	s.conn.SetReadDeadline(time.Now().Add(c.cfg.AckTimeout))
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return s.readError(err)
+	}
+	r, err := protocol.ParseReply(line)
+	if err != nil {
+		return fmt.Errorf("read from ingest %s: %w", c.cfg.Addr, err)
+	}
+	if err := c.ack(s.base, r.N, &s.sendEnd); err != nil {
+		return err
+	}
+	if !r.OK() {
+		return &ServerError{Code: r.Code, Text: r.Text}
+	}
+	return nil
+}
+
+// readError is the error a failed read ends the connection with: nil for a
+// read timeout while nothing awaits an ack (an idle connection is fine).
+func (s *connection) readError(err error) error {
+	c := s.c
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.mu.Lock()
+		waiting := s.sendEnd > c.bufBase
+		c.mu.Unlock()
+		if !waiting {
+			return nil
+		}
+		return fmt.Errorf("no ack from ingest %s for %s", c.cfg.Addr, c.cfg.AckTimeout)
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read from ingest %s: %w", c.cfg.Addr, err)
 }
 
 // noteWrittenLocked updates Written and Resent after stream bytes

@@ -17,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sluice-ingest/sluice/internal/loadresult"
 	"github.com/sluice-ingest/sluice/services/ingest/client"
 	"github.com/sluice-ingest/sluice/services/loadgen/internal/histogram"
 )
@@ -68,41 +69,11 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Result of one run. Latencies are in microseconds.
-type Result struct {
-	Addr        string  `json:"addr"`
-	Messages    int     `json:"messages"`
-	Size        int     `json:"size"`
-	Conns       int     `json:"conns"`
-	Rate        float64 `json:"rate"`
-	Acked       uint64  `json:"acked"`
-	Unacked     uint64  `json:"unacked"`
-	Resent      uint64  `json:"resent"`
-	Reconnects  uint64  `json:"reconnects"`
-	Seconds     float64 `json:"seconds"`
-	MsgsPerSec  float64 `json:"msgs_per_sec"`
-	MBPerSec    float64 `json:"mb_per_sec"`
-	LatencyP50  float64 `json:"latency_p50_us"`
-	LatencyP90  float64 `json:"latency_p90_us"`
-	LatencyP99  float64 `json:"latency_p99_us"`
-	LatencyP999 float64 `json:"latency_p999_us"`
-	LatencyMax  float64 `json:"latency_max_us"`
-	LatencyMean float64 `json:"latency_mean_us"`
-	// SchedP99 and SchedMax: how long loadgen's own goroutines waited in
-	// the Go run queue during the run (p99 and the largest bucket bound),
-	// to tell loadgen's scheduling apart from the latency it measures.
-	SchedP99 float64 `json:"sched_latency_p99_us"`
-	SchedMax float64 `json:"sched_latency_max_us"`
-	// Errors are the connections' errors grouped by cause, one entry per
-	// cause: "<error> (conns 0-3, 7)".
-	Errors []string `json:"errors,omitempty"`
-}
-
 // Run sends the messages and waits for their acks. It returns the result
-// even when some messages stay unacked (Result.Unacked > 0).
-func Run(ctx context.Context, o Options) (Result, error) {
+// even when some messages stay unacked (loadresult.Result.Unacked > 0).
+func Run(ctx context.Context, o Options) (loadresult.Result, error) {
 	if err := o.Validate(); err != nil {
-		return Result{}, err
+		return loadresult.Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -180,7 +151,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			all.Merge(h)
 		}
 	}
-	r := Result{Addr: o.Addr, Messages: o.Messages, Size: o.Size, Conns: o.Conns, Rate: o.Rate}
+	r := loadresult.Result{Addr: o.Addr, Messages: o.Messages, Size: o.Size, Conns: o.Conns, Rate: o.Rate}
 	for _, st := range statuses {
 		r.Acked += st.Acked
 		r.Resent += st.Resent
