@@ -139,6 +139,8 @@ func TestFaultsShippedTimings(t *testing.T) {
 		FailoverTimeout: ms("SENTINEL_FAILOVER_TIMEOUT_MS"),
 	})
 	for _, sc := range []scenario{
+		{id: "05s", name: "partition {master, sentinel-1, ingest-1} | rest", fault: isolateMaster},
+		splitBrainScenario("06s"),
 		{id: "07s", name: "docker pause the master beyond down-after", fault: pauseMaster},
 		{id: "12s", name: "SIGKILL all three Redis nodes, start them 3 s later", fault: killAllRedis},
 	} {
