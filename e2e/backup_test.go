@@ -120,12 +120,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	t0 = time.Now()
 	var g errgroup.Group
 	for _, name := range RedisNames() {
-		g.Go(func() error {
-			if err := s.startRedis(ctx, name); err != nil {
-				return err
-			}
-			return s.waitPing(ctx, name, false)
-		})
+		g.Go(func() error { return s.redis.StartNode(ctx, name) })
 	}
 	if err := g.Wait(); err != nil {
 		t.Fatalf("recreate redis: %v", err)
@@ -184,7 +179,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 		}
 	}
 	for _, sn := range SentinelNames() {
-		got, err := s.sentinelMaster(ctx, sn)
+		got, err := s.redis.sentinelMaster(ctx, sn)
 		if err != nil || got != master {
 			t.Errorf("sentinel %s names %q as master (%v), want %s", sn, got, err, master)
 		}
@@ -210,10 +205,10 @@ func TestBackupRestoreDrill(t *testing.T) {
 // network, configured like compose.yaml.
 func startBackup(ctx context.Context, t *testing.T, s *Stack) {
 	t.Helper()
-	if _, err := s.docker.ImageInspect(ctx, s.Image("backup")); err != nil {
+	if _, err := s.Containers.Client().ImageInspect(ctx, s.Image("backup")); err != nil {
 		t.Fatalf("e2e: image %s not found: run `make images`", s.Image("backup"))
 	}
-	err := s.run(ctx, containerSpec{
+	_, err := s.Containers.run(ctx, containerSpec{
 		name:  "backup",
 		image: s.Image("backup"),
 		env: map[string]string{
@@ -240,7 +235,7 @@ func startBackup(ctx context.Context, t *testing.T, s *Stack) {
 
 func readBackupMeta(ctx context.Context, t *testing.T, s *Stack, file string) backupMeta {
 	t.Helper()
-	rc, err := s.ctr("backup").CopyFileFromContainer(ctx, "/backups/"+file+".json")
+	rc, err := s.Node("backup").Container().CopyFileFromContainer(ctx, "/backups/"+file+".json")
 	if err != nil {
 		t.Fatalf("copy metadata of %s: %v", file, err)
 	}
@@ -257,7 +252,7 @@ func readBackupMeta(ctx context.Context, t *testing.T, s *Stack, file string) ba
 // sidecars.
 func plantDamagedCopy(ctx context.Context, t *testing.T, s *Stack, file, name string) {
 	t.Helper()
-	c := s.ctr("backup")
+	c := s.Node("backup").Container()
 	for _, ext := range []string{"", ".sha256", ".json"} {
 		rc, err := c.CopyFileFromContainer(ctx, "/backups/"+file+ext)
 		if err != nil {
@@ -294,7 +289,7 @@ func destroyWithVolumes(ctx context.Context, t *testing.T, s *Stack, name string
 	}
 	// Terminate removes the container and its anonymous volumes; named ones
 	// are removed below.
-	if err := s.ctr(name).Terminate(ctx); err != nil {
+	if err := s.Node(name).Container().Terminate(ctx); err != nil {
 		t.Fatalf("remove %s: %v", name, err)
 	}
 	for _, v := range volumes {

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/testcontainers/testcontainers-go"
 )
 
 // TestMonitoring runs the monitoring of compose/monitoring.yaml next to a stack: the
@@ -27,13 +25,13 @@ func TestMonitoring(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	image := s.Image("monitoring")
-	if _, err := s.docker.ImageInspect(ctx, image); err != nil {
+	if _, err := s.Containers.Client().ImageInspect(ctx, image); err != nil {
 		t.Fatalf("e2e: image %s not found: run `make images`", image)
 	}
 	startBackup(ctx, t, s)
 
 	// As compose/monitoring.yaml runs them.
-	if err := s.run(ctx, containerSpec{
+	if _, err := s.Containers.run(ctx, containerSpec{
 		name:  "redis-exporter",
 		image: image,
 		cmd:   []string{"redis-exporter"},
@@ -51,7 +49,7 @@ func TestMonitoring(t *testing.T) {
 		}
 	}
 	healthy("redis-exporter", "redis-exporter")
-	if err := s.run(ctx, containerSpec{
+	if _, err := s.Containers.run(ctx, containerSpec{
 		name:  "prometheus",
 		image: image,
 		cmd:   []string{"prometheus"},
@@ -59,9 +57,9 @@ func TestMonitoring(t *testing.T) {
 			"HAPROXY_STATS_USER":     s.StatsUser,
 			"HAPROXY_STATS_PASSWORD": s.StatsPassword,
 		},
-		files: []testcontainers.ContainerFile{
-			s.repoFile("monitoring/prometheus.yml", "/etc/sluice/monitoring/prometheus.yml", 0o644),
-			s.repoFile("monitoring/rules.yml", "/etc/sluice/monitoring/rules.yml", 0o644),
+		files: []repoFile{
+			{"monitoring/prometheus.yml", "/etc/sluice/monitoring/prometheus.yml", 0o644},
+			{"monitoring/rules.yml", "/etc/sluice/monitoring/rules.yml", 0o644},
 		},
 		ports: []string{"9090/tcp"},
 	}); err != nil {
