@@ -84,8 +84,8 @@ type Stack struct {
 	Credentials
 	// Containers is the Docker side: network, containers by name, images.
 	Containers *Containers
-	// redis is the Redis nodes and Sentinels.
-	redis *Redis
+	// Redis is the Redis nodes and Sentinels.
+	Redis *Redis
 	// Ingest is the ingest containers.
 	Ingest *Ingest
 	// HAProxy is the load balancer in front of them.
@@ -111,10 +111,10 @@ func (s *Stack) Names() []string {
 
 var stackSeq atomic.Int64
 
-// startStack starts a fresh topology on a new network and registers its
-// removal with t.Cleanup; a failure is fatal. On failure the containers' logs
-// are written to e2e/out/.
-func startStack(t *testing.T, opts ...Option) *Stack {
+// StartStack starts a fresh topology on a new network and registers its
+// removal with t.Cleanup; a failure is fatal (the only t.Fatal of the
+// harness). On failure the containers' logs are written to e2e/out/.
+func StartStack(t *testing.T, opts ...Option) *Stack {
 	t.Helper()
 	requireEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -149,7 +149,7 @@ func start(ctx context.Context, t testing.TB, opts []Option) (*Stack, error) {
 	var g errgroup.Group
 	g.Go(func() error {
 		return phase(t, "replication and sentinels converged", func() error {
-			if err := s.redis.WaitConverged(ctx); err != nil {
+			if err := s.Redis.WaitConverged(ctx); err != nil {
 				return fmt.Errorf("redis replication: %w", err)
 			}
 			return nil
@@ -198,13 +198,13 @@ func newStack(ctx context.Context, t testing.TB, opts []Option) (*Stack, error) 
 	s := &Stack{
 		Credentials: creds,
 		Containers:  ctrs,
-		redis:       newRedis(ctrs, cfg, creds.RedisPassword),
+		Redis:       newRedis(ctrs, cfg, creds.RedisPassword),
 		Ingest:      &Ingest{nodes: ctrs, cfg: cfg, password: creds.RedisPassword},
 		HAProxy:     &HAProxy{nodes: ctrs, statsUser: creds.StatsUser, statsPassword: creds.StatsPassword},
 		cfg:         cfg,
 		prefix:      prefix,
 	}
-	t.Cleanup(s.redis.close)
+	t.Cleanup(s.Redis.close)
 	return s, nil
 }
 
@@ -214,10 +214,10 @@ func newStack(ctx context.Context, t testing.TB, opts []Option) (*Stack, error) 
 func (s *Stack) startRedisTier(ctx context.Context) error {
 	var g errgroup.Group
 	for _, n := range RedisNames() {
-		g.Go(func() error { return s.redis.StartNode(ctx, n) })
+		g.Go(func() error { return s.Redis.StartNode(ctx, n) })
 	}
 	for _, n := range SentinelNames() {
-		g.Go(func() error { return s.redis.startSentinel(ctx, n) })
+		g.Go(func() error { return s.Redis.startSentinel(ctx, n) })
 	}
 	return g.Wait()
 }

@@ -29,7 +29,7 @@ func isIngest(name string) bool { return strings.HasPrefix(name, "ingest-") }
 func Partition(ctx context.Context, s *Stack, a, b []string) (heal func(context.Context) error, err error) {
 	ips := map[string]string{}
 	for _, n := range append(append([]string{}, a...), b...) {
-		ip, err := s.IP(ctx, n)
+		ip, err := s.Node(n).IP(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("partition: %w", err)
 		}
@@ -40,7 +40,7 @@ func Partition(ctx context.Context, s *Stack, a, b []string) (heal func(context.
 	heal = func(ctx context.Context) error {
 		var errs []error
 		for _, r := range added {
-			if _, err := s.Exec(ctx, r.in, "ip", "route", "del", "blackhole", ips[r.peer]+"/32"); err != nil {
+			if _, err := s.Node(r.in).Exec(ctx, "ip", "route", "del", "blackhole", ips[r.peer]+"/32"); err != nil {
 				errs = append(errs, fmt.Errorf("heal %s -> %s: %w", r.in, r.peer, err))
 			}
 		}
@@ -51,7 +51,7 @@ func Partition(ctx context.Context, s *Stack, a, b []string) (heal func(context.
 		if !canRoute(in) {
 			return nil
 		}
-		if _, err := s.Exec(ctx, in, "ip", "route", "add", "blackhole", ips[peer]+"/32"); err != nil {
+		if _, err := s.Node(in).Exec(ctx, "ip", "route", "add", "blackhole", ips[peer]+"/32"); err != nil {
 			return fmt.Errorf("partition %s -> %s: %w", in, peer, err)
 		}
 		added = append(added, route{in: in, peer: peer})
