@@ -28,7 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluice-ingest/sluice/internal/reliability"
@@ -463,16 +462,11 @@ func haproxyAddr(s *Stack) func() string {
 
 // ingestEnv reads one environment variable of ingest-1 from Docker.
 func ingestEnv(ctx context.Context, s *Stack, key string) (string, bool) {
-	res, err := s.Containers.Client().ContainerInspect(ctx, s.Node("ingest-1").ID(), client.ContainerInspectOptions{})
-	if err != nil || res.Container.Config == nil {
+	v, ok, err := s.Node("ingest-1").Env(ctx, key)
+	if err != nil {
 		return "", false
 	}
-	for _, kv := range res.Container.Config.Env {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
+	return v, ok
 }
 
 // effectiveMinReplicas is INGEST_MIN_REPLICAS as the ingest containers run
