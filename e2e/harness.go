@@ -112,8 +112,8 @@ func (s *Stack) Names() []string {
 var stackSeq atomic.Int64
 
 // StartStack starts a fresh topology on a new network and registers its
-// removal with t.Cleanup; a failure is fatal (the only t.Fatal of the
-// harness). On failure the containers' logs are written to e2e/out/.
+// removal with t.Cleanup. The phases return their errors; a failure ends the
+// test here, after the containers' logs are written to e2e/out/.
 func StartStack(t *testing.T, opts ...Option) *Stack {
 	t.Helper()
 	requireEnv(t)
@@ -251,6 +251,7 @@ func (s *Stack) startFrontTier(ctx context.Context, t testing.TB) error {
 
 // phase runs f and logs how long it took when it succeeds.
 func phase(t testing.TB, what string, f func() error) error {
+	t.Helper()
 	t0 := time.Now()
 	if err := f(); err != nil {
 		return err
