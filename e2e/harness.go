@@ -171,7 +171,7 @@ func newStack(ctx context.Context, t testing.TB, opts []Option) (*Stack, error) 
 	if err != nil {
 		return nil, err
 	}
-	tag, err := sluiceTag()
+	tag, err := imageTag()
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func (s *Stack) startRedisTier(ctx context.Context) error {
 		g.Go(func() error { return s.Redis.StartNode(ctx, n) })
 	}
 	for _, n := range SentinelNames() {
-		g.Go(func() error { return s.Redis.startSentinel(ctx, n) })
+		g.Go(func() error { return s.Redis.start(ctx, n, true) })
 	}
 	return g.Wait()
 }

@@ -65,53 +65,46 @@ func (n *Node) Kill(ctx context.Context) error { return n.Signal(ctx, "SIGKILL")
 
 // Signal sends a signal ("SIGTERM", "SIGKILL", "SIGHUP", ...) to the container's main process.
 func (n *Node) Signal(ctx context.Context, sig string) error {
-	if _, err := n.docker.ContainerKill(ctx, n.ID(), client.ContainerKillOptions{Signal: sig}); err != nil {
-		return fmt.Errorf("signal %s %s: %w", sig, n.name, err)
-	}
-	return nil
+	return n.failed("signal " + sig)(n.docker.ContainerKill(ctx, n.ID(), client.ContainerKillOptions{Signal: sig}))
 }
 
 // Stop stops the container (SIGTERM, then SIGKILL after timeout).
 func (n *Node) Stop(ctx context.Context, timeout time.Duration) error {
 	secs := int(timeout.Round(time.Second) / time.Second)
-	if _, err := n.docker.ContainerStop(ctx, n.ID(), client.ContainerStopOptions{Timeout: &secs}); err != nil {
-		return fmt.Errorf("stop %s: %w", n.name, err)
-	}
-	return nil
+	return n.failed("stop")(n.docker.ContainerStop(ctx, n.ID(), client.ContainerStopOptions{Timeout: &secs}))
 }
 
 // Start starts a stopped (or killed) container. Its host ports change; every
 // harness client re-resolves them.
 func (n *Node) Start(ctx context.Context) error {
-	if _, err := n.docker.ContainerStart(ctx, n.ID(), client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("start %s: %w", n.name, err)
-	}
-	return nil
+	return n.failed("start")(n.docker.ContainerStart(ctx, n.ID(), client.ContainerStartOptions{}))
 }
 
 // Restart stops (SIGTERM, 10 s grace) and starts the container.
 func (n *Node) Restart(ctx context.Context) error {
 	secs := 10
-	if _, err := n.docker.ContainerRestart(ctx, n.ID(), client.ContainerRestartOptions{Timeout: &secs}); err != nil {
-		return fmt.Errorf("restart %s: %w", n.name, err)
-	}
-	return nil
+	return n.failed("restart")(n.docker.ContainerRestart(ctx, n.ID(), client.ContainerRestartOptions{Timeout: &secs}))
 }
 
 // Pause freezes every process of the container (docker pause).
 func (n *Node) Pause(ctx context.Context) error {
-	if _, err := n.docker.ContainerPause(ctx, n.ID(), client.ContainerPauseOptions{}); err != nil {
-		return fmt.Errorf("pause %s: %w", n.name, err)
-	}
-	return nil
+	return n.failed("pause")(n.docker.ContainerPause(ctx, n.ID(), client.ContainerPauseOptions{}))
 }
 
 // Unpause thaws a paused container.
 func (n *Node) Unpause(ctx context.Context) error {
-	if _, err := n.docker.ContainerUnpause(ctx, n.ID(), client.ContainerUnpauseOptions{}); err != nil {
-		return fmt.Errorf("unpause %s: %w", n.name, err)
+	return n.failed("unpause")(n.docker.ContainerUnpause(ctx, n.ID(), client.ContainerUnpauseOptions{}))
+}
+
+// failed turns the result of a Docker call on the container into its error,
+// naming what was done ("pause redis-1: ...").
+func (n *Node) failed(what string) func(any, error) error {
+	return func(_ any, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", what, n.name, err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // IP is the container's address on the stack network.

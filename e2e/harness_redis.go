@@ -76,35 +76,27 @@ func (rd *Redis) env(name string) map[string]string {
 
 // StartNode starts one Redis node (also again, empty, after it was removed)
 // and waits until it answers PING.
-func (rd *Redis) StartNode(ctx context.Context, name string) error {
-	if _, err := rd.nodes.run(ctx, containerSpec{
-		name:     name,
-		image:    rd.nodes.Image("redis"),
-		env:      rd.env(name),
-		cmd:      []string{"redis"},
-		files:    []repoFile{{"redis/redis.conf", redisConfPath, 0o644}},
-		ports:    []string{redisPort},
-		netAdmin: true,
-	}); err != nil {
-		return err
-	}
-	return rd.waitPing(ctx, name, false)
-}
+func (rd *Redis) StartNode(ctx context.Context, name string) error { return rd.start(ctx, name, false) }
 
-// startSentinel starts one Sentinel and waits until it answers PING.
-func (rd *Redis) startSentinel(ctx context.Context, name string) error {
+// start starts a Redis node or a Sentinel from the redis image, with the
+// repository's config file, and waits until it answers PING.
+func (rd *Redis) start(ctx context.Context, name string, sentinel bool) error {
+	role, conf, port := "redis", repoFile{"redis/redis.conf", redisConfPath, 0o644}, redisPort
+	if sentinel {
+		role, conf, port = "sentinel", repoFile{"redis/sentinel.conf", sentinelConfPath, 0o644}, sentinelPort
+	}
 	if _, err := rd.nodes.run(ctx, containerSpec{
 		name:     name,
 		image:    rd.nodes.Image("redis"),
 		env:      rd.env(name),
-		cmd:      []string{"sentinel"},
-		files:    []repoFile{{"redis/sentinel.conf", sentinelConfPath, 0o644}},
-		ports:    []string{sentinelPort},
+		cmd:      []string{role},
+		files:    []repoFile{conf},
+		ports:    []string{port},
 		netAdmin: true,
 	}); err != nil {
 		return err
 	}
-	return rd.waitPing(ctx, name, true)
+	return rd.waitPing(ctx, name, sentinel)
 }
 
 // Client is a go-redis client to one Redis node through its published port,
@@ -116,19 +108,9 @@ func (rd *Redis) Client(name string) *redis.Client {
 	if c, ok := rd.clients[name]; ok {
 		return c
 	}
-	c := redis.NewClient(&redis.Options{
-		Addr:       name + ":6379", // informational; Dialer decides
-		Dialer:     rd.nodes.dialer(name, redisPort),
-		Username:   "admin", // redis/redis.conf: the default user is off
-		Password:   rd.password,
-		MaxRetries: -1, // the harness and the tests retry themselves
-		// One dial attempt: a stopped container fails at once instead of five times.
-		DialerRetries: 1,
-		DialTimeout:   2 * time.Second,
-		ReadTimeout:   5 * time.Second,
-		WriteTimeout:  5 * time.Second,
-		PoolSize:      4,
-	})
+	o := rd.options(name, redisPort, 5*time.Second, 4)
+	o.Username = "admin" // redis/redis.conf: the default user is off
+	c := redis.NewClient(o)
 	rd.clients[name] = c
 	return c
 }
@@ -140,19 +122,25 @@ func (rd *Redis) Sentinel(name string) *redis.SentinelClient {
 	if c, ok := rd.sents[name]; ok {
 		return c
 	}
-	c := redis.NewSentinelClient(&redis.Options{
-		Addr:          name + ":26379",
-		Dialer:        rd.nodes.dialer(name, sentinelPort),
-		Password:      rd.password,
-		MaxRetries:    -1,
-		DialerRetries: 1,
-		DialTimeout:   2 * time.Second,
-		ReadTimeout:   3 * time.Second,
-		WriteTimeout:  3 * time.Second,
-		PoolSize:      2,
-	})
+	c := redis.NewSentinelClient(rd.options(name, sentinelPort, 3*time.Second, 2))
 	rd.sents[name] = c
 	return c
+}
+
+// options are the harness clients' settings for one container port.
+func (rd *Redis) options(name, port string, timeout time.Duration, pool int) *redis.Options {
+	return &redis.Options{
+		Addr:       name + ":" + strings.TrimSuffix(port, "/tcp"), // informational; Dialer decides
+		Dialer:     rd.nodes.dialer(name, port),
+		Password:   rd.password,
+		MaxRetries: -1, // the harness and the tests retry themselves
+		// One dial attempt: a stopped container fails at once instead of five times.
+		DialerRetries: 1,
+		DialTimeout:   2 * time.Second,
+		ReadTimeout:   timeout,
+		WriteTimeout:  timeout,
+		PoolSize:      pool,
+	}
 }
 
 // close closes every client.
