@@ -38,7 +38,7 @@ type backupMeta struct {
 // every acknowledged message is back on the master and both replicas, that
 // the Sentinels agree, and that ingest acknowledges new messages.
 func TestBackupRestoreDrill(t *testing.T) {
-	s := StartStack(t, Options{})
+	s := StartStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	startBackup(ctx, t, s)
@@ -62,14 +62,16 @@ func TestBackupRestoreDrill(t *testing.T) {
 	var liveTimes []time.Time
 	liveDone := make(chan error, 1)
 	go func() {
-		var err error
-		liveTimes, err = sendConn(ctx, s.HAProxyAddr(), live, time.Millisecond)
+		addr, err := s.HAProxy.Addr(ctx)
+		if err == nil {
+			liveTimes, err = sendConn(ctx, addr, live, time.Millisecond)
+		}
 		liveDone <- err
 	}()
 	time.Sleep(time.Second)
 	t0 = time.Now()
 	backupStart := t0
-	out, err := s.Exec(ctx, "backup", "/backup", "now")
+	out, err := s.Node("backup").Exec(ctx, "/backup", "now")
 	if err != nil {
 		t.Fatalf("backup now: %v", err)
 	}
@@ -99,13 +101,13 @@ func TestBackupRestoreDrill(t *testing.T) {
 	if meta.KeyLength < int64(len(acked)) || meta.KeyLength > int64(len(acked)+len(live)) {
 		t.Fatalf("backup holds %d elements; %d were acked before it started, %d more sent", meta.KeyLength, len(acked), len(live)-len(liveBefore))
 	}
-	if out, err := s.Exec(ctx, "backup", "/backup", "verify", "/backups/"+file); err != nil {
+	if out, err := s.Node("backup").Exec(ctx, "/backup", "verify", "/backups/"+file); err != nil {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 
 	// A damaged copy (one flipped byte, original sidecars) must be refused.
 	plantDamagedCopy(ctx, t, s, file, "damaged.rdb")
-	if out, err := s.Exec(ctx, "backup", "/backup", "verify", "/backups/damaged.rdb"); err == nil || !strings.Contains(out, "BAD") {
+	if out, err := s.Node("backup").Exec(ctx, "/backup", "verify", "/backups/damaged.rdb"); err == nil || !strings.Contains(out, "BAD") {
 		t.Fatalf("verify of a damaged copy: err=%v\n%s", err, out)
 	}
 
@@ -120,24 +122,19 @@ func TestBackupRestoreDrill(t *testing.T) {
 	t0 = time.Now()
 	var g errgroup.Group
 	for _, name := range RedisNames() {
-		g.Go(func() error {
-			if err := s.startRedis(ctx, name); err != nil {
-				return err
-			}
-			return s.waitPing(ctx, name, false)
-		})
+		g.Go(func() error { return s.Redis.StartNode(ctx, name) })
 	}
 	if err := g.Wait(); err != nil {
 		t.Fatalf("recreate redis: %v", err)
 	}
-	if err := s.WaitConverged(ctx); err != nil {
+	if err := s.Redis.WaitConverged(ctx); err != nil {
 		t.Fatalf("recreated topology does not converge: %v", err)
 	}
-	master, err := s.Master(ctx)
+	master, err := s.Redis.Master(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.Redis(master).LLen(ctx, QueueKey).Result(); err != nil || n != 0 {
+	if n, err := s.Redis.Client(master).LLen(ctx, QueueKey).Result(); err != nil || n != 0 {
 		t.Fatalf("recreated master %s holds %d elements (%v); the data was not destroyed", master, n, err)
 	}
 	t.Logf("drill: topology recreated empty in %s, master %s", time.Since(t0).Round(time.Millisecond), master)
@@ -146,7 +143,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	if out, err := restoreAsAdmin(ctx, s, "/backup", "restore", "-confirm", "/backups/damaged.rdb"); err == nil || !strings.Contains(out, "refusing") {
 		t.Fatalf("restore of a damaged copy: err=%v\n%s", err, out)
 	}
-	if n, _ := s.Redis(master).LLen(ctx, QueueKey).Result(); n != 0 {
+	if n, _ := s.Redis.Client(master).LLen(ctx, QueueKey).Result(); n != 0 {
 		t.Fatalf("refused restore wrote %d elements", n)
 	}
 
@@ -155,7 +152,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	if err == nil || !strings.Contains(out, "WILL OVERWRITE") {
 		t.Fatalf("restore without -confirm: err=%v\n%s", err, out)
 	}
-	if n, _ := s.Redis(master).LLen(ctx, QueueKey).Result(); n != 0 {
+	if n, _ := s.Redis.Client(master).LLen(ctx, QueueKey).Result(); n != 0 {
 		t.Fatalf("unconfirmed restore wrote %d elements", n)
 	}
 
@@ -166,7 +163,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 	}
 	t.Logf("drill: restore in %s:\n%s", time.Since(t0).Round(time.Millisecond), out)
 
-	master, list, replicas, err := s.ReadAll(ctx)
+	master, list, replicas, err := s.Redis.ReadAll(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,21 +181,21 @@ func TestBackupRestoreDrill(t *testing.T) {
 		}
 	}
 	for _, sn := range SentinelNames() {
-		got, err := s.sentinelMaster(ctx, sn)
+		got, err := s.Redis.sentinelMaster(ctx, sn)
 		if err != nil || got != master {
 			t.Errorf("sentinel %s names %q as master (%v), want %s", sn, got, err, master)
 		}
 	}
 
 	// Ingest resumes: new messages are acked and land after the restored ones.
-	if err := s.WaitHAProxyUp(ctx, s.Options().IngestReplicas); err != nil {
+	if err := s.HAProxy.WaitUp(ctx, s.Config().IngestReplicas); err != nil {
 		t.Fatalf("haproxy after the restore: %v", err)
 	}
 	after, err := sendAcked(ctx, s, prefix+"after", 2, 500, 100)
 	if err != nil {
 		t.Fatalf("send after the restore: %v (%d acked)", err, len(after))
 	}
-	master, list, _, err = s.ReadAll(ctx)
+	master, list, _, err = s.Redis.ReadAll(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,12 +207,12 @@ func TestBackupRestoreDrill(t *testing.T) {
 // network, configured like compose.yaml.
 func startBackup(ctx context.Context, t *testing.T, s *Stack) {
 	t.Helper()
-	if _, err := s.docker.ImageInspect(ctx, s.Image("backup")); err != nil {
-		t.Fatalf("e2e: image %s not found: run `make images`", s.Image("backup"))
+	if _, err := s.Containers.Client().ImageInspect(ctx, s.Containers.Image("backup")); err != nil {
+		t.Fatalf("e2e: image %s not found: run `make images`", s.Containers.Image("backup"))
 	}
-	err := s.run(ctx, containerSpec{
+	_, err := s.Containers.run(ctx, containerSpec{
 		name:  "backup",
-		image: s.Image("backup"),
+		image: s.Containers.Image("backup"),
 		env: map[string]string{
 			"BACKUP_SENTINEL_ADDRS":    "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
 			"BACKUP_SENTINEL_MASTER":   SentinelMaster,
@@ -231,16 +228,16 @@ func startBackup(ctx context.Context, t *testing.T, s *Stack) {
 		t.Fatalf("start backup: %v", err)
 	}
 	if err := retry(ctx, 200*time.Millisecond, func() error {
-		_, err := s.Exec(ctx, "backup", "/backup", "healthcheck")
+		_, err := s.Node("backup").Exec(ctx, "/backup", "healthcheck")
 		return err
 	}); err != nil {
-		t.Fatalf("backup not ready: %v\n%s", err, s.Logs(ctx, "backup"))
+		t.Fatalf("backup not ready: %v\n%s", err, s.Node("backup").Logs(ctx))
 	}
 }
 
 func readBackupMeta(ctx context.Context, t *testing.T, s *Stack, file string) backupMeta {
 	t.Helper()
-	rc, err := s.ctr("backup").CopyFileFromContainer(ctx, "/backups/"+file+".json")
+	rc, err := s.Node("backup").Container().CopyFileFromContainer(ctx, "/backups/"+file+".json")
 	if err != nil {
 		t.Fatalf("copy metadata of %s: %v", file, err)
 	}
@@ -257,7 +254,7 @@ func readBackupMeta(ctx context.Context, t *testing.T, s *Stack, file string) ba
 // sidecars.
 func plantDamagedCopy(ctx context.Context, t *testing.T, s *Stack, file, name string) {
 	t.Helper()
-	c := s.ctr("backup")
+	c := s.Node("backup").Container()
 	for _, ext := range []string{"", ".sha256", ".json"} {
 		rc, err := c.CopyFileFromContainer(ctx, "/backups/"+file+ext)
 		if err != nil {
@@ -281,8 +278,8 @@ func plantDamagedCopy(ctx context.Context, t *testing.T, s *Stack, file, name st
 // checks that both are gone.
 func destroyWithVolumes(ctx context.Context, t *testing.T, s *Stack, name string) {
 	t.Helper()
-	id := s.ContainerID(name)
-	res, err := s.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	id := s.Node(name).ID()
+	res, err := s.Containers.Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		t.Fatalf("inspect %s: %v", name, err)
 	}
@@ -294,18 +291,18 @@ func destroyWithVolumes(ctx context.Context, t *testing.T, s *Stack, name string
 	}
 	// Terminate removes the container and its anonymous volumes; named ones
 	// are removed below.
-	if err := s.ctr(name).Terminate(ctx); err != nil {
+	if err := s.Node(name).Container().Terminate(ctx); err != nil {
 		t.Fatalf("remove %s: %v", name, err)
 	}
 	for _, v := range volumes {
-		if _, err := s.Docker().VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such volume") {
+		if _, err := s.Containers.Client().VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such volume") {
 			t.Fatalf("remove volume %s of %s: %v", v, name, err)
 		}
-		if _, err := s.Docker().VolumeInspect(ctx, v, client.VolumeInspectOptions{}); err == nil {
+		if _, err := s.Containers.Client().VolumeInspect(ctx, v, client.VolumeInspectOptions{}); err == nil {
 			t.Fatalf("volume %s of %s still exists", v, name)
 		}
 	}
-	if _, err := s.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil {
+	if _, err := s.Containers.Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil {
 		t.Fatalf("container %s still exists", name)
 	}
 	t.Logf("drill: %s removed (container %.12s, %d volumes)", name, id, len(volumes))
@@ -343,7 +340,11 @@ func sendAcked(ctx context.Context, s *Stack, prefix string, conns, perConn, siz
 			for i := range ids {
 				ids[i] = MessageID(prefix, w, i, size)
 			}
-			times, err := sendConn(ctx, s.HAProxyAddr(), ids, 0)
+			addr, err := s.HAProxy.Addr(ctx)
+			if err != nil {
+				return fmt.Errorf("connection %d: %w", w, err)
+			}
+			times, err := sendConn(ctx, addr, ids, 0)
 			results[w] = ids[:len(times)]
 			if err != nil {
 				return fmt.Errorf("connection %d: %d of %d acked: %w", w, len(times), perConn, err)
@@ -418,7 +419,7 @@ func sendConn(ctx context.Context, addr string, ids []string, pace time.Duration
 // user, as `make restore` does: the container itself runs as the backup
 // user, which may not write.
 func restoreAsAdmin(ctx context.Context, s *Stack, cmd ...string) (string, error) {
-	args := append([]string{"exec", "-e", "BACKUP_REDIS_USERNAME=admin", "-e", "BACKUP_REDIS_PASSWORD=" + s.RedisPassword, s.ContainerName("backup")}, cmd...)
+	args := append([]string{"exec", "-e", "BACKUP_REDIS_USERNAME=admin", "-e", "BACKUP_REDIS_PASSWORD=" + s.RedisPassword, s.Containers.ContainerName("backup")}, cmd...)
 	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("docker exec %q: %w: %s", cmd, err, strings.TrimSpace(string(out)))

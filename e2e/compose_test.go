@@ -31,7 +31,10 @@ var composeSeq atomic.Int64
 func TestCompose(t *testing.T) {
 	requireEnv(t)
 	root := repoRoot(t)
-	tag := imageTag(t)
+	tag, err := imageTag()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, part := range []string{"redis", "haproxy", "ingest", "backup"} {
 		img := "sluice/" + part + ":" + tag
 		if err := exec.Command("docker", "image", "inspect", img).Run(); err != nil {

@@ -41,11 +41,11 @@ const drainerName = "e2e-drainer"
 
 // start runs a consumer until stop; it acks each batch after recording it.
 func (d *drainer) start(f *faultRun) error {
-	master, err := f.s.Master(f.ctx)
+	master, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
-	c, err := queue.Open(f.ctx, f.s.Redis(master), queue.Options{Key: QueueKey, Name: drainerName, Block: time.Second})
+	c, err := queue.Open(f.ctx, f.s.Redis.Client(master), queue.Options{Key: QueueKey, Name: drainerName, Block: time.Second})
 	if err != nil {
 		return err
 	}
@@ -97,11 +97,11 @@ func (d *drainer) stall(f *faultRun) error {
 		return fmt.Errorf("consumer: %w", err)
 	}
 	f.markFault()
-	master, err := f.s.Master(f.ctx)
+	master, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
-	rdb := f.s.Redis(master)
+	rdb := f.s.Redis.Client(master)
 	var full time.Time
 	for deadline := time.Now().Add(time.Minute); ; {
 		n, err := rdb.LLen(f.ctx, QueueKey).Result()
@@ -125,7 +125,7 @@ func (d *drainer) stall(f *faultRun) error {
 	// first seconds; from then on, none until a consumer makes room.
 	d.acksFull = f.rec.AcksBetween(full.Add(2*time.Second), time.Now())
 	for _, n := range RedisNames() {
-		if st, err := f.s.State(f.ctx, n); err != nil || st != "running" {
+		if st, err := f.s.Node(n).State(f.ctx); err != nil || st != "running" {
 			d.redisUp = append(d.redisUp, fmt.Sprintf("%s %s %v", n, st, err))
 		}
 	}

@@ -47,7 +47,7 @@ func hostileClients(f *faultRun) error {
 	// the host can reach it: 5,000 extra sessions through Docker's userland
 	// port proxy make it stop listening, which tests Docker, not sluice.
 	haddr := haproxyAddr(f.s)()
-	if ip, err := f.s.IP(f.ctx, "haproxy"); err == nil {
+	if ip, err := f.s.Node("haproxy").IP(f.ctx); err == nil {
 		direct := net.JoinHostPort(ip, "9501")
 		if c, err := net.DialTimeout("tcp", direct, time.Second); err == nil {
 			c.Close()
@@ -64,7 +64,7 @@ func hostileClients(f *faultRun) error {
 		}
 	}
 	base := map[string]uint64{}
-	for _, n := range f.s.IngestNames() {
+	for _, n := range f.s.Ingest.Names() {
 		base[n], _ = containerMemory(f.ctx, f.s, n)
 	}
 
@@ -203,7 +203,7 @@ func hostileClients(f *faultRun) error {
 	go func() {
 		defer wg.Done()
 		const script = `n=0; for i in $(seq 1 50); do exec {fd}<>/dev/tcp/haproxy/9501 && printf 'hostile-halfopen-%d-' "$i" >&$fd && n=$((n+1)); done; echo "opened $n"; sleep 6`
-		out, err := f.s.Exec(ctx, halfOpenPeer, "bash", "-c", script)
+		out, err := f.s.Node(halfOpenPeer).Exec(ctx, "bash", "-c", script)
 		if err != nil {
 			halfOpen.Store("half-open peer: " + err.Error())
 			return
@@ -211,11 +211,11 @@ func hostileClients(f *faultRun) error {
 		halfOpen.Store(strings.TrimSpace(out))
 	}()
 	var unblackhole func(context.Context) error
-	if hip, err := f.s.IP(ctx, "haproxy"); err == nil {
+	if hip, err := f.s.Node("haproxy").IP(ctx); err == nil {
 		sleepCtx(ctx, 3*time.Second) // let the peer open its connections first
-		if _, err := f.s.Exec(ctx, halfOpenPeer, "ip", "route", "add", "blackhole", hip+"/32"); err == nil {
+		if _, err := f.s.Node(halfOpenPeer).Exec(ctx, "ip", "route", "add", "blackhole", hip+"/32"); err == nil {
 			unblackhole = func(ctx context.Context) error {
-				_, err := f.s.Exec(ctx, halfOpenPeer, "ip", "route", "del", "blackhole", hip+"/32")
+				_, err := f.s.Node(halfOpenPeer).Exec(ctx, "ip", "route", "del", "blackhole", hip+"/32")
 				return err
 			}
 		} else {
@@ -257,7 +257,7 @@ func hostileClients(f *faultRun) error {
 	samples := 0
 	for time.Now().Before(phaseEnd) && ctx.Err() == nil {
 		samples++
-		for _, n := range f.s.IngestNames() {
+		for _, n := range f.s.Ingest.Names() {
 			switch code, err := readyStatus(ctx, f.s, hc, n); {
 			case err != nil:
 				// No answer within 2 s on a loaded 2-core host is reported,
@@ -292,7 +292,7 @@ func hostileClients(f *faultRun) error {
 	mu.Unlock()
 	f.markHeal()
 	after := map[string]uint64{}
-	for _, n := range f.s.IngestNames() {
+	for _, n := range f.s.Ingest.Names() {
 		after[n], _ = containerMemory(f.ctx, f.s, n)
 	}
 	if e, ok := dialErr.Load().(string); ok {
@@ -301,7 +301,7 @@ func hostileClients(f *faultRun) error {
 
 	f.note("hostile: %d idle connections open (%d failed), FRAME_TOO_LARGE %d (other answer %d), %d KiB random bytes, %d never-read messages, half-closed acked %d (not %d)",
 		idleOK.Load(), idleFail.Load(), tooLarge.Load(), tooLargeOther.Load(), randomSent.Load()>>10, noReadSent.Load(), halfClosedOK.Load(), halfClosedFail.Load())
-	for _, n := range f.s.IngestNames() {
+	for _, n := range f.s.Ingest.Names() {
 		f.note("%s: container memory %d MiB before, %d MiB after; max RSS %d MiB during; /ready not 200 in %d and unanswered in %d of %d samples",
 			n, base[n]>>20, after[n]>>20, maxMem[n]>>20, notReady[n], unanswered[n], samples)
 		if notReady[n] > 0 {
@@ -354,7 +354,7 @@ func raiseNoFile(n uint64) error {
 
 // containerMemory is the container's memory use as `docker stats` shows it.
 func containerMemory(ctx context.Context, s *Stack, name string) (uint64, error) {
-	res, err := s.Docker().ContainerStats(ctx, s.ContainerID(name), client.ContainerStatsOptions{Stream: false})
+	res, err := s.Containers.Client().ContainerStats(ctx, s.Node(name).ID(), client.ContainerStatsOptions{Stream: false})
 	if err != nil {
 		return 0, err
 	}
@@ -371,7 +371,7 @@ func containerMemory(ctx context.Context, s *Stack, name string) (uint64, error)
 func readyStatus(ctx context.Context, s *Stack, hc *http.Client, name string) (int, error) {
 	var last error
 	for range 2 {
-		base, err := s.IngestAdminURL(ctx, name)
+		base, err := s.Ingest.AdminURL(ctx, name)
 		if err != nil {
 			return 0, err
 		}
@@ -393,7 +393,7 @@ func readyStatus(ctx context.Context, s *Stack, hc *http.Client, name string) (i
 // scrapeMax keeps the maximum of the memory and in-flight gauges an ingest
 // container exports.
 func scrapeMax(ctx context.Context, s *Stack, hc *http.Client, name string, max map[string]float64) {
-	base, err := s.IngestAdminURL(ctx, name)
+	base, err := s.Ingest.AdminURL(ctx, name)
 	if err != nil {
 		return
 	}

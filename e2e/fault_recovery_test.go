@@ -17,13 +17,13 @@ import (
 
 // 12: SIGKILL all three Redis nodes, start them again 3 s later.
 func killAllRedis(f *faultRun) error {
-	old, err := f.s.Master(f.ctx)
+	old, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, n := range RedisNames() {
-		errs = append(errs, f.s.Kill(f.ctx, n))
+		errs = append(errs, f.s.Node(n).Kill(f.ctx))
 	}
 	f.markFault()
 	if err := errors.Join(errs...); err != nil {
@@ -31,16 +31,16 @@ func killAllRedis(f *faultRun) error {
 	}
 	sleepCtx(f.ctx, 3*time.Second)
 	for _, n := range RedisNames() {
-		errs = append(errs, f.s.Start(f.ctx, n))
+		errs = append(errs, f.s.Node(n).Start(f.ctx))
 	}
 	f.markHeal()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := f.s.WaitConverged(f.ctx); err != nil {
+	if err := f.s.Redis.WaitConverged(f.ctx); err != nil {
 		return fmt.Errorf("after the restart of every node: %w", err)
 	}
-	now, err := f.s.Master(f.ctx)
+	now, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
@@ -50,31 +50,33 @@ func killAllRedis(f *faultRun) error {
 }
 
 // recreate removes a Redis node's container with its data (a lost disk) and
-// runs a new one under the same name, as `make up` does for a missing container.
-func recreate(ctx context.Context, s *Stack, name string) error {
-	if err := s.ctr(name).Terminate(ctx); err != nil {
+// runs a new one under the same name, as `make up` does for a missing
+// container. The heal is marked when the new container is asked for, as an
+// operator's `make up` starts.
+func recreate(f *faultRun, name string) error {
+	if err := f.s.Node(name).Container().Terminate(f.ctx); err != nil {
 		return fmt.Errorf("remove %s with its data: %w", name, err)
 	}
-	return s.startRedis(ctx, name)
+	f.markHeal()
+	return f.s.Redis.StartNode(f.ctx, name)
 }
 
 // 13: a replica lost with its disk; the recreated node must sync from the
 // master, and acks (which wait for both replicas) resume once it has.
 func replicaLostWithDisk(f *faultRun) error {
-	m, err := f.s.Master(f.ctx)
+	m, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
 	victim := replicasOf(m)[0]
-	if err := f.s.Kill(f.ctx, victim); err != nil {
+	if err := f.s.Node(victim).Kill(f.ctx); err != nil {
 		return err
 	}
 	f.markFault()
 	sleepCtx(f.ctx, 3*time.Second)
-	if err := recreate(f.ctx, f.s, victim); err != nil {
+	if err := recreate(f, victim); err != nil {
 		return err
 	}
-	f.markHeal()
 	if err := waitRole(f.ctx, f.s, victim, "slave", 60*time.Second); err != nil {
 		return fmt.Errorf("recreated %s: %w", victim, err)
 	}
@@ -89,7 +91,7 @@ func replicaLostWithDisk(f *faultRun) error {
 // its replicas would copy the empty data set. It must come back as a replica
 // of a promoted node instead.
 func masterLostWithDisk(f *faultRun) error {
-	old, err := f.s.Master(f.ctx)
+	old, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
@@ -101,19 +103,18 @@ func masterLostWithDisk(f *faultRun) error {
 			f.note("restore down-after: %v", err)
 		}
 	}()
-	if err := f.s.Kill(f.ctx, old); err != nil {
+	if err := f.s.Node(old).Kill(f.ctx); err != nil {
 		return err
 	}
 	f.markFault()
-	if err := recreate(f.ctx, f.s, old); err != nil {
+	if err := recreate(f, old); err != nil {
 		return err
 	}
-	f.markHeal()
 	f.note("master %s lost with its disk, recreated %s after the kill", old, f.healAt.Sub(f.faultAt).Round(10*time.Millisecond))
 	if err := waitRole(f.ctx, f.s, old, "slave", 60*time.Second); err != nil {
 		return fmt.Errorf("recreated master %s: %w", old, err)
 	}
-	now, err := f.s.Master(f.ctx)
+	now, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
@@ -133,11 +134,8 @@ func TestFaultsShippedTimings(t *testing.T) {
 		}
 		return time.Duration(n) * time.Millisecond
 	}
-	s := StartStack(t, Options{
-		MinReplicas:     shippedMinReplicas(t),
-		DownAfter:       ms("SENTINEL_DOWN_AFTER_MS"),
-		FailoverTimeout: ms("SENTINEL_FAILOVER_TIMEOUT_MS"),
-	})
+	s := StartStack(t, WithMinReplicas(shippedMinReplicas(t)),
+		WithDownAfter(ms("SENTINEL_DOWN_AFTER_MS")), WithFailoverTimeout(ms("SENTINEL_FAILOVER_TIMEOUT_MS")))
 	for _, sc := range []scenario{
 		{id: "05s", name: "partition {master, sentinel-1, ingest-1} | rest", fault: isolateMaster},
 		splitBrainScenario("06s"),

@@ -13,15 +13,15 @@ import (
 
 // 1: SIGKILL one ingest container, keep it down a while, start it again.
 func killIngest(f *faultRun) error {
-	if err := f.s.Kill(f.ctx, "ingest-2"); err != nil {
+	if err := f.s.Node("ingest-2").Kill(f.ctx); err != nil {
 		return err
 	}
 	f.markFault()
 	sleepCtx(f.ctx, 4*time.Second)
-	if err := f.s.Start(f.ctx, "ingest-2"); err != nil {
+	if err := f.s.Node("ingest-2").Start(f.ctx); err != nil {
 		return err
 	}
-	err := f.s.WaitHAProxyUp(f.ctx, len(f.s.IngestNames()))
+	err := f.s.HAProxy.WaitUp(f.ctx, len(f.s.Ingest.Names()))
 	f.markHeal()
 	return err
 }
@@ -30,16 +30,16 @@ func killIngest(f *faultRun) error {
 // stop waits for its drain), start it, and wait until HAProxy has it UP again.
 func rollingRestart(f *faultRun) error {
 	f.markFault()
-	for _, n := range f.s.IngestNames() {
+	for _, n := range f.s.Ingest.Names() {
 		t0 := time.Now()
-		if err := f.s.Stop(f.ctx, n, 60*time.Second); err != nil {
+		if err := f.s.Node(n).Stop(f.ctx, 60*time.Second); err != nil {
 			return err
 		}
 		stopped := time.Since(t0)
-		if err := f.s.Start(f.ctx, n); err != nil {
+		if err := f.s.Node(n).Start(f.ctx); err != nil {
 			return err
 		}
-		if err := f.s.WaitHAProxyUp(f.ctx, len(f.s.IngestNames())); err != nil {
+		if err := f.s.HAProxy.WaitUp(f.ctx, len(f.s.Ingest.Names())); err != nil {
 			return err
 		}
 		f.note("%s: SIGTERM to exit %s, back UP in HAProxy after %s", n, stopped.Round(10*time.Millisecond), time.Since(t0).Round(10*time.Millisecond))
@@ -72,11 +72,11 @@ func onlyShuttingDown(f *faultRun) []string {
 // 3: SIGKILL the master and keep it down until Sentinel promoted a replica
 // and a few seconds passed; then start it and check it rejoins as a replica.
 func killMasterKeepDown(f *faultRun) error {
-	old, err := f.s.Master(f.ctx)
+	old, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
-	if err := f.s.Kill(f.ctx, old); err != nil {
+	if err := f.s.Node(old).Kill(f.ctx); err != nil {
 		return err
 	}
 	f.markFault()
@@ -89,7 +89,7 @@ func killMasterKeepDown(f *faultRun) error {
 	f.note("%d messages acked while %s was down (INGEST_MIN_REPLICAS=%d, 1 replica left)", down, old, f.minReplicas)
 	// Start the old master even when the promotion did not come, so that
 	// the stack is healed for the next scenario.
-	if err := f.s.Start(f.ctx, old); err != nil {
+	if err := f.s.Node(old).Start(f.ctx); err != nil {
 		return errors.Join(perr, err)
 	}
 	f.markHeal()
@@ -108,7 +108,7 @@ func killMasterKeepDown(f *faultRun) error {
 // this scenario the Sentinels' down-after is raised to 10 s at runtime (and
 // restored afterwards) so that the restart reliably beats it.
 func killMasterRestartFast(f *faultRun) error {
-	old, err := f.s.Master(f.ctx)
+	old, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
@@ -120,11 +120,11 @@ func killMasterRestartFast(f *faultRun) error {
 			f.note("restore down-after: %v", err)
 		}
 	}()
-	if err := f.s.Kill(f.ctx, old); err != nil {
+	if err := f.s.Node(old).Kill(f.ctx); err != nil {
 		return err
 	}
 	f.markFault()
-	if err := f.s.Start(f.ctx, old); err != nil {
+	if err := f.s.Node(old).Start(f.ctx); err != nil {
 		return err
 	}
 	f.markHeal()
@@ -135,7 +135,7 @@ func killMasterRestartFast(f *faultRun) error {
 	f.note("killed and restarted master %s in %s (down-after raised to 10 s for this scenario); serving again after %s",
 		old, restarted.Round(10*time.Millisecond), time.Since(f.faultAt).Round(10*time.Millisecond))
 	sleepCtx(f.ctx, 3*time.Second)
-	now, err := f.s.Master(f.ctx)
+	now, err := f.s.Redis.Master(f.ctx)
 	switch {
 	case err != nil:
 		return err
@@ -150,7 +150,7 @@ func killMasterRestartFast(f *faultRun) error {
 func setDownAfter(ctx context.Context, s *Stack, d time.Duration) error {
 	var errs []error
 	for _, sn := range SentinelNames() {
-		if err := s.Sentinel(sn).Set(ctx, SentinelMaster, "down-after-milliseconds", fmt.Sprint(d.Milliseconds())).Err(); err != nil {
+		if err := s.Redis.Sentinel(sn).Set(ctx, SentinelMaster, "down-after-milliseconds", fmt.Sprint(d.Milliseconds())).Err(); err != nil {
 			errs = append(errs, fmt.Errorf("sentinel set on %s: %w", sn, err))
 		}
 	}
@@ -197,13 +197,13 @@ func partitioned(f *faultRun, old string, a, b []string, majority []string) erro
 // Redis nodes, Sentinels and ingest containers. HAProxy (the clients' side)
 // still reaches every ingest container.
 func isolateMaster(f *faultRun) error {
-	old, err := f.s.Master(f.ctx)
+	old, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
 	a := []string{old, "sentinel-1", "ingest-1"}
 	b := append(replicasOf(old), "sentinel-2", "sentinel-3")
-	b = append(b, f.s.IngestNames()[1:]...)
+	b = append(b, f.s.Ingest.Names()[1:]...)
 	return partitioned(f, old, a, b, []string{"sentinel-2", "sentinel-3"})
 }
 
@@ -211,7 +211,7 @@ func isolateMaster(f *faultRun) error {
 // The ingest containers reach both sides. With WAIT for 1 replica, the old
 // master keeps acking through replica-1 while replica-2 is promoted.
 func splitBrain(f *faultRun) error {
-	old, err := f.s.Master(f.ctx)
+	old, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
@@ -223,11 +223,11 @@ func splitBrain(f *faultRun) error {
 
 // 7: docker pause the master for longer than down-after, then unpause it.
 func pauseMaster(f *faultRun) error {
-	old, err := f.s.Master(f.ctx)
+	old, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
-	if err := f.s.Pause(f.ctx, old); err != nil {
+	if err := f.s.Node(old).Pause(f.ctx); err != nil {
 		return err
 	}
 	f.markFault()
@@ -236,7 +236,7 @@ func pauseMaster(f *faultRun) error {
 		f.note("paused master %s; Sentinels promoted %s after %s", old, promoted, time.Since(f.faultAt).Round(10*time.Millisecond))
 	}
 	sleepCtx(f.ctx, 2*time.Second)
-	uerr := f.s.Unpause(f.ctx, old)
+	uerr := f.s.Node(old).Unpause(f.ctx)
 	f.markHeal()
 	if err := errors.Join(perr, uerr); err != nil {
 		return err
@@ -250,12 +250,12 @@ func pauseMaster(f *faultRun) error {
 
 // 8: SIGKILL one replica, keep it down, start it again.
 func killReplica(f *faultRun) error {
-	m, err := f.s.Master(f.ctx)
+	m, err := f.s.Redis.Master(f.ctx)
 	if err != nil {
 		return err
 	}
 	victim := replicasOf(m)[0]
-	if err := f.s.Kill(f.ctx, victim); err != nil {
+	if err := f.s.Node(victim).Kill(f.ctx); err != nil {
 		return err
 	}
 	f.markFault()
@@ -263,7 +263,7 @@ func killReplica(f *faultRun) error {
 	// Acks may legitimately resume as soon as the replica is back, which
 	// can be before the heal is marked: the window of the check ends here.
 	f.recoverAt = time.Now()
-	if err := f.s.Start(f.ctx, victim); err != nil {
+	if err := f.s.Node(victim).Start(f.ctx); err != nil {
 		return err
 	}
 	f.markHeal()
@@ -293,9 +293,9 @@ func acksFollowMinReplicas(f *faultRun) []string {
 // restart it, under load.
 func restartHAProxy(f *faultRun) error {
 	f.markFault()
-	if cmdline, err := f.s.Exec(f.ctx, "haproxy", "cat", "/proc/1/cmdline"); err == nil && strings.Contains(cmdline, "-W") {
+	if cmdline, err := f.s.Node("haproxy").Exec(f.ctx, "cat", "/proc/1/cmdline"); err == nil && strings.Contains(cmdline, "-W") {
 		before := f.rec.Timing().Disconnects
-		if err := f.s.Signal(f.ctx, "haproxy", "SIGUSR2"); err != nil {
+		if err := f.s.Node("haproxy").Signal(f.ctx, "SIGUSR2"); err != nil {
 			return err
 		}
 		sleepCtx(f.ctx, 3*time.Second)
@@ -304,10 +304,10 @@ func restartHAProxy(f *faultRun) error {
 		f.note("HAProxy does not run in master-worker mode (-W): no reload step")
 	}
 	t0 := time.Now()
-	if err := f.s.Restart(f.ctx, "haproxy"); err != nil {
+	if err := f.s.Node("haproxy").Restart(f.ctx); err != nil {
 		return err
 	}
-	err := f.s.WaitHAProxyUp(f.ctx, len(f.s.IngestNames()))
+	err := f.s.HAProxy.WaitUp(f.ctx, len(f.s.Ingest.Names()))
 	f.note("HAProxy restarted, all ingest UP after %s", time.Since(t0).Round(10*time.Millisecond))
 	f.markHeal()
 	return err
@@ -317,7 +317,7 @@ func restartHAProxy(f *faultRun) error {
 func sentinelLogCount(f *faultRun, sentinels []string, event string) int {
 	n := 0
 	for _, sn := range sentinels {
-		n += strings.Count(f.s.Logs(f.ctx, sn), event)
+		n += strings.Count(f.s.Node(sn).Logs(f.ctx), event)
 	}
 	return n
 }

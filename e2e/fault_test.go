@@ -29,7 +29,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
 
 	"github.com/sluice-ingest/sluice/internal/reliability"
 )
@@ -96,7 +95,7 @@ func (f *faultRun) note(format string, args ...any) {
 func TestFaults(t *testing.T) {
 	// The shipped INGEST_MIN_REPLICAS, read from compose/compose.yaml, so that
 	// the suite tests what users run (the binary's own default may differ).
-	s := StartStack(t, Options{MinReplicas: shippedMinReplicas(t)})
+	s := StartStack(t, WithMinReplicas(shippedMinReplicas(t)))
 	for _, sc := range shippedScenarios() {
 		t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
 	}
@@ -110,7 +109,7 @@ func TestFaults(t *testing.T) {
 // On the same stack, scenario 8 checks the other side of the trade-off: with
 // WAIT for 1 of 2 replicas, acks go on while one replica is down.
 func TestFaultsMinReplicas1(t *testing.T) {
-	s := StartStack(t, Options{MinReplicas: 1})
+	s := StartStack(t, WithMinReplicas(1))
 	split := splitBrainScenario("06b")
 	split.lossAllowed = true
 	replica := scenario{id: "08b", name: "SIGKILL one replica", fault: killReplica, extra: acksFollowMinReplicas}
@@ -168,9 +167,9 @@ func shippedScenarios() []scenario {
 // TestFaultsBoundedQueue runs scenario 11 on a stack whose queue is bounded
 // (INGEST_MAX_QUEUE_LEN), with the shipped INGEST_MIN_REPLICAS.
 func TestFaultsBoundedQueue(t *testing.T) {
-	s := StartStack(t, Options{MinReplicas: shippedMinReplicas(t), IngestEnv: map[string]string{
+	s := StartStack(t, WithMinReplicas(shippedMinReplicas(t)), WithIngestEnv(map[string]string{
 		"INGEST_MAX_QUEUE_LEN": strconv.Itoa(boundedQueueLen),
-	}})
+	}))
 	sc := stalledConsumerScenario()
 	t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
 }
@@ -196,7 +195,7 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 		t: t, ctx: ctx, s: s,
 		rec:         NewRecorder(fmt.Sprintf("s%s-%d", sc.id, time.Now().UnixNano()%1_000_000), time.Now()),
 		minReplicas: effectiveMinReplicas(ctx, s),
-		downAfter:   s.Options().DownAfter,
+		downAfter:   s.Config().DownAfter,
 	}
 	setting := fmt.Sprintf("INGEST_MIN_REPLICAS=%d, down-after %d ms", f.minReplicas, f.downAfter.Milliseconds())
 	t.Logf("e2e: scenario %s %q with %s", sc.id, sc.name, setting)
@@ -230,7 +229,7 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 		consumed = sc.consumed()
 	}
 	t0 := time.Now()
-	if err := s.WaitConverged(ctx); err != nil {
+	if err := s.Redis.WaitConverged(ctx); err != nil {
 		infra = append(infra, "not converged after the fault: "+err.Error())
 	}
 	master, list, replicas, err := readBack(ctx, s)
@@ -321,35 +320,35 @@ func slug(s string) string {
 // HAProxy, and empties the queue so the read-back holds this scenario only.
 func prepare(ctx context.Context, s *Stack) error {
 	for _, n := range s.Names() {
-		st, err := s.State(ctx, n)
+		st, err := s.Node(n).State(ctx)
 		if err != nil {
 			return err
 		}
 		switch st {
 		case "paused":
-			err = s.Unpause(ctx, n)
+			err = s.Node(n).Unpause(ctx)
 		case "running":
 		default:
-			err = s.Start(ctx, n)
+			err = s.Node(n).Start(ctx)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if err := s.WaitConverged(ctx); err != nil {
+	if err := s.Redis.WaitConverged(ctx); err != nil {
 		return err
 	}
-	if err := s.WaitHAProxyUp(ctx, len(s.IngestNames())); err != nil {
+	if err := s.HAProxy.WaitUp(ctx, len(s.Ingest.Names())); err != nil {
 		return err
 	}
-	m, err := s.Master(ctx)
+	m, err := s.Redis.Master(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.Redis(m).Del(ctx, QueueKey).Err(); err != nil {
+	if err := s.Redis.Client(m).Del(ctx, QueueKey).Err(); err != nil {
 		return fmt.Errorf("clear %s on %s: %w", QueueKey, m, err)
 	}
-	return s.WaitConverged(ctx)
+	return s.Redis.WaitConverged(ctx)
 }
 
 // readBack reads the queue from the master the Sentinels agree on and from
@@ -361,9 +360,9 @@ func readBack(ctx context.Context, s *Stack) (master string, list []string, repl
 	defer cancel()
 	var prevLen = -1
 	for {
-		master, err = s.Master(ctx)
+		master, err = s.Redis.Master(ctx)
 		if err == nil {
-			list, err = s.Redis(master).LRange(ctx, QueueKey, 0, -1).Result()
+			list, err = s.Redis.Client(master).LRange(ctx, QueueKey, 0, -1).Result()
 		}
 		if err == nil {
 			replicas = map[string][]string{}
@@ -372,7 +371,7 @@ func readBack(ctx context.Context, s *Stack) (master string, list []string, repl
 				if n == master {
 					continue
 				}
-				l, rerr := s.Redis(n).LRange(ctx, QueueKey, 0, -1).Result()
+				l, rerr := s.Redis.Client(n).LRange(ctx, QueueKey, 0, -1).Result()
 				if rerr != nil {
 					err = fmt.Errorf("lrange on replica %s: %w", n, rerr)
 					break
@@ -411,7 +410,7 @@ func readBack(ctx context.Context, s *Stack) (master string, list []string, repl
 func checkRoles(ctx context.Context, s *Stack, master string) error {
 	var errs []error
 	for _, n := range RedisNames() {
-		role, err := s.Redis(n).Do(ctx, "ROLE").Slice()
+		role, err := s.Redis.Client(n).Do(ctx, "ROLE").Slice()
 		if err != nil || len(role) == 0 {
 			errs = append(errs, fmt.Errorf("role of %s: %v", n, err))
 			continue
@@ -433,7 +432,7 @@ func haproxyAddr(s *Stack) func() string {
 	return func() string {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		if a, err := s.HostAddr(ctx, "haproxy", dataPort); err == nil {
+		if a, err := s.HAProxy.Addr(ctx); err == nil {
 			last.Store(a)
 			return a
 		}
@@ -446,16 +445,11 @@ func haproxyAddr(s *Stack) func() string {
 
 // ingestEnv reads one environment variable of ingest-1 from Docker.
 func ingestEnv(ctx context.Context, s *Stack, key string) (string, bool) {
-	res, err := s.Docker().ContainerInspect(ctx, s.ContainerID("ingest-1"), client.ContainerInspectOptions{})
-	if err != nil || res.Container.Config == nil {
+	v, ok, err := s.Node("ingest-1").Env(ctx, key)
+	if err != nil {
 		return "", false
 	}
-	for _, kv := range res.Container.Config.Env {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
+	return v, ok
 }
 
 // effectiveMinReplicas is INGEST_MIN_REPLICAS as the ingest containers run
@@ -495,7 +489,7 @@ func waitFor(ctx context.Context, d time.Duration, what string, cond func(ctx co
 
 // sentinelMaster is the master one Sentinel names (host part).
 func sentinelMaster(ctx context.Context, s *Stack, sentinel string) (string, error) {
-	addr, err := s.Sentinel(sentinel).GetMasterAddrByName(ctx, SentinelMaster).Result()
+	addr, err := s.Redis.Sentinel(sentinel).GetMasterAddrByName(ctx, SentinelMaster).Result()
 	if err != nil {
 		return "", err
 	}
@@ -526,7 +520,7 @@ func waitPromoted(ctx context.Context, s *Stack, old string, sentinels ...string
 // waitRole waits until ROLE of a node is want ("master" or "slave").
 func waitRole(ctx context.Context, s *Stack, name, want string, d time.Duration) error {
 	return waitFor(ctx, d, name+" role "+want, func(ctx context.Context) (bool, error) {
-		role, err := s.Redis(name).Do(ctx, "ROLE").Slice()
+		role, err := s.Redis.Client(name).Do(ctx, "ROLE").Slice()
 		if err != nil {
 			return false, err
 		}

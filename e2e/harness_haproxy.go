@@ -14,6 +14,41 @@ import (
 	"time"
 )
 
+const haproxyCfgPath = "/etc/haproxy/haproxy.cfg"
+
+// HAProxy is the HAProxy side of a stack (Stack.HAProxy): its published data
+// ports and its stats, through which the ingest servers' status is read.
+type HAProxy struct {
+	nodes *Containers
+	// The stats page and the exporter ask for these (basic auth).
+	statsUser, statsPassword string
+}
+
+// start starts HAProxy with the repository's haproxy.cfg.
+func (h *HAProxy) start(ctx context.Context) error {
+	_, err := h.nodes.run(ctx, containerSpec{
+		name:  "haproxy",
+		image: h.nodes.Image("haproxy"),
+		env: map[string]string{
+			"HAPROXY_STATS_USER":     h.statsUser,
+			"HAPROXY_STATS_PASSWORD": h.statsPassword,
+		},
+		files: []repoFile{{"haproxy/haproxy.cfg", haproxyCfgPath, 0o644}},
+		ports: []string{dataPort, httpPort, noackPort, statsPort},
+	})
+	return err
+}
+
+// Addr is HAProxy's data port (9501) on 127.0.0.1, read afresh from Docker
+// (it changes when HAProxy restarts).
+func (h *HAProxy) Addr(ctx context.Context) (string, error) { return h.Port(ctx, dataPort) }
+
+// Port is the 127.0.0.1 address one of HAProxy's ports is published on:
+// dataPort, httpPort, noackPort or statsPort.
+func (h *HAProxy) Port(ctx context.Context, port string) (string, error) {
+	return h.nodes.Node("haproxy").HostAddr(ctx, port)
+}
+
 // StatRow is one line of HAProxy's stats CSV.
 type StatRow struct {
 	Proxy  string // pxname
@@ -28,13 +63,13 @@ type StatRow struct {
 // IsServer reports whether the row is a server (not a FRONTEND/BACKEND summary).
 func (r StatRow) IsServer() bool { return r.Server != "FRONTEND" && r.Server != "BACKEND" }
 
-// HAProxyStats reads HAProxy's stats CSV (`/stats;csv`) with basic auth.
-func (s *Stack) HAProxyStats(ctx context.Context) ([]StatRow, error) {
-	addr, err := s.HostAddr(ctx, "haproxy", statsPort)
+// Stats reads HAProxy's stats CSV (`/stats;csv`) with basic auth.
+func (h *HAProxy) Stats(ctx context.Context) ([]StatRow, error) {
+	addr, err := h.Port(ctx, statsPort)
 	if err != nil {
 		return nil, err
 	}
-	return readStats(ctx, "http://"+addr+"/stats;csv", s.StatsUser, s.StatsPassword)
+	return readStats(ctx, "http://"+addr+"/stats;csv", h.statsUser, h.statsPassword)
 }
 
 func readStats(ctx context.Context, url, user, password string) ([]StatRow, error) {
@@ -90,8 +125,8 @@ func parseStats(body string) ([]StatRow, error) {
 
 // IngestServers returns HAProxy's server rows for the ingest backend (the
 // server-template slots; unresolved slots have no address and are MAINT).
-func (s *Stack) IngestServers(ctx context.Context) ([]StatRow, error) {
-	rows, err := s.HAProxyStats(ctx)
+func (h *HAProxy) IngestServers(ctx context.Context) ([]StatRow, error) {
+	rows, err := h.Stats(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,12 +144,12 @@ func (s *Stack) IngestServers(ctx context.Context) ([]StatRow, error) {
 
 // IngestServer returns the HAProxy server row whose address is the given
 // ingest container's IP.
-func (s *Stack) IngestServer(ctx context.Context, name string) (StatRow, error) {
-	ip, err := s.IP(ctx, name)
+func (h *HAProxy) IngestServer(ctx context.Context, name string) (StatRow, error) {
+	ip, err := h.nodes.Node(name).IP(ctx)
 	if err != nil {
 		return StatRow{}, err
 	}
-	rows, err := s.IngestServers(ctx)
+	rows, err := h.IngestServers(ctx)
 	if err != nil {
 		return StatRow{}, err
 	}
@@ -126,10 +161,10 @@ func (s *Stack) IngestServer(ctx context.Context, name string) (StatRow, error) 
 	return StatRow{}, fmt.Errorf("no HAProxy server with address %s (%s); servers: %s", ip, name, describeRows(rows))
 }
 
-// WaitHAProxyUp waits until n ingest servers are UP in HAProxy.
-func (s *Stack) WaitHAProxyUp(ctx context.Context, n int) error {
+// WaitUp waits until n ingest servers are UP in HAProxy.
+func (h *HAProxy) WaitUp(ctx context.Context, n int) error {
 	return retry(ctx, 200*time.Millisecond, func() error {
-		rows, err := s.IngestServers(ctx)
+		rows, err := h.IngestServers(ctx)
 		if err != nil {
 			return err
 		}
@@ -148,10 +183,10 @@ func (s *Stack) WaitHAProxyUp(ctx context.Context, n int) error {
 
 // WaitServerStatus waits until HAProxy reports the ingest container's server
 // with a status that starts with want ("UP", "DOWN", ...).
-func (s *Stack) WaitServerStatus(ctx context.Context, name, want string) (StatRow, error) {
+func (h *HAProxy) WaitServerStatus(ctx context.Context, name, want string) (StatRow, error) {
 	var row StatRow
 	err := retry(ctx, 100*time.Millisecond, func() error {
-		r, err := s.IngestServer(ctx, name)
+		r, err := h.IngestServer(ctx, name)
 		if err != nil {
 			return err
 		}

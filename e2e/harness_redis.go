@@ -6,22 +6,165 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
+
+const (
+	redisConfPath    = "/etc/sluice/redis.conf"
+	sentinelConfPath = "/etc/sluice/sentinel.conf"
+)
+
+// Redis is the Redis side of a stack (Stack.Redis): the three nodes and the
+// three Sentinels, clients to each, and what they agree on (master,
+// replication, the queue).
+type Redis struct {
+	nodes    *Containers
+	cfg      Config
+	password string
+
+	mu      sync.Mutex
+	clients map[string]*redis.Client
+	sents   map[string]*redis.SentinelClient
+}
+
+func newRedis(nodes *Containers, cfg Config, password string) *Redis {
+	return &Redis{
+		nodes: nodes, cfg: cfg, password: password,
+		clients: map[string]*redis.Client{},
+		sents:   map[string]*redis.SentinelClient{},
+	}
+}
+
+// RedisNames are the Redis node names; redis-1 is the initial master.
+func RedisNames() []string { return []string{"redis-1", "redis-2", "redis-3"} }
+
+// SentinelNames are the Sentinel names.
+func SentinelNames() []string { return []string{"sentinel-1", "sentinel-2", "sentinel-3"} }
+
+// env is the environment of the Redis and Sentinel containers, as compose.yaml sets it.
+func (rd *Redis) env(name string) map[string]string {
+	env := map[string]string{
+		// Every ACL user of redis/redis.conf (and the Sentinels, by default) gets the one
+		// test password; the harness's own clients log in as admin.
+		"REDIS_PASSWORD":               rd.password,
+		"REDIS_REPLICATION_PASSWORD":   rd.password,
+		"REDIS_SENTINEL_PASSWORD":      rd.password,
+		"REDIS_INGEST_PASSWORD":        rd.password,
+		"REDIS_BACKUP_PASSWORD":        rd.password,
+		"REDIS_STATUS_PASSWORD":        rd.password,
+		"REDIS_CONSUMER_PASSWORD":      rd.password,
+		"REDIS_MONITORING_PASSWORD":    rd.password,
+		"REDIS_SENTINELS":              "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
+		"REDIS_INITIAL_MASTER":         "redis-1",
+		"SENTINEL_MASTER_NAME":         SentinelMaster,
+		"SENTINEL_DOWN_AFTER_MS":       strconv.FormatInt(rd.cfg.DownAfter.Milliseconds(), 10),
+		"SENTINEL_FAILOVER_TIMEOUT_MS": strconv.FormatInt(rd.cfg.FailoverTimeout.Milliseconds(), 10),
+		// min-replicas-max-lag must stay below down-after (whole seconds, at least 1).
+		"REDIS_MIN_REPLICAS_MAX_LAG": strconv.Itoa(max(1, int(rd.cfg.DownAfter/time.Second))),
+	}
+	maps.Copy(env, rd.cfg.RedisEnv)
+	env["REDIS_ANNOUNCE_HOST"] = name
+	return env
+}
+
+// StartNode starts one Redis node (also again, empty, after it was removed)
+// and waits until it answers PING.
+func (rd *Redis) StartNode(ctx context.Context, name string) error { return rd.start(ctx, name, false) }
+
+// start starts a Redis node or a Sentinel from the redis image, with the
+// repository's config file, and waits until it answers PING.
+func (rd *Redis) start(ctx context.Context, name string, sentinel bool) error {
+	role, conf, port := "redis", repoFile{"redis/redis.conf", redisConfPath, 0o644}, redisPort
+	if sentinel {
+		role, conf, port = "sentinel", repoFile{"redis/sentinel.conf", sentinelConfPath, 0o644}, sentinelPort
+	}
+	if _, err := rd.nodes.run(ctx, containerSpec{
+		name:     name,
+		image:    rd.nodes.Image("redis"),
+		env:      rd.env(name),
+		cmd:      []string{role},
+		files:    []repoFile{conf},
+		ports:    []string{port},
+		netAdmin: true,
+	}); err != nil {
+		return err
+	}
+	return rd.waitPing(ctx, name, sentinel)
+}
+
+// Client is a go-redis client to one Redis node through its published port,
+// logged in as admin. It re-resolves the port on every new connection. The
+// stack closes it.
+func (rd *Redis) Client(name string) *redis.Client {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if c, ok := rd.clients[name]; ok {
+		return c
+	}
+	o := rd.options(name, redisPort, 5*time.Second, 4)
+	o.Username = "admin" // redis/redis.conf: the default user is off
+	c := redis.NewClient(o)
+	rd.clients[name] = c
+	return c
+}
+
+// Sentinel is a go-redis Sentinel client to one Sentinel through its published port.
+func (rd *Redis) Sentinel(name string) *redis.SentinelClient {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if c, ok := rd.sents[name]; ok {
+		return c
+	}
+	c := redis.NewSentinelClient(rd.options(name, sentinelPort, 3*time.Second, 2))
+	rd.sents[name] = c
+	return c
+}
+
+// options are the harness clients' settings for one container port.
+func (rd *Redis) options(name, port string, timeout time.Duration, pool int) *redis.Options {
+	return &redis.Options{
+		Addr:       name + ":" + strings.TrimSuffix(port, "/tcp"), // informational; Dialer decides
+		Dialer:     rd.nodes.dialer(name, port),
+		Password:   rd.password,
+		MaxRetries: -1, // the harness and the tests retry themselves
+		// One dial attempt: a stopped container fails at once instead of five times.
+		DialerRetries: 1,
+		DialTimeout:   2 * time.Second,
+		ReadTimeout:   timeout,
+		WriteTimeout:  timeout,
+		PoolSize:      pool,
+	}
+}
+
+// close closes every client.
+func (rd *Redis) close() {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	for _, c := range rd.clients {
+		_ = c.Close()
+	}
+	for _, c := range rd.sents {
+		_ = c.Close()
+	}
+}
 
 // Master asks the Sentinels (first one that answers) for the current master
 // and returns its container name ("redis-2").
-func (s *Stack) Master(ctx context.Context) (string, error) {
+func (rd *Redis) Master(ctx context.Context) (string, error) {
 	var errs []error
 	for _, sn := range SentinelNames() {
-		if !s.running(ctx, sn) {
+		if !rd.nodes.Node(sn).Running(ctx) {
 			errs = append(errs, fmt.Errorf("%s is not running", sn))
 			continue
 		}
-		name, err := s.sentinelMaster(ctx, sn)
+		name, err := rd.sentinelMaster(ctx, sn)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -32,17 +175,17 @@ func (s *Stack) Master(ctx context.Context) (string, error) {
 }
 
 // sentinelMaster is one Sentinel's idea of the master, as a container name.
-func (s *Stack) sentinelMaster(ctx context.Context, sentinel string) (string, error) {
+func (rd *Redis) sentinelMaster(ctx context.Context, sentinel string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	addr, err := s.Sentinel(sentinel).GetMasterAddrByName(ctx, SentinelMaster).Result()
+	addr, err := rd.Sentinel(sentinel).GetMasterAddrByName(ctx, SentinelMaster).Result()
 	if err != nil {
 		return "", fmt.Errorf("%s: get-master-addr-by-name: %w", sentinel, err)
 	}
 	if len(addr) != 2 {
 		return "", fmt.Errorf("%s: get-master-addr-by-name: unexpected reply %q", sentinel, addr)
 	}
-	name, err := s.nodeName(ctx, addr[0])
+	name, err := rd.nodeName(ctx, addr[0])
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", sentinel, err)
 	}
@@ -51,12 +194,12 @@ func (s *Stack) sentinelMaster(ctx context.Context, sentinel string) (string, er
 
 // nodeName maps a host as Redis or Sentinel report it (hostname or IP) to a
 // Redis container name.
-func (s *Stack) nodeName(ctx context.Context, host string) (string, error) {
+func (rd *Redis) nodeName(ctx context.Context, host string) (string, error) {
 	if slices.Contains(RedisNames(), host) {
 		return host, nil
 	}
 	for _, n := range RedisNames() {
-		if ip, err := s.IP(ctx, n); err == nil && ip == host {
+		if ip, err := rd.nodes.Node(n).IP(ctx); err == nil && ip == host {
 			return n, nil
 		}
 	}
@@ -74,10 +217,10 @@ type Replication struct {
 }
 
 // Replication reads INFO replication from one node.
-func (s *Stack) Replication(ctx context.Context, name string) (Replication, error) {
+func (rd *Redis) Replication(ctx context.Context, name string) (Replication, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	info, err := s.Redis(name).Info(ctx, "replication").Result()
+	info, err := rd.Client(name).Info(ctx, "replication").Result()
 	if err != nil {
 		return Replication{}, fmt.Errorf("info replication on %s: %w", name, err)
 	}
@@ -104,23 +247,23 @@ func (s *Stack) Replication(ctx context.Context, name string) (Replication, erro
 // master says it is one, and every other running Redis node replicates from it
 // with its link up and its offset equal to the master's. It returns the last
 // reason it was not converged when ctx ends.
-func (s *Stack) WaitConverged(ctx context.Context) error {
+func (rd *Redis) WaitConverged(ctx context.Context) error {
 	t0 := time.Now()
-	err := retry(ctx, 200*time.Millisecond, func() error { return s.converged(ctx) })
+	err := retry(ctx, 200*time.Millisecond, func() error { return rd.converged(ctx) })
 	if err != nil {
 		return fmt.Errorf("not converged after %s: %w", time.Since(t0).Round(time.Millisecond), err)
 	}
 	return nil
 }
 
-func (s *Stack) converged(ctx context.Context) error {
+func (rd *Redis) converged(ctx context.Context) error {
 	master := ""
 	asked := 0
 	for _, sn := range SentinelNames() {
-		if !s.running(ctx, sn) {
+		if !rd.nodes.Node(sn).Running(ctx) {
 			continue
 		}
-		m, err := s.sentinelMaster(ctx, sn)
+		m, err := rd.sentinelMaster(ctx, sn)
 		if err != nil {
 			return err
 		}
@@ -133,10 +276,10 @@ func (s *Stack) converged(ctx context.Context) error {
 	if asked == 0 {
 		return errors.New("no sentinel is running")
 	}
-	if !s.running(ctx, master) {
+	if !rd.nodes.Node(master).Running(ctx) {
 		return fmt.Errorf("sentinels name %s, which is not running", master)
 	}
-	mr, err := s.Replication(ctx, master)
+	mr, err := rd.Replication(ctx, master)
 	if err != nil {
 		return err
 	}
@@ -145,18 +288,18 @@ func (s *Stack) converged(ctx context.Context) error {
 	}
 	replicas := 0
 	for _, n := range RedisNames() {
-		if n == master || !s.running(ctx, n) {
+		if n == master || !rd.nodes.Node(n).Running(ctx) {
 			continue
 		}
 		replicas++
-		r, err := s.Replication(ctx, n)
+		r, err := rd.Replication(ctx, n)
 		if err != nil {
 			return err
 		}
 		if r.Role != "slave" {
 			return fmt.Errorf("%s is a %s, want a replica of %s", n, r.Role, master)
 		}
-		if follows, err := s.nodeName(ctx, r.MasterHost); err != nil || follows != master {
+		if follows, err := rd.nodeName(ctx, r.MasterHost); err != nil || follows != master {
 			return fmt.Errorf("%s replicates from %q, want %s", n, r.MasterHost, master)
 		}
 		if !r.LinkUp {
@@ -174,12 +317,12 @@ func (s *Stack) converged(ctx context.Context) error {
 	// replica up, and every other running Sentinel.
 	var running []string
 	for _, sn := range SentinelNames() {
-		if s.running(ctx, sn) {
+		if rd.nodes.Node(sn).Running(ctx) {
 			running = append(running, sn)
 		}
 	}
 	for _, sn := range running {
-		if err := s.sentinelSees(ctx, sn, master, len(running)-1); err != nil {
+		if err := rd.sentinelSees(ctx, sn, master, len(running)-1); err != nil {
 			return err
 		}
 	}
@@ -188,10 +331,10 @@ func (s *Stack) converged(ctx context.Context) error {
 
 // sentinelSees checks one Sentinel's view: the master without s_down/o_down,
 // every running replica known and up, and at least peers other Sentinels.
-func (s *Stack) sentinelSees(ctx context.Context, sentinel, master string, peers int) error {
+func (rd *Redis) sentinelSees(ctx context.Context, sentinel, master string, peers int) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	sc := s.Sentinel(sentinel)
+	sc := rd.Sentinel(sentinel)
 	m, err := sc.Master(ctx, SentinelMaster).Result()
 	if err != nil {
 		return fmt.Errorf("%s: sentinel master: %w", sentinel, err)
@@ -208,12 +351,12 @@ func (s *Stack) sentinelSees(ctx context.Context, sentinel, master string, peers
 	}
 	flags := map[string]string{}
 	for _, r := range reps {
-		if name, err := s.nodeName(ctx, r["ip"]); err == nil {
+		if name, err := rd.nodeName(ctx, r["ip"]); err == nil {
 			flags[name] = r["flags"]
 		}
 	}
 	for _, n := range RedisNames() {
-		if n == master || !s.running(ctx, n) {
+		if n == master || !rd.nodes.Node(n).Running(ctx) {
 			continue
 		}
 		f, ok := flags[n]
@@ -228,8 +371,8 @@ func (s *Stack) sentinelSees(ctx context.Context, sentinel, master string, peers
 }
 
 // ReadQueue returns the whole data_queue list of one node (LRANGE in pages).
-func (s *Stack) ReadQueue(ctx context.Context, name string) ([]string, error) {
-	rdb := s.Redis(name)
+func (rd *Redis) ReadQueue(ctx context.Context, name string) ([]string, error) {
+	rdb := rd.Client(name)
 	n, err := rdb.LLen(ctx, QueueKey).Result()
 	if err != nil {
 		return nil, fmt.Errorf("llen %s on %s: %w", QueueKey, name, err)
@@ -250,22 +393,22 @@ func (s *Stack) ReadQueue(ctx context.Context, name string) ([]string, error) {
 
 // ReadAll waits for convergence and returns the master's list and each running
 // replica's list, keyed by node name.
-func (s *Stack) ReadAll(ctx context.Context) (master string, masterList []string, replicas map[string][]string, err error) {
-	if err := s.WaitConverged(ctx); err != nil {
+func (rd *Redis) ReadAll(ctx context.Context) (master string, masterList []string, replicas map[string][]string, err error) {
+	if err := rd.WaitConverged(ctx); err != nil {
 		return "", nil, nil, err
 	}
-	if master, err = s.Master(ctx); err != nil {
+	if master, err = rd.Master(ctx); err != nil {
 		return "", nil, nil, err
 	}
-	if masterList, err = s.ReadQueue(ctx, master); err != nil {
+	if masterList, err = rd.ReadQueue(ctx, master); err != nil {
 		return "", nil, nil, err
 	}
 	replicas = map[string][]string{}
 	for _, n := range RedisNames() {
-		if n == master || !s.running(ctx, n) {
+		if n == master || !rd.nodes.Node(n).Running(ctx) {
 			continue
 		}
-		if replicas[n], err = s.ReadQueue(ctx, n); err != nil {
+		if replicas[n], err = rd.ReadQueue(ctx, n); err != nil {
 			return "", nil, nil, err
 		}
 	}
@@ -273,13 +416,13 @@ func (s *Stack) ReadAll(ctx context.Context) (master string, masterList []string
 }
 
 // waitPing waits until a Redis node or Sentinel answers PING (with AUTH).
-func (s *Stack) waitPing(ctx context.Context, name string, sentinel bool) error {
+func (rd *Redis) waitPing(ctx context.Context, name string, sentinel bool) error {
 	return retry(ctx, 100*time.Millisecond, func() error {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		if sentinel {
-			return s.Sentinel(name).Ping(pctx).Err()
+			return rd.Sentinel(name).Ping(pctx).Err()
 		}
-		return s.Redis(name).Ping(pctx).Err()
+		return rd.Client(name).Ping(pctx).Err()
 	})
 }

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/testcontainers/testcontainers-go"
 )
 
 // TestMonitoring runs the monitoring of compose/monitoring.yaml next to a stack: the
@@ -23,17 +21,17 @@ import (
 // (ingest, backup, HAProxy with basic auth, the three Redis nodes through the exporter)
 // successfully, and load the alert rules.
 func TestMonitoring(t *testing.T) {
-	s := StartStack(t, Options{})
+	s := StartStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	image := s.Image("monitoring")
-	if _, err := s.docker.ImageInspect(ctx, image); err != nil {
+	image := s.Containers.Image("monitoring")
+	if _, err := s.Containers.Client().ImageInspect(ctx, image); err != nil {
 		t.Fatalf("e2e: image %s not found: run `make images`", image)
 	}
 	startBackup(ctx, t, s)
 
 	// As compose/monitoring.yaml runs them.
-	if err := s.run(ctx, containerSpec{
+	if _, err := s.Containers.run(ctx, containerSpec{
 		name:  "redis-exporter",
 		image: image,
 		cmd:   []string{"redis-exporter"},
@@ -44,14 +42,14 @@ func TestMonitoring(t *testing.T) {
 	healthy := func(name, what string) {
 		t.Helper()
 		if err := retry(ctx, 200*time.Millisecond, func() error {
-			_, err := s.Exec(ctx, name, "/usr/local/bin/sluice-monitoring", "healthcheck", what)
+			_, err := s.Node(name).Exec(ctx, "/usr/local/bin/sluice-monitoring", "healthcheck", what)
 			return err
 		}); err != nil {
-			t.Fatalf("%s not healthy: %v\n%s", name, err, s.Logs(ctx, name))
+			t.Fatalf("%s not healthy: %v\n%s", name, err, s.Node(name).Logs(ctx))
 		}
 	}
 	healthy("redis-exporter", "redis-exporter")
-	if err := s.run(ctx, containerSpec{
+	if _, err := s.Containers.run(ctx, containerSpec{
 		name:  "prometheus",
 		image: image,
 		cmd:   []string{"prometheus"},
@@ -59,16 +57,16 @@ func TestMonitoring(t *testing.T) {
 			"HAPROXY_STATS_USER":     s.StatsUser,
 			"HAPROXY_STATS_PASSWORD": s.StatsPassword,
 		},
-		files: []testcontainers.ContainerFile{
-			s.repoFile("monitoring/prometheus.yml", "/etc/sluice/monitoring/prometheus.yml", 0o644),
-			s.repoFile("monitoring/rules.yml", "/etc/sluice/monitoring/rules.yml", 0o644),
+		files: []repoFile{
+			{"monitoring/prometheus.yml", "/etc/sluice/monitoring/prometheus.yml", 0o644},
+			{"monitoring/rules.yml", "/etc/sluice/monitoring/rules.yml", 0o644},
 		},
 		ports: []string{"9090/tcp"},
 	}); err != nil {
 		t.Fatalf("start prometheus: %v", err)
 	}
 	healthy("prometheus", "prometheus")
-	addr, err := s.HostAddr(ctx, "prometheus", "9090/tcp")
+	addr, err := s.Node("prometheus").HostAddr(ctx, "9090/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +74,8 @@ func TestMonitoring(t *testing.T) {
 
 	// The ingest targets are the ingest containers' addresses, found by DNS.
 	var want []string
-	for _, n := range s.IngestNames() {
-		ip, err := s.IP(ctx, n)
+	for _, n := range s.Ingest.Names() {
+		ip, err := s.Node(n).IP(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +139,7 @@ func TestMonitoring(t *testing.T) {
 		for q, want := range map[string]float64{
 			`max(redis_connected_slaves and on (instance) redis_instance_info{role="master"})`: 2,
 			`count(redis_up == 1)`:                                3,
-			`sum(haproxy_backend_active_servers{proxy="ingest"})`: float64(len(s.IngestNames())),
+			`sum(haproxy_backend_active_servers{proxy="ingest"})`: float64(len(s.Ingest.Names())),
 		} {
 			err := retry(ctx, time.Second, func() error {
 				got, err := queryScalar(ctx, api, q)

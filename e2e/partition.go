@@ -34,7 +34,7 @@ func isIngest(name string) bool { return strings.HasPrefix(name, "ingest-") }
 func Partition(ctx context.Context, s *Stack, a, b []string) (heal func(context.Context) error, err error) {
 	ips := map[string]string{}
 	for _, n := range append(append([]string{}, a...), b...) {
-		ip, err := s.IP(ctx, n)
+		ip, err := s.Node(n).IP(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("partition: %w", err)
 		}
@@ -91,7 +91,7 @@ func routes(ctx context.Context, s *Stack, op string, containers []string, peers
 		go func() {
 			defer wg.Done()
 			cmd := append([]string{"sh", "-c", script, "sh", op}, peers[n]...)
-			if _, err := s.Exec(ctx, n, cmd...); err != nil {
+			if _, err := s.Node(n).Exec(ctx, cmd...); err != nil {
 				errs[i] = fmt.Errorf("route %s in %s: %w", op, n, err)
 			}
 		}()

@@ -23,14 +23,14 @@ import (
 // INGEST_MIN_REPLICAS=2, http() loses no line, and no line is stored cut or
 // mangled; what network() lost in flight is measured.
 func TestSyslogNGIngestContainerStopped(t *testing.T) {
-	s := StartStack(t, Options{})
+	s := StartStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	web, err := s.HostAddr(ctx, "haproxy", httpPort)
+	web, err := s.HAProxy.Port(ctx, httpPort)
 	if err != nil {
 		t.Fatal(err)
 	}
-	noack, err := s.HostAddr(ctx, "haproxy", noackPort)
+	noack, err := s.HAProxy.Port(ctx, noackPort)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +58,11 @@ func TestSyslogNGIngestContainerStopped(t *testing.T) {
 		syslogngtest.Network(host, noackPortNum, "net-", 4096).Throttle(10_000),
 		syslogngtest.HTTP("http://"+web+"/v1/messages", "http-", 1000).Throttle(10_000),
 	}})
-	master, err := s.Master(ctx)
+	master, err := s.Redis.Master(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := s.Redis(master)
+	rdb := s.Redis.Client(master)
 	waitFor := func(what string, cond func(int64) bool) int64 {
 		t.Helper()
 		var got int64
@@ -84,8 +84,8 @@ func TestSyslogNGIngestContainerStopped(t *testing.T) {
 	waitFor("a third of both streams", func(l int64) bool { return l >= 2*n/3 })
 
 	victim := ""
-	for _, name := range s.IngestNames() {
-		m, err := s.IngestMetrics(ctx, name)
+	for _, name := range s.Ingest.Names() {
+		m, err := s.Ingest.Metrics(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestSyslogNGIngestContainerStopped(t *testing.T) {
 		t.Fatal("no ingest container holds syslog-ng's network() connection")
 	}
 	stopped := time.Now()
-	if err := s.Stop(ctx, victim, 40*time.Second); err != nil {
+	if err := s.Node(victim).Stop(ctx, 40*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%s (holding network()'s connection) drained and stopped in %s", victim, time.Since(stopped).Round(time.Millisecond))
@@ -112,7 +112,7 @@ func TestSyslogNGIngestContainerStopped(t *testing.T) {
 		}
 		return time.Since(since) > 10*time.Second
 	})
-	vals, err := s.ReadQueue(ctx, master)
+	vals, err := s.Redis.ReadQueue(ctx, master)
 	if err != nil {
 		t.Fatal(err)
 	}

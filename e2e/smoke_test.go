@@ -21,7 +21,7 @@ import (
 // taking an ingest out of rotation and back, once frozen (checks time out)
 // and once unready (/ready answers 503).
 func TestSmoke(t *testing.T) {
-	s := StartStack(t, Options{})
+	s := StartStack(t)
 
 	// The load's clients stay connected until the connection check has run.
 	load := &smokeLoad{}
@@ -37,12 +37,12 @@ func TestSmoke(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, name := range s.IngestNames() {
-			row, err := s.IngestServer(ctx, name)
+		for _, name := range s.Ingest.Names() {
+			row, err := s.HAProxy.IngestServer(ctx, name)
 			if err != nil {
 				t.Fatalf("haproxy server of %s: %v", name, err)
 			}
-			metrics, err := s.IngestMetrics(ctx, name)
+			metrics, err := s.Ingest.Metrics(ctx, name)
 			if err != nil {
 				t.Fatalf("metrics of %s: %v", name, err)
 			}
@@ -65,44 +65,44 @@ func TestSmoke(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		const victim = "ingest-2"
-		if _, err := s.WaitServerStatus(ctx, victim, "UP"); err != nil {
+		if _, err := s.HAProxy.WaitServerStatus(ctx, victim, "UP"); err != nil {
 			t.Fatalf("before: %v", err)
 		}
 		t0 := time.Now()
 		// A frozen container answers no health check: /ready times out.
-		if err := s.Pause(ctx, victim); err != nil {
+		if err := s.Node(victim).Pause(ctx); err != nil {
 			t.Fatal(err)
 		}
 		paused := true
 		defer func() {
 			if paused {
-				_ = s.Unpause(context.Background(), victim)
+				_ = s.Node(victim).Unpause(context.Background())
 			}
 		}()
-		row, err := s.WaitServerStatus(ctx, victim, "DOWN")
+		row, err := s.HAProxy.WaitServerStatus(ctx, victim, "DOWN")
 		if err != nil {
 			t.Fatalf("paused %s: %v", victim, err)
 		}
 		t.Logf("%s (%s) DOWN %s after pause (check_status %s)", victim, row.Server, time.Since(t0).Round(10*time.Millisecond), row.Raw["check_status"])
 
 		// While it is down, new connections go to the others and are acked.
-		rec := sendAndAck(t, s.HAProxyAddr(), "while-down", 200)
+		rec := sendAndAck(t, haproxyDataAddr(t, s), "while-down", 200)
 		t.Logf("sent 200 messages while %s was down: %d acked", victim, rec)
 		if rec != 200 {
 			t.Errorf("acked %d of 200 messages while %s was down", rec, victim)
 		}
 
 		t1 := time.Now()
-		if err := s.Unpause(ctx, victim); err != nil {
+		if err := s.Node(victim).Unpause(ctx); err != nil {
 			t.Fatal(err)
 		}
 		paused = false
-		row, err = s.WaitServerStatus(ctx, victim, "UP")
+		row, err = s.HAProxy.WaitServerStatus(ctx, victim, "UP")
 		if err != nil {
 			t.Fatalf("unpaused %s: %v", victim, err)
 		}
 		t.Logf("%s (%s) UP %s after unpause", victim, row.Server, time.Since(t1).Round(10*time.Millisecond))
-		if err := s.WaitHAProxyUp(ctx, s.Options().IngestReplicas); err != nil {
+		if err := s.HAProxy.WaitUp(ctx, s.Config().IngestReplicas); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -111,7 +111,7 @@ func TestSmoke(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		const victim = "ingest-3"
-		if _, err := s.WaitServerStatus(ctx, victim, "UP"); err != nil {
+		if _, err := s.HAProxy.WaitServerStatus(ctx, victim, "UP"); err != nil {
 			t.Fatalf("before: %v", err)
 		}
 		// Cut the ingest off from every Redis node and Sentinel: it stays up and
@@ -127,11 +127,11 @@ func TestSmoke(t *testing.T) {
 				_ = heal(context.Background())
 			}
 		}()
-		row, err := s.WaitServerStatus(ctx, victim, "DOWN")
+		row, err := s.HAProxy.WaitServerStatus(ctx, victim, "DOWN")
 		if err != nil {
 			t.Fatalf("cut off %s: %v", victim, err)
 		}
-		code, body, err := s.IngestGet(ctx, victim, "/ready")
+		code, body, err := s.Ingest.Get(ctx, victim, "/ready")
 		t.Logf("%s (%s) DOWN %s after losing Redis (check_status %s, check_code %s); /ready answers %d %s",
 			victim, row.Server, time.Since(t0).Round(10*time.Millisecond), row.Raw["check_status"], row.Raw["check_code"], code, strings.TrimSpace(body))
 		if err != nil || code != http.StatusServiceUnavailable {
@@ -146,12 +146,12 @@ func TestSmoke(t *testing.T) {
 			t.Fatal(err)
 		}
 		healed = true
-		row, err = s.WaitServerStatus(ctx, victim, "UP")
+		row, err = s.HAProxy.WaitServerStatus(ctx, victim, "UP")
 		if err != nil {
 			t.Fatalf("healed %s: %v", victim, err)
 		}
 		t.Logf("%s (%s) UP %s after the partition healed", victim, row.Server, time.Since(t1).Round(10*time.Millisecond))
-		if rec := sendAndAck(t, s.HAProxyAddr(), "after-heal", 200); rec != 200 {
+		if rec := sendAndAck(t, haproxyDataAddr(t, s), "after-heal", 200); rec != 200 {
 			t.Errorf("acked %d of 200 messages after the heal", rec)
 		}
 	})
@@ -195,7 +195,7 @@ func runSmokeLoad(t *testing.T, s *Stack, load *smokeLoad, conns, total int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	per := total / conns
-	addr := s.HAProxyAddr()
+	addr := haproxyDataAddr(t, s)
 	for range conns {
 		c, err := client.Dial(context.Background(), client.Config{Addr: addr, MaxUnacked: 5000})
 		if err != nil {
@@ -245,7 +245,7 @@ func runSmokeLoad(t *testing.T, s *Stack, load *smokeLoad, conns, total int) {
 	}
 
 	t1 := time.Now()
-	master, list, replicas, err := s.ReadAll(ctx)
+	master, list, replicas, err := s.Redis.ReadAll(ctx)
 	if err != nil {
 		t.Fatalf("read back: %v", err)
 	}
@@ -307,6 +307,18 @@ func checkSmokeList(t *testing.T, node string, list []string, conns, per int) {
 	if bad > 10 {
 		t.Errorf("%s: ... %d problems in all", node, bad)
 	}
+}
+
+// haproxyDataAddr is HAProxy's data port on 127.0.0.1; not finding it ends the test.
+func haproxyDataAddr(t *testing.T, s *Stack) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addr, err := s.HAProxy.Addr(ctx)
+	if err != nil {
+		t.Fatalf("haproxy data port: %v", err)
+	}
+	return addr
 }
 
 // sendAndAck sends n messages over one new connection and returns how many were acked.

@@ -24,8 +24,8 @@ func TestStatusScreen(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatalf("tmux is required: %v", err)
 	}
-	s := StartStack(t, Options{})
-	img := s.Image("status")
+	s := StartStack(t)
+	img := s.Containers.Image("status")
 	if err := exec.Command("docker", "image", "inspect", img).Run(); err != nil {
 		t.Fatalf("image %s not found: run `make images`", img)
 	}
@@ -33,7 +33,7 @@ func TestStatusScreen(t *testing.T) {
 	defer cancel()
 
 	const n = 100
-	c, err := client.Dial(ctx, client.Config{Addr: s.HAProxyAddr()})
+	c, err := client.Dial(ctx, client.Config{Addr: haproxyDataAddr(t, s)})
 	if err != nil {
 		t.Fatalf("dial haproxy: %v", err)
 	}
@@ -46,14 +46,14 @@ func TestStatusScreen(t *testing.T) {
 		t.Fatalf("acks: %v", err)
 	}
 	c.Close()
-	master, err := s.Master(ctx)
+	master, err := s.Redis.Master(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Own tmux server (-L) and a named container: the cleanup removes exactly these.
 	sock := fmt.Sprintf("sluice-e2e-status-%d", os.Getpid())
-	name := s.ContainerName("status")
+	name := s.Containers.ContainerName("status")
 	tmux := func(args ...string) (string, error) {
 		out, err := exec.CommandContext(ctx, "tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
 		return string(out), err
@@ -63,7 +63,7 @@ func TestStatusScreen(t *testing.T) {
 		_ = exec.Command("docker", "rm", "-f", name).Run()
 	})
 	cmd := strings.Join([]string{
-		"docker run --rm -it --name", name, "--network", s.NetworkName(),
+		"docker run --rm -it --name", name, "--network", s.Containers.Network(),
 		"-e STATUS_REDIS_USERNAME=status -e STATUS_REDIS_PASSWORD=" + s.RedisPassword,
 		"-e STATUS_SENTINEL_PASSWORD=" + s.RedisPassword,
 		"-e STATUS_HAPROXY_STATS_USER=" + s.StatsUser,
