@@ -29,7 +29,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/sluice-ingest/sluice/internal/reliability"
 )
 
