@@ -10,7 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,6 +24,8 @@ func killAllRedis(f *faultRun) error {
 	if err != nil {
 		return err
 	}
+	logs := markLogs(f, append(RedisNames(), SentinelNames()...)...)
+	defer logs.noteSince(f, failoverWords...)
 	var errs []error
 	for _, n := range RedisNames() {
 		errs = append(errs, f.s.Node(n).Kill(f.ctx))
@@ -145,3 +150,32 @@ func TestFaultsShippedTimings(t *testing.T) {
 		t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
 	}
 }
+
+// logMark remembers how many log lines each container had, so that what
+// they logged during a scenario can be noted afterwards.
+type logMark map[string]int
+
+func markLogs(f *faultRun, names ...string) logMark {
+	m := logMark{}
+	for _, n := range names {
+		m[n] = len(strings.Split(f.s.Node(n).Logs(f.ctx), "\n"))
+	}
+	return m
+}
+
+// noteSince notes the lines logged since the mark that contain one of
+// words: the Sentinels' failover events, the entrypoint's role changes.
+func (m logMark) noteSince(f *faultRun, words ...string) {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		lines := strings.Split(f.s.Node(n).Logs(f.ctx), "\n")
+		for _, l := range lines[min(m[n], len(lines)):] {
+			if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(l, w) }) {
+				f.note("%s: %s", n, strings.TrimSpace(l))
+			}
+		}
+	}
+}
+
+// failoverWords are the Sentinel events and entrypoint lines worth a note.
+var failoverWords = []string{"+odown", "+try-failover", "+elected-leader", "+selected-slave", "+promoted-slave",
+	"-failover-abort", "+failover-end", "+switch-master", "+convert-to-slave", "sluice-entrypoint"}
