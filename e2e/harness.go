@@ -50,6 +50,8 @@ import (
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/network"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Shared names (ARCHITECTURE.md).
@@ -57,7 +59,7 @@ const (
 	// SentinelMaster is the master name the Sentinels monitor.
 	SentinelMaster = "sluice"
 	// QueueKey is the Redis list the ingest service appends to.
-	QueueKey = "data_queue"
+	QueueKey = redisconn.DefaultKey
 
 	redisPort    = "6379/tcp"
 	sentinelPort = "26379/tcp"

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // aspects are the ways compare can find compose.yaml and the module apart.
@@ -535,5 +537,18 @@ func TestUncomparedSettingsFail(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The queue key the module gives ingest is the one the Go code defaults to
+// (redisconn.DefaultKey); TestModuleMatchesCompose holds every other
+// container to compose.yaml, whose test checks the same.
+func TestQueueKeyIsTheDefault(t *testing.T) {
+	_, top, err := loadModule(".")
+	if err != nil {
+		t.Fatalf("load terraform module: %v", err)
+	}
+	if got := top["ingest"].EnvValue["INGEST_REDIS_KEY"]; got != redisconn.DefaultKey {
+		t.Errorf("ingest: INGEST_REDIS_KEY=%q, want redisconn.DefaultKey %q", got, redisconn.DefaultKey)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Outcome errors of Lane.Push.
@@ -354,7 +356,7 @@ func (l *Flusher) retried(reason string) {
 // reason classifies an error for the retries metric.
 func reason(err error) string {
 	switch {
-	case errors.Is(err, ErrNotMaster):
+	case errors.Is(err, redisconn.ErrNotMaster):
 		return "not_master"
 	}
 	var rerr redis.Error

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -36,7 +37,7 @@ func TestLaneIdempotent(t *testing.T) {
 	mc := master.Client()
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 4}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: time.Second, PoolSize: 4}, m, discard())
 	defer rdb.Close()
 	o := WriterOptions{Key: "q", RetryTimeout: 2 * time.Minute, Logger: discard(), Metrics: m}
 	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
@@ -118,7 +119,7 @@ func TestLaneLargeBatch(t *testing.T) {
 	mc := master.Client()
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "big", Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -174,7 +175,7 @@ func TestLaneRetryAfterLostReply(t *testing.T) {
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
 	const waitTimeout = 30 * time.Second // WAIT stays pending until the test acts
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Password: "pw", Timeout: time.Second, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr, RedisPassword: "pw"}, Timeout: time.Second, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: 1, WaitTimeout: waitTimeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -233,7 +234,7 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 			t.Fatalf("CLIENT LIST: %v", err)
 		}
 		for _, line := range strings.Split(list, "\n") {
-			if id := field(line, "id"); field(line, "cmd") == "wait" && id != skip {
+			if id := clientField(line, "id"); clientField(line, "cmd") == "wait" && id != skip {
 				return id
 			}
 		}
@@ -272,7 +273,7 @@ func TestLaneRejected(t *testing.T) {
 			defer mc.Close()
 			ctx := context.Background()
 			m := NewMetrics(prometheus.NewRegistry())
-			rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+			rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: time.Second, PoolSize: 2}, m, discard())
 			defer rdb.Close()
 			w := NewWriter(rdb, WriterOptions{Key: "q", Logger: discard(), Metrics: m})
 			lane := w.NewFlusher()
@@ -350,7 +351,7 @@ func TestLaneLateFirstAttempt(t *testing.T) {
 	proxy := newHoldProxy(t, master.Addr)
 	m := NewMetrics(prometheus.NewRegistry())
 	const timeout = 300 * time.Millisecond // the lane gives up on a held attempt after this
-	rdb := NewClient(ClientOptions{Addr: proxy.Addr(), Timeout: timeout, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: proxy.Addr()}, Timeout: timeout, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "q", RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -438,7 +439,7 @@ func TestLaneLateTransaction(t *testing.T) {
 			m := NewMetrics(prometheus.NewRegistry())
 			const timeout = 300 * time.Millisecond // the lane gives up on a held attempt after this
 			const waitTimeout = 200 * time.Millisecond
-			rdb := NewClient(ClientOptions{Addr: proxy.Addr(), Timeout: timeout, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
+			rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: proxy.Addr()}, Timeout: timeout, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
 			defer rdb.Close()
 			w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: minReplicas, WaitTimeout: waitTimeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
 			lane := w.NewFlusher()
@@ -513,7 +514,7 @@ func TestLaneScriptCache(t *testing.T) {
 	mc := master.Client()
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: time.Second, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "q", Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -604,7 +605,7 @@ func calls(stats, cmd string) string {
 // not retry in step after a failover. It draws a series of pauses for the
 // same backoff on two lanes of one Writer and a lane of another Writer.
 func TestBackoffJitter(t *testing.T) {
-	rdb := NewClient(ClientOptions{Addr: "127.0.0.1:1", Timeout: time.Second}, NewMetrics(prometheus.NewRegistry()), discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: "127.0.0.1:1"}, Timeout: time.Second}, NewMetrics(prometheus.NewRegistry()), discard())
 	defer rdb.Close()
 	o := WriterOptions{Key: "q", Logger: discard()}
 	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
@@ -646,4 +647,14 @@ func TestBackoffJitter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clientField is the value of key in a CLIENT LIST line ("id=7 cmd=wait").
+func clientField(line, key string) string {
+	for _, kv := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
