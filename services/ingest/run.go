@@ -100,6 +100,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 		return err
 	}
 
+	// One gauge for the whole service: every front end drains together.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sluice_ingest_draining",
+		Help: "1 while the service drains after SIGTERM.",
+	}, func() float64 {
+		if ctx.Err() != nil {
+			return 1
+		}
+		return 0
+	}))
+
 	storeMetrics := store.NewMetrics(reg)
 	mode := "single"
 	if len(cfg.SentinelAddrs) > 0 {
