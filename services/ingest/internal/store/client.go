@@ -1,11 +1,11 @@
 // Package store writes batches of messages to Redis: one idempotent
 // multi-value RPUSH per flush that records the flush's sequence number in a
-// per-lane key, plus WAIT when replicated acks are required, in one
+// per-flusher sequence key, plus WAIT when replicated acks are required, in one
 // pipeline on one dedicated connection, retried until a deadline across
 // failovers without storing a batch twice. A flush's first attempt is a
-// MULTI/EXEC guarded by a WATCH of the lane key (it aborts once anything
+// MULTI/EXEC guarded by a WATCH of the sequence key (it aborts once anything
 // else wrote the key); the first flush on a connection and every retry are
-// a script (EVALSHA) that pushes only if the lane key does not show the
+// a script (EVALSHA) that pushes only if the sequence key does not show the
 // flush as applied yet.
 package store
 

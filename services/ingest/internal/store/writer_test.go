@@ -46,7 +46,7 @@ func TestLaneIdempotent(t *testing.T) {
 		defer l.Close()
 	}
 	if k0, k1, k2 := lanes["w1/0"].Key(), lanes["w1/1"].Key(), lanes["w2/0"].Key(); k0 == k1 || k0 == k2 || k1 == k2 {
-		t.Fatalf("lane keys not unique: %s %s %s", k0, k1, k2)
+		t.Fatalf("sequence keys not unique: %s %s %s", k0, k1, k2)
 	}
 
 	const (
@@ -103,7 +103,7 @@ func TestLaneIdempotent(t *testing.T) {
 			ttl, err := mc.PTTL(ctx, l.Key()).Result()
 			// 10 x RetryTimeout = 20 min, above the 10 min minimum; the
 			// key was just SET, so far more than 10 min must be left.
-			if err != nil || ttl <= MinLaneKeyTTL || ttl > 20*time.Minute {
+			if err != nil || ttl <= MinSeqKeyTTL || ttl > 20*time.Minute {
 				t.Fatalf("lane key TTL %v (%v), want (10m, 20m]", ttl, err)
 			}
 		})
@@ -112,7 +112,7 @@ func TestLaneIdempotent(t *testing.T) {
 
 // TestLaneLargeBatch pushes batches around and above the Lua unpack limit
 // (about 8000 values) both ways: through Push and as a retry of a flush
-// whose first attempt never landed (laneScript pushes in chunks of 4000 in
+// whose first attempt never landed (seqScript pushes in chunks of 4000 in
 // both): in order, once.
 func TestLaneLargeBatch(t *testing.T) {
 	master := redistest.NewRedis(t, redistest.RedisOptions{})
@@ -249,7 +249,7 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 }
 
 // TestLaneRejected: flushes Redis refuses are never acknowledged and leave
-// nothing behind. Below min-replicas-to-write laneScript is refused before
+// nothing behind. Below min-replicas-to-write seqScript is refused before
 // anything runs (declared as writing by its #!lua line, so refused like a
 // plain RPUSH). When the list key holds a string, the script's RPUSH fails
 // and the script stops before its SET: the lane key is not written either.
@@ -501,7 +501,7 @@ func TestLaneLateTransaction(t *testing.T) {
 	}
 }
 
-// TestLaneScriptCache: the first flush on a connection is laneScript, sent
+// TestLaneScriptCache: the first flush on a connection is seqScript, sent
 // with its text (EVAL); the lane's later flushes are WATCH-guarded
 // transactions (EXEC). When the lane key was written since the lane's last
 // flush (here another client SETs it to the value it holds), the
