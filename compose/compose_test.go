@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // service holds the parts of a Compose service these rules look at. yaml.v3
@@ -261,5 +263,27 @@ func TestMonitoringOverride(t *testing.T) {
 	}
 	if env := services["redis-exporter"].Environment; env["REDIS_PASSWORD"] == "" {
 		t.Errorf("redis-exporter environment %v lacks REDIS_PASSWORD", env)
+	}
+}
+
+// The queue key the services are given is the one the Go code defaults to
+// (redisconn.DefaultKey): consumers, backup and status read that list.
+func TestQueueKeyIsTheDefault(t *testing.T) {
+	_, services := load(t)
+	keys := regexp.MustCompile(`^(INGEST_REDIS|BACKUP|CONSUMER|STATUS)_KEY$`)
+	seen := 0
+	for name, s := range services {
+		for k, v := range s.Environment {
+			if !keys.MatchString(k) {
+				continue
+			}
+			seen++
+			if v != redisconn.DefaultKey {
+				t.Errorf("%s: %s=%s, want redisconn.DefaultKey %q", name, k, v, redisconn.DefaultKey)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no service sets a queue key (INGEST_REDIS_KEY): the test looks for the wrong names")
 	}
 }

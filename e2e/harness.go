@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Shared names (ARCHITECTURE.md).
@@ -49,7 +51,7 @@ const (
 	// SentinelMaster is the master name the Sentinels monitor.
 	SentinelMaster = "sluice"
 	// QueueKey is the Redis list the ingest service appends to.
-	QueueKey = "data_queue"
+	QueueKey = redisconn.DefaultKey
 
 	redisPort    = "6379/tcp"
 	sentinelPort = "26379/tcp"

@@ -82,7 +82,7 @@ func TestStatusScreen(t *testing.T) {
 		regexp.MustCompile(`CKQUORUM OK 3 usable Sentinels`),
 		regexp.MustCompile(`(?m)^INGEST +3/3 ready`),
 		regexp.MustCompile(`(?m)^HAPROXY +ingest +UP +3/3 UP`),
-		regexp.MustCompile(fmt.Sprintf(`(?m)^QUEUE +data_queue length %d on %s:6379`, n, master)),
+		regexp.MustCompile(fmt.Sprintf(`(?m)^QUEUE +`+QueueKey+` length %d on %s:6379`, n, master)),
 		regexp.MustCompile(`(?m)^ACKS +[0-9.]+ msg/s acked`),
 	}
 	// Bounded: the first screen comes after one sample (1 s); Sentinels may

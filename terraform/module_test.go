@@ -13,6 +13,8 @@ import (
 
 	"github.com/sluice-ingest/sluice/terraform/internal/topology"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // aspects are the ways compare can find compose.yaml and the module apart.
@@ -540,5 +542,18 @@ func TestUncomparedSettingsFail(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The queue key the module gives ingest is the one the Go code defaults to
+// (redisconn.DefaultKey); TestModuleMatchesCompose holds every other
+// container to compose.yaml, whose test checks the same.
+func TestQueueKeyIsTheDefault(t *testing.T) {
+	_, top, err := loadModule(".")
+	if err != nil {
+		t.Fatalf("load terraform module: %v", err)
+	}
+	if got := top["ingest"].EnvValue["INGEST_REDIS_KEY"]; got != redisconn.DefaultKey {
+		t.Errorf("ingest: INGEST_REDIS_KEY=%q, want redisconn.DefaultKey %q", got, redisconn.DefaultKey)
 	}
 }

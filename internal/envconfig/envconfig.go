@@ -4,8 +4,12 @@
 // their variable, the `-h` variable table built from the `desc` tags, secrets
 // read from `*_FILE` variables and comma-list trimming.
 //
-// The struct stays in its service, with its own defaults and Validate(); only
-// flat structs of tagged fields are supported (no nested structs).
+// The struct stays in its service, with its own defaults and Validate().
+// Its fields are tagged fields and, one level deep, embedded structs of
+// tagged fields (a shared part such as redisconn.Config): their variables
+// take the same prefix and stand where the struct is embedded. A default
+// that lives in Go rather than in a tag comes from the struct's
+// EnvDefaults method (see Defaulter).
 package envconfig
 
 import (
@@ -27,18 +31,51 @@ type Variable struct {
 	Description string // the desc tag
 }
 
-// Variables lists the variables of the struct T in declaration order; fields
-// without an `env` tag are left out.
+// Defaulter is a configuration struct with defaults that are Go values
+// (a constant shared with other code) instead of envDefault tags.
+// EnvDefaults maps variable names without prefix to their default; it
+// overrides an envDefault tag, an embedded struct's included.
+type Defaulter interface {
+	EnvDefaults() map[string]string
+}
+
+// Variables lists the variables of the struct T in declaration order, those
+// of an embedded struct where it is embedded; fields without an `env` tag
+// are left out.
 func Variables[T any](prefix string) []Variable {
-	t := reflect.TypeFor[T]()
-	out := make([]Variable, 0, t.NumField())
+	var defaults map[string]string
+	if d, ok := any(*new(T)).(Defaulter); ok {
+		defaults = d.EnvDefaults()
+	}
+	var out []Variable
+	for _, f := range fields(reflect.TypeFor[T]()) {
+		name := envName(f)
+		def := f.Tag.Get("envDefault")
+		if d, ok := defaults[name]; ok {
+			def = d
+		}
+		out = append(out, Variable{Name: prefix + name, Default: def, Description: f.Tag.Get("desc")})
+	}
+	return out
+}
+
+// fields lists the fields of t that have an `env` tag, with those of its
+// embedded structs (one level) in their place.
+func fields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name := envName(f)
-		if name == "" {
+		if envName(f) != "" {
+			out = append(out, f)
 			continue
 		}
-		out = append(out, Variable{Name: prefix + name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc")})
+		if f.Anonymous && f.IsExported() && f.Type.Kind() == reflect.Struct { // env fills exported ones only
+			for j := range f.Type.NumField() {
+				if g := f.Type.Field(j); envName(g) != "" {
+					out = append(out, g)
+				}
+			}
+		}
 	}
 	return out
 }
@@ -50,7 +87,7 @@ func envName(f reflect.StructField) string {
 }
 
 // Parse fills cfg from the variables of T read through getenv; an unset or
-// empty variable gets its envDefault. Each parse error names its variable
+// empty variable gets its default (Variables). Each parse error names its variable
 // and the expected type ("INGEST_BATCH_MAX: not a valid int: ...").
 // Validation is the caller's: Parse checks only that values parse.
 func Parse[T any](cfg *T, prefix string, getenv func(string) string) error {
@@ -58,6 +95,8 @@ func Parse[T any](cfg *T, prefix string, getenv func(string) string) error {
 	for _, v := range Variables[T](prefix) {
 		if val := getenv(v.Name); val != "" {
 			environ[v.Name] = val
+		} else if v.Default != "" {
+			environ[v.Name] = v.Default
 		}
 	}
 	if err := env.ParseWithOptions(cfg, env.Options{Prefix: prefix, Environment: environ}); err != nil {

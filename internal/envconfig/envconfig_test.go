@@ -74,27 +74,7 @@ func TestParse(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var got testConfig
-			err := Parse(&got, "T_", getenv(tc.env))
-			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("no error, parsed %+v", got)
-				}
-				for _, w := range tc.wantErr {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error lacks %q:\n%v", w, err)
-					}
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %+v, want %+v", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParse(t, "T_", tc.env, tc.want, tc.wantErr) })
 	}
 }
 
@@ -310,5 +290,91 @@ func TestJoin(t *testing.T) {
 	}
 	if err := Join(nil, nil); err != nil {
 		t.Errorf("Join(nil, nil) = %v", err)
+	}
+}
+
+// Shared is a part several configurations embed (exported: env sets only
+// exported fields).
+type Shared struct {
+	Host  string `env:"HOST" envDefault:"h:1" desc:"shared host"`
+	Tries int    `env:"TRIES" desc:"shared tries"`
+}
+
+type embeddingConfig struct {
+	First string `env:"FIRST" desc:"before the embedded part"`
+	Shared
+	Key  string `env:"KEY" desc:"default from Go"`
+	Last int    `env:"LAST" envDefault:"5" desc:"after the embedded part"`
+}
+
+func (embeddingConfig) EnvDefaults() map[string]string {
+	return map[string]string{"KEY": "from-go", "TRIES": "2"}
+}
+
+func TestEmbedded(t *testing.T) {
+	wantVars := []Variable{
+		{"E_FIRST", "", "before the embedded part"},
+		{"E_HOST", "h:1", "shared host"},
+		{"E_TRIES", "2", "shared tries"},
+		{"E_KEY", "from-go", "default from Go"},
+		{"E_LAST", "5", "after the embedded part"},
+	}
+	if got := Variables[embeddingConfig]("E_"); !reflect.DeepEqual(got, wantVars) {
+		t.Errorf("Variables\n%+v\nwant\n%+v", got, wantVars)
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    embeddingConfig
+		wantErr []string
+	}{
+		{
+			name: "defaults, tags and EnvDefaults",
+			want: embeddingConfig{Shared: Shared{Host: "h:1", Tries: 2}, Key: "from-go", Last: 5},
+		},
+		{
+			name: "embedded variables set",
+			env:  map[string]string{"E_FIRST": "a", "E_HOST": "x:2", "E_TRIES": "9", "E_KEY": "k", "E_LAST": ""},
+			want: embeddingConfig{First: "a", Shared: Shared{Host: "x:2", Tries: 9}, Key: "k", Last: 5},
+		},
+		{
+			name:    "an embedded variable's parse error names it",
+			env:     map[string]string{"E_TRIES": "often", "E_LAST": "x"},
+			wantErr: []string{"E_TRIES: not a valid int: ", "E_LAST: not a valid int: "},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { checkParse(t, "E_", tc.env, tc.want, tc.wantErr) })
+	}
+	lookups := []struct{ variable, want string }{{"HOST", "h:1"}, {"TRIES", "2"}, {"KEY", "from-go"}}
+	for _, l := range lookups {
+		if got := Lookup[embeddingConfig]("E_", l.variable, getenv(nil)); got != l.want {
+			t.Errorf("Lookup(%s) = %q, want %q", l.variable, got, l.want)
+		}
+	}
+}
+
+// checkParse parses env with prefix into a T and wants either want or an
+// error containing each of wantErr.
+func checkParse[T any](t *testing.T, prefix string, env map[string]string, want T, wantErr []string) {
+	t.Helper()
+	var got T
+	err := Parse(&got, prefix, getenv(env))
+	if len(wantErr) > 0 {
+		if err == nil {
+			t.Fatalf("no error, parsed %+v", got)
+		}
+		for _, w := range wantErr {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error lacks %q:\n%v", w, err)
+			}
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // bindAttempts is how often a start picks a new port after a bind failure.
@@ -150,17 +151,13 @@ func (r *Redis) Restart(ctx context.Context) error {
 
 // Client returns a new go-redis client for this server; the caller closes it.
 func (r *Redis) Client() *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr:                  r.Addr,
-		Username:              r.Username,
-		Password:              r.Password,
-		DialTimeout:           time.Second,
-		MaxRetries:            -1,
-		ContextTimeoutEnabled: true,
-		// Redis 7.0 has no maintenance notifications; go-redis's "auto" mode
-		// races on its shared options when several connections dial at once.
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	return redisconn.NewNodeClient(r.Addr, r.Username, r.Password, clientOptions())
+}
+
+// clientOptions are those of the test clients: no retries, each command
+// bounded by its context.
+func clientOptions() redisconn.Options {
+	return redisconn.Options{DialTimeout: time.Second, NoRetries: true, ContextTimeout: true}
 }
 
 // Close kills the server and removes its dir.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // MasterName is the Sentinel master name every part of sluice uses.
@@ -134,13 +136,7 @@ func (s *Sentinel) Restart(ctx context.Context) error {
 
 // Client returns a new go-redis Sentinel client; the caller closes it.
 func (s *Sentinel) Client() *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{
-		Addr:                  s.Addr,
-		Password:              s.Password,
-		DialTimeout:           time.Second,
-		MaxRetries:            -1,
-		ContextTimeoutEnabled: true,
-	})
+	return redisconn.Config{SentinelPassword: s.Password}.NewSentinel(s.Addr, clientOptions())
 }
 
 // Master asks this Sentinel for the current master address of MasterName.

@@ -23,7 +23,7 @@ import (
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
-	"github.com/sluice-ingest/sluice/internal/redislog"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/services/backup/internal/admin"
 	"github.com/sluice-ingest/sluice/services/backup/internal/config"
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
@@ -119,16 +119,13 @@ func load(getenv func(string) string, logOut io.Writer) (config.Config, *slog.Lo
 	}
 	level, _ := cfg.SlogLevel()
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
-	redislog.Use(log)
+	redisconn.UseLogger(log)
 	return cfg, log, nil
 }
 
 func newSnapshotter(cfg config.Config, log *slog.Logger) (*snapshot.Snapshotter, error) {
 	return snapshot.New(snapshot.Options{
-		Dir: cfg.Dir, Key: cfg.Key,
-		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster,
-		SentinelUsername: cfg.SentinelUsername, SentinelPassword: cfg.SentinelPassword,
-		RedisAddr: cfg.RedisAddr, Username: cfg.RedisUsername, Password: cfg.RedisPassword,
+		Dir: cfg.Dir, Key: cfg.Key, Redis: cfg.Config,
 		Attempts: cfg.Attempts, IdleTimeout: cfg.IdleTimeout, Logger: log,
 	})
 }
@@ -327,9 +324,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		file = filepath.Join(cfg.Dir, file) // a bare name means a snapshot in BACKUP_DIR
 	}
 	_, err = restore.Run(ctx, file, restore.Options{
-		SentinelAddrs: cfg.SentinelAddrs, MasterName: cfg.SentinelMaster,
-		SentinelUsername: cfg.SentinelUsername, SentinelPassword: cfg.SentinelPassword,
-		RedisAddr: cfg.RedisAddr, Username: cfg.RedisUsername, Password: cfg.RedisPassword, Key: cfg.Key,
+		Redis: cfg.Config, Key: cfg.Key,
 		Replace: *replace, Confirm: *confirm, Out: stdout,
 	})
 	if errors.Is(err, restore.ErrNotConfirmed) {

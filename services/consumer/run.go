@@ -11,11 +11,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/internal/cli"
-	"github.com/sluice-ingest/sluice/internal/redislog"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/services/consumer/internal/config"
 	"github.com/sluice-ingest/sluice/services/consumer/queue"
 )
@@ -90,8 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	level, _ := cfg.SlogLevel()
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	redislog.Use(log)
-	rdb := newClient(cfg)
+	redisconn.UseLogger(log)
+	// go-redis's own retries stay on; consume retries beyond them until
+	// CONSUMER_RETRY_TIMEOUT. A stale Sentinel answer that points at a
+	// replica is harmless: LMOVE and LREM are refused there (READONLY) and
+	// retried.
+	rdb := redisconn.NewClient(cfg.Config, redisconn.Options{})
 	defer rdb.Close()
 
 	if f.recover != "" {
@@ -115,34 +118,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	n, err := consume(ctx, rdb, cfg, f, out, log)
 	log.Info("consumer stopped", "messages", n, "err", err)
 	return err
-}
-
-// newClient is a go-redis client for the master, in single-node or
-// Sentinel mode. Its own retries are go-redis's defaults; consume retries
-// beyond them until CONSUMER_RETRY_TIMEOUT. A stale Sentinel answer that
-// points at a replica is harmless: LMOVE and LREM are refused there
-// (READONLY) and retried.
-func newClient(cfg config.Config) *redis.Client {
-	if len(cfg.SentinelAddrs) > 0 {
-		// The failover client disables maintenance notifications itself
-		// (Redis 7.0 has none).
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:       cfg.SentinelMaster,
-			SentinelAddrs:    cfg.SentinelAddrs,
-			SentinelUsername: cfg.SentinelUsername,
-			SentinelPassword: cfg.SentinelPassword,
-			Username:         cfg.RedisUsername,
-			Password:         cfg.RedisPassword,
-		})
-	}
-	return redis.NewClient(&redis.Options{
-		Addr:     cfg.RedisAddr,
-		Username: cfg.RedisUsername,
-		Password: cfg.RedisPassword,
-		// Redis 7.0 has no maintenance notifications; go-redis's "auto"
-		// mode would try the handshake on every connection (and races).
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
 }
 
 // output is where the messages go: one line each.

@@ -16,7 +16,7 @@ import (
 	"github.com/sluice-ingest/sluice/internal/buildinfo"
 	"github.com/sluice-ingest/sluice/internal/cli"
 	"github.com/sluice-ingest/sluice/internal/envconfig"
-	"github.com/sluice-ingest/sluice/internal/redislog"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/admin"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/config"
@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	level, _ := cfg.SlogLevel()
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
-	redislog.Use(log)
+	redisconn.UseLogger(log)
 	return serve(ctx, cfg, log, nil)
 }
 
@@ -100,22 +100,27 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 		return err
 	}
 
+	// One gauge for the whole service: every front end drains together.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sluice_ingest_draining",
+		Help: "1 while the service drains after SIGTERM.",
+	}, func() float64 {
+		if ctx.Err() != nil {
+			return 1
+		}
+		return 0
+	}))
+
 	storeMetrics := store.NewMetrics(reg)
 	mode := "single"
 	if len(cfg.SentinelAddrs) > 0 {
 		mode = "sentinel"
 	}
 	rdb := store.NewClient(store.ClientOptions{
-		Addr:             cfg.RedisAddr,
-		SentinelAddrs:    envconfig.TrimList(cfg.SentinelAddrs),
-		MasterName:       cfg.SentinelMaster,
-		Username:         cfg.RedisUsername,
-		Password:         cfg.RedisPassword,
-		SentinelUsername: cfg.SentinelUsername,
-		SentinelPassword: cfg.SentinelPassword,
-		Timeout:          cfg.RedisTimeout,
-		WaitTimeout:      cfg.WaitTimeout,
-		PoolSize:         cfg.Writers + 4,
+		Redis:       cfg.Config,
+		Timeout:     cfg.RedisTimeout,
+		WaitTimeout: cfg.WaitTimeout,
+		PoolSize:    cfg.Writers + 4,
 	}, storeMetrics, log)
 	defer rdb.Close()
 	writer := store.NewWriter(rdb, store.WriterOptions{
@@ -189,7 +194,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onBound fun
 		ReadyInterval: cfg.ReadyInterval,
 		ReadyTimeout:  cfg.ReadyTimeout,
 	}, admin.Checks{
-		Redis: func(ctx context.Context) error { return store.CheckMaster(ctx, rdb) },
+		Redis: func(ctx context.Context) error { return redisconn.CheckMaster(ctx, rdb) },
 		Server: func() error {
 			var errs []error
 			for _, f := range frontends {

@@ -179,6 +179,7 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 		`sluice_ingest_messages_rejected_total{code="UNAVAILABLE",transport="tcp"} 0`, `sluice_ingest_connections_closed_total{reason="write_error",transport="tcp"} 0`,
 		"sluice_ingest_batch_messages_bucket", "sluice_ingest_redis_write_duration_seconds_bucket", "sluice_ingest_ack_latency_seconds_bucket",
 		`sluice_ingest_connections{transport="tcp"} 1`, "sluice_build_info{", `sluice_ingest_connections{transport="tcp_noack"} 0`, "sluice_ingest_inflight_bytes 0", "sluice_ingest_redis_failovers_total 0", "go_goroutines", "process_resident_memory_bytes",
+		"\nsluice_ingest_draining 0\n",
 	} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %q", m)
@@ -203,8 +204,18 @@ func TestServeReadyHealthcheckMetrics(t *testing.T) {
 	waitStatus(t, base+"/ready", http.StatusOK)
 
 	cancel()
-	// Draining: not ready while the drain delay keeps serving.
+	// Draining: not ready while the drain delay keeps serving, and the
+	// service's one gauge says so.
 	waitStatus(t, base+"/ready", http.StatusServiceUnavailable)
+	if resp, err := http.Get(base + "/metrics"); err != nil {
+		t.Errorf("/metrics while draining: %v", err)
+	} else {
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if n := strings.Count(string(body), "\nsluice_ingest_draining"); n != 1 || !strings.Contains(string(body), "\nsluice_ingest_draining 1\n") {
+			t.Errorf("/metrics while draining: %d sluice_ingest_draining series, want one at 1", n)
+		}
+	}
 	select {
 	case err := <-done:
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -132,7 +133,7 @@ func resetData(ctx context.Context, top *redistest.Topology) error {
 		return err
 	}
 	c := m.Client()
-	err = c.Unlink(ctx, "data_queue", "mylist").Err()
+	err = c.Unlink(ctx, redisconn.DefaultKey, "mylist").Err()
 	if err == nil {
 		// Replicas receive the UNLINK before the rewrite starts.
 		err = c.Do(ctx, "WAIT", len(top.Redis)-1, 10000).Err()

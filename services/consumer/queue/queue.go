@@ -50,10 +50,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // DefaultKey is the list the sluice ingest service pushes to.
-const DefaultKey = "data_queue"
+const DefaultKey = redisconn.DefaultKey
 
 // ErrEmpty is returned by Next when no message arrived within Options.Block.
 var ErrEmpty = errors.New("queue empty")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/envconfig"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Prefix is the prefix of every environment variable.
@@ -18,16 +19,8 @@ const Prefix = "BACKUP_"
 // Config is the whole backup configuration. Each field is one BACKUP_*
 // variable; `desc` feeds the `backup -h` table.
 type Config struct {
-	SentinelAddrs        []string `env:"SENTINEL_ADDRS" envSeparator:"," desc:"Sentinel mode: comma-separated Sentinel host:port list; snapshots come from an online replica"`
-	SentinelMaster       string   `env:"SENTINEL_MASTER" envDefault:"sluice" desc:"master name monitored by the Sentinels"`
-	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: snapshot this host:port whatever its role (exclusive with BACKUP_SENTINEL_ADDRS)"`
-	RedisUsername        string   `env:"REDIS_USERNAME" desc:"Redis ACL user (the shipped stack: backup; restore needs admin); empty means the default user"`
-	RedisPassword        string   `env:"REDIS_PASSWORD" desc:"Redis AUTH password (setting it and the _FILE variant is an error)"`
-	RedisPasswordFile    string   `env:"REDIS_PASSWORD_FILE" desc:"file holding the Redis password (trailing newline stripped)"`
-	SentinelUsername     string   `env:"SENTINEL_USERNAME" desc:"Sentinel ACL user; empty means the default user"`
-	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty means no Sentinel auth"`
-	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
-	Key                  string   `env:"KEY" envDefault:"data_queue" desc:"the queue list whose length goes into each snapshot's metadata"`
+	redisconn.Config
+	Key string `env:"KEY" desc:"the queue list whose length goes into each snapshot's metadata"`
 
 	Dir           string        `env:"DIR" envDefault:"/backups" desc:"directory of the snapshots (a volume)"`
 	CopyDir       string        `env:"COPY_DIR" desc:"optional second destination (e.g. a network mount): each snapshot is copied there, verified, and retained the same way"`
@@ -41,43 +34,25 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error"`
 }
 
+// EnvDefaults gives BACKUP_KEY its default (envconfig.Defaulter).
+func (Config) EnvDefaults() map[string]string {
+	return map[string]string{"KEY": redisconn.DefaultKey}
+}
+
 // Load reads the configuration through getenv, reads the password files
 // and validates the result; the error names every bad setting, whether it
 // did not parse or is not valid.
 func Load(getenv func(string) string) (Config, error) {
 	var cfg Config
 	perr := envconfig.Parse(&cfg, Prefix, getenv)
-	cfg.SentinelAddrs = envconfig.TrimList(cfg.SentinelAddrs)
+	cfg.Normalize()
 	invalid := cfg.Validate() // before the files fill the passwords: it reports setting both
-	return cfg, errors.Join(envconfig.Join(perr, invalid),
-		envconfig.ReadSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"),
-		envconfig.ReadSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"))
+	return cfg, errors.Join(envconfig.Join(perr, invalid), cfg.ReadSecrets(Prefix))
 }
 
 // Validate reports every invalid setting, each naming its variable.
 func (c Config) Validate() error {
 	p := envconfig.Problems{Prefix: Prefix}
-	switch {
-	case c.RedisAddr == "" && len(c.SentinelAddrs) == 0:
-		p.Addf("SENTINEL_ADDRS", "set it (or BACKUP_REDIS_ADDR for a single node)")
-	case c.RedisAddr != "" && len(c.SentinelAddrs) > 0:
-		p.Addf("REDIS_ADDR", "set it or BACKUP_SENTINEL_ADDRS, not both")
-	case c.RedisAddr != "":
-		p.HostPort("REDIS_ADDR", c.RedisAddr, true)
-	default:
-		for _, a := range c.SentinelAddrs {
-			p.HostPort("SENTINEL_ADDRS", a, true)
-		}
-		if c.SentinelMaster == "" {
-			p.Addf("SENTINEL_MASTER", "must not be empty in Sentinel mode")
-		}
-	}
-	if c.RedisPassword != "" && c.RedisPasswordFile != "" {
-		p.Addf("REDIS_PASSWORD", "set it or BACKUP_REDIS_PASSWORD_FILE, not both")
-	}
-	if c.SentinelPassword != "" && c.SentinelPasswordFile != "" {
-		p.Addf("SENTINEL_PASSWORD", "set it or BACKUP_SENTINEL_PASSWORD_FILE, not both")
-	}
 	if c.Key == "" {
 		p.Addf("KEY", "must not be empty")
 	}
@@ -106,7 +81,7 @@ func (c Config) Validate() error {
 	if _, err := c.SlogLevel(); err != nil {
 		p.Addf("LOG_LEVEL", "%v", err)
 	}
-	return p.Err()
+	return errors.Join(c.Config.Validate(Prefix), p.Err())
 }
 
 // SlogLevel parses LogLevel.

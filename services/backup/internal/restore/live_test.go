@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
 )
@@ -109,7 +110,7 @@ func TestRestoreWithLiveWriter(t *testing.T) {
 			const backupLen = 20000
 			push(t, mc, "backup", backupLen)
 			dir := t.TempDir()
-			s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, RedisAddr: r.Addr, Password: password})
+			s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, Redis: redisconn.Config{RedisAddr: r.Addr, RedisPassword: password}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +131,7 @@ func TestRestoreWithLiveWriter(t *testing.T) {
 				wg.Add(1)
 				go func() { defer wg.Done(); w.run(ctx, 200, 20000, stop) }()
 			}}
-			res, err := Run(ctx, filepath.Join(dir, m.File), Options{RedisAddr: r.Addr, Password: password,
+			res, err := Run(ctx, filepath.Join(dir, m.File), Options{Redis: redisconn.Config{RedisAddr: r.Addr, RedisPassword: password},
 				Key: key, Replace: tc.replace, Confirm: true, Timeout: 30 * time.Second, Out: out})
 			close(stop)
 			wg.Wait()
@@ -191,7 +192,7 @@ func TestRestoreReplaceRefusesConsumedQueue(t *testing.T) {
 	defer mc.Close()
 	push(t, mc, "backup", 3000)
 	dir := t.TempDir()
-	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, RedisAddr: r.Addr, Password: password})
+	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, Redis: redisconn.Config{RedisAddr: r.Addr, RedisPassword: password}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestRestoreReplaceRefusesConsumedQueue(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	_, err = Run(ctx, filepath.Join(dir, m.File), Options{RedisAddr: r.Addr, Password: password,
+	_, err = Run(ctx, filepath.Join(dir, m.File), Options{Redis: redisconn.Config{RedisAddr: r.Addr, RedisPassword: password},
 		Key: key, Replace: true, Confirm: true, Timeout: 30 * time.Second, Out: out})
 	t.Logf("restore output:\n%s", out.String())
 	if err == nil || !strings.Contains(err.Error(), "CHANGED") {
@@ -248,7 +249,7 @@ func TestRestoreMergeChunked(t *testing.T) {
 	const backupLen, current = 20000, 30000
 	push(t, mc, "backup", backupLen)
 	dir := t.TempDir()
-	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, RedisAddr: r.Addr, Password: password})
+	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, Redis: redisconn.Config{RedisAddr: r.Addr, RedisPassword: password}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestRestoreMergeChunked(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(ctx, 0, 20000, stop) }()
 	}}
-	_, err = Run(ctx, filepath.Join(dir, m.File), Options{RedisAddr: r.Addr, Password: password,
+	_, err = Run(ctx, filepath.Join(dir, m.File), Options{Redis: redisconn.Config{RedisAddr: r.Addr, RedisPassword: password},
 		Key: key, Confirm: true, Timeout: 30 * time.Second, Out: out})
 	close(stop)
 	wg.Wait()

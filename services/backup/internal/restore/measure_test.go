@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
 	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
@@ -45,7 +46,7 @@ func TestMeasure1M(t *testing.T) {
 	t.Logf("measure: %d messages of %d B loaded in %s; MEMORY USAGE %s = %d B", n, size, time.Since(t0).Round(time.Millisecond), key, mem)
 
 	dir := t.TempDir()
-	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, SentinelAddrs: top.SentinelAddrs(), MasterName: "sluice", Password: password})
+	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, Redis: redisconn.Config{SentinelAddrs: top.SentinelAddrs(), SentinelMaster: "sluice", RedisPassword: password}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +71,8 @@ func TestMeasure1M(t *testing.T) {
 				t.Fatal(err)
 			}
 			t0 = time.Now()
-			res, err := Run(ctx, filepath.Join(dir, m.File), Options{SentinelAddrs: top.SentinelAddrs(), MasterName: "sluice",
-				Password: password, Key: key, Confirm: true})
+			res, err := Run(ctx, filepath.Join(dir, m.File), Options{Redis: redisconn.Config{SentinelAddrs: top.SentinelAddrs(), SentinelMaster: "sluice",
+				RedisPassword: password}, Key: key, Confirm: true})
 			if err != nil {
 				t.Fatal(err)
 			}

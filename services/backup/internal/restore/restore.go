@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
 	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
 )
@@ -29,14 +29,10 @@ const maxRDBVersion = 10
 
 // Options configures a restore.
 type Options struct {
-	SentinelAddrs    []string
-	MasterName       string
-	SentinelUsername string
-	SentinelPassword string
-	RedisAddr        string // single-node mode
-	Username         string // ACL user; restore writes: the shipped stack's admin
-	Password         string
-	Key              string // the queue key (BACKUP_KEY)
+	// Redis is the master to restore on: the one the Sentinels agree on,
+	// or the single node. Its user writes: the shipped stack's admin.
+	Redis redisconn.Config
+	Key   string // the queue key (BACKUP_KEY)
 	// Replace discards what the queue holds when the plan is printed:
 	// exactly the elements the plan counts, no more. Elements appended
 	// after the plan (messages ingest acknowledges during the restore)
@@ -117,7 +113,7 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := client(master, o.Username, o.Password, 0)
+	mc := client(master, o.Redis.RedisUsername, o.Redis.RedisPassword, 0)
 	defer mc.Close()
 	replicas, err := connectedReplicas(ctx, mc)
 	if err != nil {
@@ -153,7 +149,7 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 		if val.db == 0 && string(val.key.Name) == o.Key {
 			continue
 		}
-		if err := restoreOther(ctx, master, o.Username, o.Password, val); err != nil {
+		if err := restoreOther(ctx, master, o.Redis.RedisUsername, o.Redis.RedisPassword, val); err != nil {
 			if strings.Contains(err.Error(), "BUSYKEY") {
 				res.Skipped = append(res.Skipped, fmt.Sprintf("db%d:%s", val.db, val.key.Name))
 				continue
@@ -165,7 +161,7 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 	if err := checkReplicas(ctx, mc, o, replicas, res); err != nil {
 		return nil, err
 	}
-	if len(o.SentinelAddrs) > 0 {
+	if o.Redis.Sentinel() {
 		if err := checkSentinels(ctx, o, master); err != nil {
 			return nil, err
 		}
@@ -176,11 +172,9 @@ func Run(ctx context.Context, path string, o Options) (*Result, error) {
 }
 
 func client(addr, username, password string, db int) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr: addr, Username: username, Password: password, DB: db, DisableIdentity: true,
+	return redisconn.NewNodeClient(addr, username, password, redisconn.Options{
+		DB: db, NoIdentity: true,
 		DialTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second,
-		// Redis 7.0 has no maintenance notifications: skip the handshake.
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 }
 
@@ -396,11 +390,11 @@ func restoreOther(ctx context.Context, master, username, password string, val va
 // findMaster asks every Sentinel; all that answer must name the same master,
 // and that server must say it is a master.
 func findMaster(ctx context.Context, o Options) (string, error) {
-	master := o.RedisAddr
+	master := o.Redis.RedisAddr
 	if master == "" {
 		seen := map[string][]string{}
 		var errs []error
-		for _, sa := range o.SentinelAddrs {
+		for _, sa := range o.Redis.SentinelAddrs {
 			addr, err := sentinelMaster(ctx, sa, o)
 			if err != nil {
 				errs = append(errs, err)
@@ -409,35 +403,22 @@ func findMaster(ctx context.Context, o Options) (string, error) {
 			seen[addr] = append(seen[addr], sa)
 		}
 		if len(seen) != 1 {
-			return "", fmt.Errorf("refusing to restore: the Sentinels do not agree on the master of %s: %v %v", o.MasterName, seen, errors.Join(errs...))
+			return "", fmt.Errorf("refusing to restore: the Sentinels do not agree on the master of %s: %v %v", o.Redis.SentinelMaster, seen, errors.Join(errs...))
 		}
 		for a := range seen {
 			master = a
 		}
 	}
-	c := client(master, o.Username, o.Password, 0)
+	c := client(master, o.Redis.RedisUsername, o.Redis.RedisPassword, 0)
 	defer c.Close()
-	role, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return "", fmt.Errorf("ROLE on %s: %w", master, err)
-	}
-	if len(role) == 0 || role[0] != "master" {
-		return "", fmt.Errorf("refusing to restore: %s is not a master (ROLE %v)", master, role)
+	if err := redisconn.CheckMaster(ctx, c); err != nil {
+		return "", fmt.Errorf("refusing to restore on %s: %w", master, err)
 	}
 	return master, nil
 }
 
 func sentinelMaster(ctx context.Context, addr string, o Options) (string, error) {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Username: o.SentinelUsername, Password: o.SentinelPassword, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
-	defer sc.Close()
-	hp, err := sc.GetMasterAddrByName(ctx, o.MasterName).Result()
-	if err != nil {
-		return "", fmt.Errorf("sentinel %s: %w", addr, err)
-	}
-	if len(hp) != 2 {
-		return "", fmt.Errorf("sentinel %s: master address %v", addr, hp)
-	}
-	return net.JoinHostPort(hp[0], hp[1]), nil
+	return o.Redis.MasterAddr(ctx, addr, redisconn.Options{DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
 }
 
 // connectedReplicas reads the master's INFO replication.
@@ -478,7 +459,7 @@ func checkReplicas(ctx context.Context, mc *redis.Client, o Options, replicas []
 		return fmt.Errorf("LINDEX %s 0 on master: %w", o.Key, err)
 	}
 	for _, r := range replicas {
-		rc := client(r, o.Username, o.Password, 0)
+		rc := client(r, o.Redis.RedisUsername, o.Redis.RedisPassword, 0)
 		err := func() error {
 			defer rc.Close()
 			for {
@@ -514,11 +495,11 @@ func checkReplicas(ctx context.Context, mc *redis.Client, o Options, replicas []
 func checkSentinels(ctx context.Context, o Options, master string) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	for _, sa := range o.SentinelAddrs {
+	for _, sa := range o.Redis.SentinelAddrs {
 		for {
 			got, err := sentinelMaster(ctx, sa, o)
 			if err == nil && got == master {
-				fmt.Fprintf(o.Out, "sentinel %s: master of %s is %s\n", sa, o.MasterName, got)
+				fmt.Fprintf(o.Out, "sentinel %s: master of %s is %s\n", sa, o.Redis.SentinelMaster, got)
 				break
 			}
 			if ctx.Err() != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/snapshot"
 )
@@ -61,8 +62,7 @@ func TestRestoreIntoSentinelTopology(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, SentinelAddrs: top.SentinelAddrs(),
-				MasterName: "sluice", Password: password})
+			s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, Redis: redisconn.Config{SentinelAddrs: top.SentinelAddrs(), SentinelMaster: "sluice", RedisPassword: password}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestRestoreIntoSentinelTopology(t *testing.T) {
 			}
 			push(t, mc, "after", after)
 
-			opts := Options{SentinelAddrs: top.SentinelAddrs(), MasterName: "sluice", Password: password,
+			opts := Options{Redis: redisconn.Config{SentinelAddrs: top.SentinelAddrs(), SentinelMaster: "sluice", RedisPassword: password},
 				Key: key, Replace: tc.replace, Timeout: 30 * time.Second}
 			var out bytes.Buffer
 			opts.Out = &out
@@ -142,7 +142,7 @@ func TestRestoreRefusesCorruptBackup(t *testing.T) {
 	defer mc.Close()
 	push(t, mc, "x", 2000)
 	dir := t.TempDir()
-	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, SentinelAddrs: top.SentinelAddrs(), MasterName: "sluice", Password: password})
+	s, err := snapshot.New(snapshot.Options{Dir: dir, Key: key, Redis: redisconn.Config{SentinelAddrs: top.SentinelAddrs(), SentinelMaster: "sluice", RedisPassword: password}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestRestoreRefusesCorruptBackup(t *testing.T) {
 	if err := mc.Del(ctx, key).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(ctx, p, Options{SentinelAddrs: top.SentinelAddrs(), MasterName: "sluice", Password: password, Key: key, Confirm: true})
+	_, err = Run(ctx, p, Options{Redis: redisconn.Config{SentinelAddrs: top.SentinelAddrs(), SentinelMaster: "sluice", RedisPassword: password}, Key: key, Confirm: true})
 	if !errors.Is(err, snapshot.ErrMismatch) {
 		t.Fatalf("Run on a damaged file: err = %v, want ErrMismatch", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
 	"github.com/sluice-ingest/sluice/services/backup/internal/retention"
@@ -29,7 +30,7 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 
 func newSched(t *testing.T, addr, dir, copyDir string, clk *clock, reg prometheus.Registerer) *Scheduler {
 	t.Helper()
-	snap, err := snapshot.New(snapshot.Options{Dir: dir, Key: "data_queue", RedisAddr: addr, Attempts: 1, Now: clk.now})
+	snap, err := snapshot.New(snapshot.Options{Dir: dir, Key: "data_queue", Redis: redisconn.Config{RedisAddr: addr}, Attempts: 1, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}

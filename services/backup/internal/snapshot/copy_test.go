@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
 )
@@ -30,7 +31,7 @@ func TestCopyTo(t *testing.T) {
 		}
 	}
 	src := t.TempDir()
-	s, err := New(Options{Dir: src, Key: testKey, RedisAddr: r.Addr, Password: password, Logger: testLogger(t)})
+	s, err := New(Options{Dir: src, Key: testKey, Redis: redisconn.Config{RedisAddr: r.Addr, RedisPassword: password}, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

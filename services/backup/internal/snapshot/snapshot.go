@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Prefix and Ext name snapshot files: Prefix + UTC time + Ext.
@@ -31,16 +33,10 @@ const (
 type Options struct {
 	Dir string // where snapshots go
 	Key string // the queue key whose length goes into the metadata
-	// Sentinel mode: the source is an online replica of MasterName.
-	SentinelAddrs    []string
-	MasterName       string
-	SentinelUsername string
-	SentinelPassword string
-	// Single-node mode (no Sentinel): the source is this server, whatever
-	// its role. Set only one of SentinelAddrs and RedisAddr.
-	RedisAddr string
-	Username  string // Redis ACL user; empty: the default user
-	Password  string // Redis AUTH password
+	// Redis is where snapshots come from. Sentinel mode: an online
+	// replica of the master. Single-node mode: that server, whatever its
+	// role. Set only one of SentinelAddrs and RedisAddr.
+	Redis redisconn.Config
 	// Attempts bounds the tries per snapshot (default 5); each try looks
 	// for a source again, so a failover in between is followed.
 	Attempts int
@@ -101,7 +97,7 @@ func New(opts Options) (*Snapshotter, error) {
 	if opts.Dir == "" || opts.Key == "" {
 		return nil, errors.New("snapshot: Dir and Key are required")
 	}
-	if (len(opts.SentinelAddrs) == 0) == (opts.RedisAddr == "") {
+	if opts.Redis.Sentinel() == (opts.Redis.RedisAddr != "") {
 		return nil, errors.New("snapshot: set exactly one of SentinelAddrs and RedisAddr")
 	}
 	if opts.Attempts <= 0 {
@@ -177,7 +173,7 @@ func (s *Snapshotter) attempt(ctx context.Context) (_ *Meta, err error) {
 		progress = func(n int64) { s.opts.Progress(src.Addr, n) }
 	}
 	s.log.Info("snapshot started", "source", src.Addr, "role", src.Role)
-	tr, err := fetchRDB(ctx, src.Addr, s.opts.Username, s.opts.Password, s.opts.IdleTimeout, io.MultiWriter(bw, h), progress)
+	tr, err := fetchRDB(ctx, src.Addr, s.opts.Redis.RedisUsername, s.opts.Redis.RedisPassword, s.opts.IdleTimeout, io.MultiWriter(bw, h), progress)
 	if err != nil {
 		return nil, err
 	}

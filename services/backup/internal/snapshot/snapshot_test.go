@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/backup/internal/rdb"
 )
@@ -75,8 +76,8 @@ func topology(t *testing.T, replicas int, extra ...string) *redistest.Topology {
 func newSnapshotter(t *testing.T, top *redistest.Topology, dir string, mod func(*Options)) *Snapshotter {
 	t.Helper()
 	opts := Options{
-		Dir: dir, Key: testKey, SentinelAddrs: top.SentinelAddrs(), MasterName: "sluice",
-		Password: password, Backoff: 200 * time.Millisecond, Logger: testLogger(t),
+		Dir: dir, Key: testKey, Redis: redisconn.Config{SentinelAddrs: top.SentinelAddrs(), SentinelMaster: "sluice",
+			RedisPassword: password}, Backoff: 200 * time.Millisecond, Logger: testLogger(t),
 	}
 	if mod != nil {
 		mod(&opts)

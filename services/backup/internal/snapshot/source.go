@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // source is the server a snapshot is taken from.
@@ -31,33 +30,32 @@ var ErrNoReplica = errors.New("no online replica")
 // mode, otherwise the online replica (per Sentinel, confirmed with ROLE)
 // with the highest replication offset.
 func (s *Snapshotter) findSource(ctx context.Context) (source, error) {
-	if s.opts.RedisAddr != "" {
-		return source{Addr: s.opts.RedisAddr, Role: "configured"}, nil
+	if s.opts.Redis.RedisAddr != "" {
+		return source{Addr: s.opts.Redis.RedisAddr, Role: "configured"}, nil
 	}
 	var errs []error
-	for _, sa := range s.opts.SentinelAddrs {
+	for _, sa := range s.opts.Redis.SentinelAddrs {
 		src, err := s.askSentinel(ctx, sa)
 		if err == nil {
 			return src, nil
 		}
 		errs = append(errs, err)
 	}
-	return source{}, fmt.Errorf("find a replica of %s: %w", s.opts.MasterName, errors.Join(errs...))
+	return source{}, fmt.Errorf("find a replica of %s: %w", s.opts.Redis.SentinelMaster, errors.Join(errs...))
 }
 
 func (s *Snapshotter) askSentinel(ctx context.Context, addr string) (source, error) {
-	sc := redis.NewSentinelClient(&redis.Options{
-		Addr: addr, Username: s.opts.SentinelUsername, Password: s.opts.SentinelPassword,
+	sc := s.opts.Redis.NewSentinel(addr, redisconn.Options{
 		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	defer sc.Close()
-	master, err := sc.Master(ctx, s.opts.MasterName).Result()
+	master, err := sc.Master(ctx, s.opts.Redis.SentinelMaster).Result()
 	if err != nil {
-		return source{}, fmt.Errorf("sentinel %s: SENTINEL MASTER %s: %w", addr, s.opts.MasterName, err)
+		return source{}, fmt.Errorf("sentinel %s: SENTINEL MASTER %s: %w", addr, s.opts.Redis.SentinelMaster, err)
 	}
-	replicas, err := sc.Replicas(ctx, s.opts.MasterName).Result()
+	replicas, err := sc.Replicas(ctx, s.opts.Redis.SentinelMaster).Result()
 	if err != nil {
-		return source{}, fmt.Errorf("sentinel %s: SENTINEL REPLICAS %s: %w", addr, s.opts.MasterName, err)
+		return source{}, fmt.Errorf("sentinel %s: SENTINEL REPLICAS %s: %w", addr, s.opts.Redis.SentinelMaster, err)
 	}
 	type cand struct {
 		addr   string
@@ -81,32 +79,22 @@ func (s *Snapshotter) askSentinel(ctx context.Context, addr string) (source, err
 			continue
 		}
 		return source{
-			Addr: c.addr, Role: "replica", MasterName: s.opts.MasterName,
+			Addr: c.addr, Role: "replica", MasterName: s.opts.Redis.SentinelMaster,
 			MasterAddr: net.JoinHostPort(master["ip"], master["port"]), MasterRunID: master["runid"],
 		}, nil
 	}
 	errs = append(errs, fmt.Errorf("sentinel %s lists %d replicas of %s, %d online: %w",
-		addr, len(replicas), s.opts.MasterName, len(cands), ErrNoReplica))
+		addr, len(replicas), s.opts.Redis.SentinelMaster, len(cands), ErrNoReplica))
 	return source{}, errors.Join(errs...)
 }
 
 // confirmReplica asks the server itself: Sentinel's view lags a failover.
 func (s *Snapshotter) confirmReplica(ctx context.Context, addr string) error {
-	c := redis.NewClient(&redis.Options{
-		Addr: addr, Username: s.opts.Username, Password: s.opts.Password, DialTimeout: 2 * time.Second,
-		ReadTimeout: 2 * time.Second, MaxRetries: -1, DisableIdentity: true,
-		// Redis 7.0 has no maintenance notifications: skip the handshake.
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	c := s.opts.Redis.Node(addr, redisconn.Options{
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, NoRetries: true, NoIdentity: true,
 	})
 	defer c.Close()
-	role, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return fmt.Errorf("ROLE on %s: %w", addr, err)
-	}
-	if len(role) < 4 || role[0] != "slave" || role[3] != "connected" {
-		return fmt.Errorf("ROLE on %s: %v, want a connected replica", addr, role)
-	}
-	return nil
+	return redisconn.CheckReplica(ctx, c)
 }
 
 func flagged(flags string, any ...string) bool {

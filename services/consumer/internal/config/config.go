@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/envconfig"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Prefix is the prefix of every environment variable.
@@ -18,22 +19,19 @@ const Prefix = "CONSUMER_"
 // Config is the whole consumer configuration. Each field is one CONSUMER_*
 // variable; `desc` feeds the `consumer -h` table.
 type Config struct {
-	SentinelAddrs        []string `env:"SENTINEL_ADDRS" envSeparator:"," desc:"Sentinel mode: comma-separated Sentinel host:port list; the consumer follows the master"`
-	SentinelMaster       string   `env:"SENTINEL_MASTER" envDefault:"sluice" desc:"master name monitored by the Sentinels"`
-	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: the Redis master's host:port (exclusive with CONSUMER_SENTINEL_ADDRS)"`
-	RedisUsername        string   `env:"REDIS_USERNAME" desc:"Redis ACL user (the shipped stack: consumer); empty means the default user"`
-	RedisPassword        string   `env:"REDIS_PASSWORD" desc:"Redis AUTH password (setting it and the _FILE variant is an error)"`
-	RedisPasswordFile    string   `env:"REDIS_PASSWORD_FILE" desc:"file holding the Redis password (trailing newline stripped)"`
-	SentinelUsername     string   `env:"SENTINEL_USERNAME" desc:"Sentinel ACL user; empty: the Sentinels' default user"`
-	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty means no Sentinel auth"`
-	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
-	Key                  string   `env:"KEY" envDefault:"data_queue" desc:"the queue list"`
-	Name                 string   `env:"NAME" desc:"consumer name, unique among live consumers; its processing list is <KEY>:processing:<NAME> (default: the hostname)"`
+	redisconn.Config
+	Key  string `env:"KEY" desc:"the queue list"`
+	Name string `env:"NAME" desc:"consumer name, unique among live consumers; its processing list is <KEY>:processing:<NAME> (default: the hostname)"`
 
 	Batch        int           `env:"BATCH" envDefault:"100" desc:"messages taken per round (one BLMOVE, then LMOVEs in one pipeline), written, synced and acked together"`
 	Block        time.Duration `env:"BLOCK" envDefault:"1s" desc:"how long a round waits for a first message (whole seconds); SIGTERM waits for it too"`
 	RetryTimeout time.Duration `env:"RETRY_TIMEOUT" envDefault:"30s" desc:"Redis errors (a failover) are retried for this long, then the consumer exits 1"`
 	LogLevel     string        `env:"LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error (JSON logs on stderr)"`
+}
+
+// EnvDefaults gives CONSUMER_KEY its default (envconfig.Defaulter).
+func (Config) EnvDefaults() map[string]string {
+	return map[string]string{"KEY": redisconn.DefaultKey}
 }
 
 // Load reads the configuration through getenv, fills the name from
@@ -42,7 +40,7 @@ type Config struct {
 func Load(getenv func(string) string, hostname func() (string, error)) (Config, error) {
 	var cfg Config
 	perr := envconfig.Parse(&cfg, Prefix, getenv)
-	cfg.SentinelAddrs = envconfig.TrimList(cfg.SentinelAddrs)
+	cfg.Normalize()
 	var herr error
 	if cfg.Name == "" {
 		if cfg.Name, herr = hostname(); herr != nil {
@@ -50,9 +48,7 @@ func Load(getenv func(string) string, hostname func() (string, error)) (Config, 
 		}
 	}
 	invalid := cfg.Validate() // before the files fill the passwords: it reports setting both
-	return cfg, errors.Join(envconfig.Join(perr, invalid), herr,
-		envconfig.ReadSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"),
-		envconfig.ReadSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"))
+	return cfg, errors.Join(envconfig.Join(perr, invalid), herr, cfg.ReadSecrets(Prefix))
 }
 
 // Hostname is os.Hostname, the default of CONSUMER_NAME.
@@ -61,27 +57,6 @@ func Hostname() (string, error) { return os.Hostname() }
 // Validate reports every invalid setting, each naming its variable.
 func (c Config) Validate() error {
 	p := envconfig.Problems{Prefix: Prefix}
-	switch {
-	case c.RedisAddr == "" && len(c.SentinelAddrs) == 0:
-		p.Addf("SENTINEL_ADDRS", "set it (or CONSUMER_REDIS_ADDR for a single node)")
-	case c.RedisAddr != "" && len(c.SentinelAddrs) > 0:
-		p.Addf("REDIS_ADDR", "set it or CONSUMER_SENTINEL_ADDRS, not both")
-	case c.RedisAddr != "":
-		p.HostPort("REDIS_ADDR", c.RedisAddr, true)
-	default:
-		for _, a := range c.SentinelAddrs {
-			p.HostPort("SENTINEL_ADDRS", a, true)
-		}
-		if c.SentinelMaster == "" {
-			p.Addf("SENTINEL_MASTER", "must not be empty in Sentinel mode")
-		}
-	}
-	if c.RedisPassword != "" && c.RedisPasswordFile != "" {
-		p.Addf("REDIS_PASSWORD", "set it or CONSUMER_REDIS_PASSWORD_FILE, not both")
-	}
-	if c.SentinelPassword != "" && c.SentinelPasswordFile != "" {
-		p.Addf("SENTINEL_PASSWORD", "set it or CONSUMER_SENTINEL_PASSWORD_FILE, not both")
-	}
 	if c.Key == "" {
 		p.Addf("KEY", "must not be empty")
 	}
@@ -97,7 +72,7 @@ func (c Config) Validate() error {
 	if _, err := c.SlogLevel(); err != nil {
 		p.Addf("LOG_LEVEL", "%v", err)
 	}
-	return p.Err()
+	return errors.Join(c.Config.Validate(Prefix), p.Err())
 }
 
 // SlogLevel parses LogLevel.

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/envconfig"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/services/ingest/protocol"
 )
 
@@ -25,17 +25,9 @@ type Config struct {
 	NoAckAddr  string `env:"NOACK_ADDR" envDefault:":9503" desc:"TCP address for senders that never read (syslog-ng network(), nc): same framing, the server never writes; off disables it"`
 	AdminAddr  string `env:"ADMIN_ADDR" envDefault:":8086" desc:"HTTP address for /live, /ready, /metrics (and pprof)"`
 
-	RedisAddr            string   `env:"REDIS_ADDR" desc:"single-node mode: Redis host:port (exclusive with INGEST_SENTINEL_ADDRS)"`
-	SentinelAddrs        []string `env:"SENTINEL_ADDRS" envSeparator:"," desc:"Sentinel mode: comma-separated Sentinel host:port list"`
-	SentinelMaster       string   `env:"SENTINEL_MASTER" envDefault:"sluice" desc:"master name monitored by the Sentinels"`
-	RedisUsername        string   `env:"REDIS_USERNAME" desc:"Redis ACL user (the shipped stack: ingest); empty means the default user"`
-	RedisPassword        string   `env:"REDIS_PASSWORD" desc:"Redis AUTH password (setting it and the _FILE variant is an error)"`
-	RedisPasswordFile    string   `env:"REDIS_PASSWORD_FILE" desc:"file holding the Redis password (trailing newline stripped)"`
-	SentinelUsername     string   `env:"SENTINEL_USERNAME" desc:"Sentinel ACL user; empty means the default user (the shipped Sentinels have a password only)"`
-	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty means no Sentinel auth (not the Redis password)"`
-	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
-	RedisKey             string   `env:"REDIS_KEY" envDefault:"data_queue" desc:"Redis list that messages are RPUSHed to"`
-	MaxQueueLen          int64    `env:"MAX_QUEUE_LEN" envDefault:"0" desc:"bound of the list: at this length flushes wait (no reads, no acks) and fail with QUEUE_FULL after INGEST_REDIS_RETRY_TIMEOUT; 0 = none"`
+	redisconn.Config
+	RedisKey    string `env:"REDIS_KEY" desc:"Redis list that messages are RPUSHed to"`
+	MaxQueueLen int64  `env:"MAX_QUEUE_LEN" envDefault:"0" desc:"bound of the list: at this length flushes wait (no reads, no acks) and fail with QUEUE_FULL after INGEST_REDIS_RETRY_TIMEOUT; 0 = none"`
 
 	MinReplicas       int           `env:"MIN_REPLICAS" envDefault:"0" desc:"replicas that must confirm each flush (WAIT) before it is acked; 0 = no WAIT"`
 	WaitTimeout       time.Duration `env:"WAIT_TIMEOUT" envDefault:"1s" desc:"timeout of one WAIT; short answers are retried until INGEST_REDIS_RETRY_TIMEOUT"`
@@ -65,15 +57,19 @@ type Config struct {
 	Pprof         bool          `env:"PPROF" envDefault:"false" desc:"serve /debug/pprof/ on the admin address"`
 }
 
+// EnvDefaults gives INGEST_REDIS_KEY its default (envconfig.Defaulter).
+func (Config) EnvDefaults() map[string]string {
+	return map[string]string{"REDIS_KEY": redisconn.DefaultKey}
+}
+
 // Load reads the configuration through getenv, reads the password files
 // and validates the result.
 func Load(getenv func(string) string) (Config, error) {
 	var cfg Config
 	perr := envconfig.Parse(&cfg, Prefix, getenv)
+	cfg.Normalize()
 	invalid := cfg.Validate() // before the files fill the passwords: it reports setting both
-	return cfg, errors.Join(envconfig.Join(perr, invalid),
-		envconfig.ReadSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"),
-		envconfig.ReadSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"))
+	return cfg, errors.Join(envconfig.Join(perr, invalid), cfg.ReadSecrets(Prefix))
 }
 
 // Validate reports every invalid setting, each naming its variable.
@@ -87,27 +83,6 @@ func (c Config) Validate() error {
 		p.HostPort("NOACK_ADDR", c.NoAckAddr, false)
 	}
 	p.HostPort("ADMIN_ADDR", c.AdminAddr, false)
-	switch {
-	case c.RedisAddr == "" && len(c.SentinelAddrs) == 0:
-		p.Addf("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS")
-	case c.RedisAddr != "" && len(c.SentinelAddrs) > 0:
-		p.Addf("REDIS_ADDR", "set it or INGEST_SENTINEL_ADDRS, not both")
-	case c.RedisAddr != "":
-		p.HostPort("REDIS_ADDR", c.RedisAddr, true)
-	default:
-		for _, a := range c.SentinelAddrs {
-			p.HostPort("SENTINEL_ADDRS", strings.TrimSpace(a), true)
-		}
-		if c.SentinelMaster == "" {
-			p.Addf("SENTINEL_MASTER", "must not be empty in Sentinel mode")
-		}
-	}
-	if c.RedisPassword != "" && c.RedisPasswordFile != "" {
-		p.Addf("REDIS_PASSWORD", "set it or INGEST_REDIS_PASSWORD_FILE, not both")
-	}
-	if c.SentinelPassword != "" && c.SentinelPasswordFile != "" {
-		p.Addf("SENTINEL_PASSWORD", "set it or INGEST_SENTINEL_PASSWORD_FILE, not both")
-	}
 	if c.RedisKey == "" {
 		p.Addf("REDIS_KEY", "must not be empty")
 	}
@@ -168,7 +143,7 @@ func (c Config) Validate() error {
 	if _, err := c.SlogLevel(); err != nil {
 		p.Addf("LOG_LEVEL", "%v", err)
 	}
-	return p.Err()
+	return errors.Join(c.Config.Validate(Prefix), p.Err())
 }
 
 // MinInflightBytes is the smallest valid INGEST_MAX_INFLIGHT_BYTES (and
@@ -200,12 +175,7 @@ func PrintTable(w io.Writer) error { return envconfig.PrintTable(w, Variables())
 // String formats the configuration for logs with passwords redacted.
 func (c Config) String() string {
 	r := c
-	if r.RedisPassword != "" {
-		r.RedisPassword = "REDACTED"
-	}
-	if r.SentinelPassword != "" {
-		r.SentinelPassword = "REDACTED"
-	}
+	r.Config = c.Config.Redacted()
 	type plain Config
 	return fmt.Sprintf("%+v", plain(r))
 }

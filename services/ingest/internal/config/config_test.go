@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 func getenv(m map[string]string) func(string) string {
@@ -17,7 +19,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		ListenAddr: ":9501", HTTPAddr: ":9502", NoAckAddr: ":9503", AdminAddr: ":8086", RedisAddr: "127.0.0.1:6379", SentinelMaster: "sluice",
+		ListenAddr: ":9501", HTTPAddr: ":9502", NoAckAddr: ":9503", AdminAddr: ":8086", Config: redisconn.Config{RedisAddr: "127.0.0.1:6379", SentinelMaster: "sluice"},
 		RedisKey: "data_queue", WaitTimeout: time.Second, BatchMax: 1024, BatchLinger: 200 * time.Microsecond,
 		Writers: 4, MaxFrameBytes: 1 << 20, MaxInflightBytes: 16 << 20, RedisRetryTimeout: 30 * time.Second,
 		RedisTimeout: 5 * time.Second, MaxConns: 10000, IdleTimeout: 5 * time.Minute, WriteTimeout: 10 * time.Second,
@@ -77,7 +79,7 @@ func TestLoad(t *testing.T) {
 		{
 			name:    "no redis",
 			env:     map[string]string{},
-			wantErr: []string{"INGEST_REDIS_ADDR: set it or INGEST_SENTINEL_ADDRS"},
+			wantErr: []string{"INGEST_SENTINEL_ADDRS: set it (or INGEST_REDIS_ADDR for a single node)"},
 		},
 		{
 			name:    "both modes",

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
@@ -61,7 +62,7 @@ func start(t *testing.T, redisAddr string, opts ...option) *testServer {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
 	sm := store.NewMetrics(reg)
-	rdb := store.NewClient(store.ClientOptions{Addr: redisAddr, Timeout: 2 * time.Second, WaitTimeout: 200 * time.Millisecond, PoolSize: 4}, sm, log)
+	rdb := store.NewClient(store.ClientOptions{Redis: redisconn.Config{RedisAddr: redisAddr}, Timeout: 2 * time.Second, WaitTimeout: 200 * time.Millisecond, PoolSize: 4}, sm, log)
 	w := store.NewWriter(rdb, store.WriterOptions{Key: testKey, Logger: log, Metrics: sm, MaxBackoff: 100 * time.Millisecond})
 	b, err := batcher.New(bo, func() batcher.Pusher { return w.NewFlusher() }, log, reg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -21,7 +22,7 @@ func BenchmarkLanePush(b *testing.B) {
 	for _, size := range []int{64, 1024} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			m := NewMetrics(prometheus.NewRegistry())
-			rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
+			rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
 			defer rdb.Close()
 			w := NewWriter(rdb, WriterOptions{Key: "bench", Logger: discard(), Metrics: m})
 			lane := w.NewFlusher()

@@ -1,44 +1,30 @@
 // Package store writes batches of messages to Redis: one idempotent
 // multi-value RPUSH per flush that records the flush's sequence number in a
-// per-lane key, plus WAIT when replicated acks are required, in one
+// per-flusher sequence key, plus WAIT when replicated acks are required, in one
 // pipeline on one dedicated connection, retried until a deadline across
 // failovers without storing a batch twice. A flush's first attempt is a
-// MULTI/EXEC guarded by a WATCH of the lane key (it aborts once anything
+// MULTI/EXEC guarded by a WATCH of the sequence key (it aborts once anything
 // else wrote the key); the first flush on a connection and every retry are
-// a script (EVALSHA) that pushes only if the lane key does not show the
+// a script (EVALSHA) that pushes only if the sequence key does not show the
 // flush as applied yet.
 package store
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
-// ErrNotMaster is returned by the connection check when the server reached
-// is not a master (for example after a stale Sentinel answer).
-var ErrNotMaster = errors.New("redis server is not the master")
-
-// ClientOptions selects single-node or Sentinel mode.
+// ClientOptions are the Redis connection and the timeouts of its round trips.
 type ClientOptions struct {
-	Addr             string   // single-node mode
-	SentinelAddrs    []string // Sentinel mode
-	MasterName       string
-	Username         string // ACL user; empty: the default user
-	Password         string
-	SentinelUsername string
-	SentinelPassword string
-	Timeout          time.Duration // dial, write and read timeout (WAIT time is added to reads)
-	WaitTimeout      time.Duration
-	PoolSize         int
+	Redis       redisconn.Config
+	Timeout     time.Duration // dial, write and read timeout (WAIT time is added to reads)
+	WaitTimeout time.Duration
+	PoolSize    int
 }
 
 // Metrics are the Redis-side metrics.
@@ -108,126 +94,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // new connection runs ROLE and is rejected unless the server is the master.
 // go-redis retries are disabled: the Writer retries with its own deadline.
 func NewClient(o ClientOptions, m *Metrics, log *slog.Logger) *redis.Client {
-	mc := &masterCheck{metrics: m, log: log}
-	if len(o.SentinelAddrs) > 0 {
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:       o.MasterName,
-			SentinelAddrs:    o.SentinelAddrs,
-			SentinelUsername: o.SentinelUsername,
-			SentinelPassword: o.SentinelPassword,
-			Username:         o.Username,
-			Password:         o.Password,
-			DialTimeout:      o.Timeout,
-			ReadTimeout:      o.Timeout + o.WaitTimeout,
-			WriteTimeout:     o.Timeout,
-			PoolSize:         o.PoolSize,
-			MaxRetries:       -1,
-			PipelinePoolSize: -1,
-			OnConnect:        mc.onConnect,
-		})
-	}
-	return redis.NewClient(&redis.Options{
-		Addr:             o.Addr,
-		DialerRetries:    1, // the Writer retries with backoff and a deadline
-		Username:         o.Username,
-		Password:         o.Password,
-		DialTimeout:      o.Timeout,
-		ReadTimeout:      o.Timeout + o.WaitTimeout,
-		WriteTimeout:     o.Timeout,
-		PoolSize:         o.PoolSize,
-		MaxRetries:       -1,
-		PipelinePoolSize: -1,
-		OnConnect:        mc.onConnect,
-		// Redis 7.0 has no maintenance notifications. go-redis's default
-		// "auto" mode tries the handshake on every new connection and, when
-		// it fails, rewrites the shared options without a common lock: a
-		// data race between the lanes' dedicated connections (go test -race).
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	return redisconn.NewClient(o.Redis, redisconn.Options{
+		DialTimeout:    o.Timeout,
+		ReadTimeout:    o.Timeout + o.WaitTimeout,
+		WriteTimeout:   o.Timeout,
+		PoolSize:       o.PoolSize,
+		NoRetries:      true,
+		OneDial:        true, // the Writer retries with backoff and a deadline
+		NoPipelinePool: true,
+		Master: &redisconn.MasterCheck{
+			Rejected: func(role string) {
+				m.roleRejections.Inc()
+				log.Warn("rejecting redis connection: not the master", "role", role)
+			},
+			Changed: func(from, to string) {
+				m.failovers.Inc()
+				log.Warn("redis master changed", "from", from, "to", to)
+			},
+		},
 	})
-}
-
-// masterCheck rejects connections to non-masters and counts master changes.
-type masterCheck struct {
-	metrics *Metrics
-	log     *slog.Logger
-	mu      sync.Mutex
-	master  string // server address of the last accepted master connection
-}
-
-func (mc *masterCheck) onConnect(ctx context.Context, cn *redis.Conn) error {
-	var role *redis.Cmd
-	var info *redis.Cmd
-	_, err := cn.Pipelined(ctx, func(p redis.Pipeliner) error {
-		role = p.Do(ctx, "ROLE")
-		info = p.Do(ctx, "client", "info")
-		return nil
-	})
-	_ = err // per-command errors are checked below
-	name, err := RoleName(role)
-	if err != nil {
-		return fmt.Errorf("check role: %w", err)
-	}
-	if name == "sentinel" {
-		// go-redis runs OnConnect on its Sentinel connections too.
-		return nil
-	}
-	if name != "master" {
-		mc.metrics.roleRejections.Inc()
-		mc.log.Warn("rejecting redis connection: not the master", "role", name)
-		return fmt.Errorf("%w: ROLE is %s", ErrNotMaster, name)
-	}
-	if text, err := info.Text(); err == nil {
-		if addr := field(text, "laddr"); addr != "" {
-			mc.mu.Lock()
-			prev := mc.master
-			mc.master = addr
-			mc.mu.Unlock()
-			if prev != "" && prev != addr {
-				mc.metrics.failovers.Inc()
-				mc.log.Warn("redis master changed", "from", prev, "to", addr)
-			}
-		}
-	}
-	return nil
-}
-
-// RoleName returns the first element of a ROLE reply.
-func RoleName(cmd *redis.Cmd) (string, error) {
-	v, err := cmd.Result()
-	if err != nil {
-		return "", err
-	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) == 0 {
-		return "", fmt.Errorf("unexpected ROLE reply %v", v)
-	}
-	name, ok := arr[0].(string)
-	if !ok {
-		return "", fmt.Errorf("unexpected ROLE reply %v", v)
-	}
-	return name, nil
-}
-
-// field returns the value of key in a "k=v k=v" line (CLIENT INFO).
-func field(line, key string) string {
-	for _, kv := range strings.Fields(line) {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
-// CheckMaster runs ROLE through the client and reports an error unless the
-// server answering is a writable master. The /ready check uses it.
-func CheckMaster(ctx context.Context, rdb *redis.Client) error {
-	cmd := rdb.Do(ctx, "ROLE")
-	name, err := RoleName(cmd)
-	if err != nil {
-		return fmt.Errorf("redis ROLE: %w", err)
-	}
-	if name != "master" {
-		return fmt.Errorf("%w: ROLE is %s", ErrNotMaster, name)
-	}
-	return nil
 }

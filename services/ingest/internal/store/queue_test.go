@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -35,7 +36,7 @@ func TestLaneQueueFull(t *testing.T) {
 			ctx := context.Background()
 			reg := prometheus.NewRegistry()
 			m := NewMetrics(reg)
-			rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+			rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: time.Second, PoolSize: 2}, m, discard())
 			defer rdb.Close()
 			w := NewWriter(rdb, WriterOptions{Key: "q", MaxQueueLen: tc.maxLen, MaxBackoff: 100 * time.Millisecond, Logger: discard(), Metrics: m})
 			lane := w.NewFlusher()

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -66,7 +67,7 @@ func TestPush(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := NewMetrics(prometheus.NewRegistry())
-			rdb := NewClient(ClientOptions{Addr: tc.addr, Password: "pw", Timeout: time.Second, WaitTimeout: 100 * time.Millisecond, PoolSize: 2}, m, discard())
+			rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: tc.addr, RedisPassword: "pw"}, Timeout: time.Second, WaitTimeout: 100 * time.Millisecond, PoolSize: 2}, m, discard())
 			defer rdb.Close()
 			w := NewWriter(rdb, WriterOptions{Key: "k-" + tc.name, MinReplicas: tc.minReplicas, WaitTimeout: 100 * time.Millisecond, Logger: discard(), Metrics: m})
 			lane := w.NewFlusher()
@@ -75,8 +76,8 @@ func TestPush(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Push: %v, want %v", err, tc.wantErr)
 			}
-			if tc.wantErr == ErrUnavailable && !errors.Is(err, ErrNotMaster) {
-				t.Fatalf("Push: %v, want it to wrap ErrNotMaster", err)
+			if tc.wantErr == ErrUnavailable && !errors.Is(err, redisconn.ErrNotMaster) {
+				t.Fatalf("Push: %v, want it to wrap redisconn.ErrNotMaster", err)
 			}
 			if got := counterValue(t, m.roleRejections); got < tc.wantRole || (tc.wantRole == 0 && got != 0) {
 				t.Fatalf("role rejections %v, want %v", got, tc.wantRole)
@@ -96,7 +97,7 @@ func TestPush(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			if err := CheckMaster(ctx, rdb); (err != nil) != (tc.addr == replica.Addr) {
+			if err := redisconn.CheckMaster(ctx, rdb); (err != nil) != (tc.addr == replica.Addr) {
 				t.Fatalf("CheckMaster on %s: %v", tc.addr, err)
 			}
 		})

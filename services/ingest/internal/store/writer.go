@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
-// Outcome errors of Lane.Push.
+// Outcome errors of Flusher.Push.
 var (
 	// ErrUnavailable: Redis was not writable before the deadline.
 	ErrUnavailable = errors.New("redis unavailable")
@@ -27,27 +29,27 @@ var (
 	ErrQueueFull = errors.New("queue full")
 )
 
-// LaneKeyPrefix starts the name of every lane key: the small string key
-// "sluice:lane:<writer id>-<lane index>" that holds the sequence number of
-// the last flush the lane applied (see laneScript).
-const LaneKeyPrefix = "sluice:lane:"
+// SeqKeyPrefix starts the name of every sequence key: the small string key
+// "sluice:lane:<writer id>-<flusher index>" (the name is data: it stays)
+// that holds the sequence number of the last flush the flusher applied (see seqScript).
+const SeqKeyPrefix = "sluice:lane:"
 
-// MinLaneKeyTTL is the shortest expiry of a lane key; see WriterOptions.
-const MinLaneKeyTTL = 10 * time.Minute
+// MinSeqKeyTTL is the shortest expiry of a sequence key; see WriterOptions.
+const MinSeqKeyTTL = 10 * time.Minute
 
-// laneScript is the checked form of a flush attempt (see pushOnce): the
+// seqScript is the checked form of a flush attempt (see pushOnce): the
 // first flush on every connection and every retry use it; the other first
 // attempts are a WATCH-guarded transaction (see transact) that can only apply
-// where this script would push. KEYS[1] is the list, KEYS[2] the lane key,
-// ARGV[1] the flush's sequence number, ARGV[2] the lane key's expiry in
+// where this script would push. KEYS[1] is the list, KEYS[2] the sequence key,
+// ARGV[1] the flush's sequence number, ARGV[2] the sequence key's expiry in
 // milliseconds, ARGV[3..] the messages. It pushes only when the sequence is
-// above the one stored in the lane key: a retry of a flush that was already
+// above the one stored in the sequence key: a retry of a flush that was already
 // applied (after an EOF, a timeout or a failover) finds its own sequence
 // there and pushes nothing, and so does an attempt whose bytes reach Redis
-// late, after the lane gave up on it and a later attempt or flush was
+// late, after the flusher gave up on it and a later attempt or flush was
 // applied (TCP retransmission on the abandoned connection), which finds its
-// sequence or a higher one. The lane key only moves upward: when it does
-// not push, the script SETs the value it found. It SETs the lane key in
+// sequence or a higher one. The sequence key only moves upward: when it does
+// not push, the script SETs the value it found. It SETs the sequence key in
 // both cases: that write is what the WAIT after the script waits for, so a
 // retry on a new connection still waits until the replicas have everything
 // up to and including the original push. Script effects replicate as one MULTI/EXEC,
@@ -59,7 +61,7 @@ const MinLaneKeyTTL = 10 * time.Minute
 // It hands at most 4000 values to one RPUSH: Lua's unpack is limited by its
 // C stack (LUAI_MAXCSTACK, 8000 slots), and INGEST_BATCH_MAX may be up to
 // 1048576, so larger batches are pushed in chunks inside the one script.
-const laneScript = `#!lua
+const seqScript = `#!lua
 local last = redis.call('GET', KEYS[2])
 local pushed = 0
 if not last or tonumber(ARGV[1]) > tonumber(last) then
@@ -79,8 +81,8 @@ type WriterOptions struct {
 	MinReplicas int
 	WaitTimeout time.Duration
 	// RetryTimeout is how long the caller retries one flush (the deadline
-	// it passes to Push, INGEST_REDIS_RETRY_TIMEOUT). Lane keys expire
-	// max(10 x RetryTimeout, MinLaneKeyTTL) after a lane's last flush, so a
+	// it passes to Push, INGEST_REDIS_RETRY_TIMEOUT). Sequence keys expire
+	// max(10 x RetryTimeout, MinSeqKeyTTL) after a flusher's last flush, so a
 	// retry always finds the key of the flush it repeats.
 	RetryTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the backoff between attempts, doubled
@@ -89,7 +91,7 @@ type WriterOptions struct {
 	MaxBackoff time.Duration // default 1s
 	// MaxQueueLen bounds the list (INGEST_MAX_QUEUE_LEN; 0: no bound). A
 	// flush waits while the list, as last seen, holds MaxQueueLen messages
-	// or more. The bound is soft: each lane of each process may add one
+	// or more. The bound is soft: each flusher of each process may add one
 	// batch after the last length it saw.
 	MaxQueueLen int64
 	Logger      *slog.Logger
@@ -101,17 +103,17 @@ type Writer struct {
 	rdb *redis.Client
 	o   WriterOptions
 	id  string // random per Writer (per process start)
-	ttl any    // lane key expiry in ms, boxed once
-	// script is laneScript, sent as EVALSHA of its hash; pushOnce falls
+	ttl any    // sequence key expiry in ms, boxed once
+	// script is seqScript, sent as EVALSHA of its hash; pushOnce falls
 	// back to EVAL of its text when the server answers NOSCRIPT (a
 	// restart, a promoted replica that never ran it, SCRIPT FLUSH).
-	script *redis.Script
-	lanes  atomic.Int64
-	// queueLen is the list length as last seen by any lane.
+	script   *redis.Script
+	flushers atomic.Int64
+	// queueLen is the list length as last seen by any flusher.
 	queueLen atomic.Int64
 }
 
-// NewWriter returns a Writer over rdb with a random id: its lanes' keys
+// NewWriter returns a Writer over rdb with a random id: its flushers' keys
 // never collide with those of another process or an earlier start.
 func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 	if o.MinBackoff <= 0 {
@@ -122,51 +124,51 @@ func NewWriter(rdb *redis.Client, o WriterOptions) *Writer {
 	}
 	var id [8]byte
 	_, _ = crand.Read(id[:]) // crypto/rand.Read never fails (it panics instead)
-	ttl := max(10*o.RetryTimeout, MinLaneKeyTTL)
-	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds(), script: redis.NewScript(laneScript)}
+	ttl := max(10*o.RetryTimeout, MinSeqKeyTTL)
+	return &Writer{rdb: rdb, o: o, id: hex.EncodeToString(id[:]), ttl: ttl.Milliseconds(), script: redis.NewScript(seqScript)}
 }
 
 // Flusher stores the batches of one batcher lane: a dedicated Redis
-// connection with at most one flush in flight, and a unique lane key
+// connection with at most one flush in flight, and a unique sequence key
 // (sluice:lane:<id>, named after the batcher lane it serves) whose sequence
 // number makes each flush idempotent. It is not safe for concurrent use.
 type Flusher struct {
 	w    *Writer
-	key  any    // the lane key, boxed once
+	key  any    // the sequence key, boxed once
 	seq  uint64 // sequence number of the current (last started) flush
 	conn *redis.Conn
-	rnd  *rand.Rand // backoff jitter; the lane's own, as a Flusher is used by one goroutine
-	// loaded: laneScript ran on conn, so the server has it cached and
+	rnd  *rand.Rand // backoff jitter; the flusher's own, as a Flusher is used by one goroutine
+	// loaded: seqScript ran on conn, so the server has it cached and
 	// EVALSHA finds it.
 	loaded bool
-	// watching: the lane key is WATCHed on conn, armed by the last command
-	// of the lane's last pipeline, which completed without error: a
-	// transaction sent next on conn applies only if nothing wrote the lane
+	// watching: the sequence key is WATCHed on conn, armed by the last command
+	// of the flusher's last pipeline, which completed without error: a
+	// transaction sent next on conn applies only if nothing wrote the sequence
 	// key since (see transact).
 	watching bool
 	args     []any
 }
 
-// NewFlusher returns a flusher with the next lane index of w; its
+// NewFlusher returns a flusher with the next index of w; its
 // connection is opened on first use.
 func (w *Writer) NewFlusher() *Flusher {
-	n := w.lanes.Add(1) - 1
+	n := w.flushers.Add(1) - 1
 	var seed [16]byte
 	_, _ = crand.Read(seed[:]) // crypto/rand.Read never fails (it panics instead)
 	rnd := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
-	return &Flusher{w: w, key: LaneKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10), rnd: rnd}
+	return &Flusher{w: w, key: SeqKeyPrefix + w.id + "-" + strconv.FormatInt(n, 10), rnd: rnd}
 }
 
-// Key returns the name of the lane key.
-func (l *Flusher) Key() string { return l.key.(string) }
+// Key returns the name of the sequence key.
+func (f *Flusher) Key() string { return f.key.(string) }
 
-// Close releases the lane's connection.
-func (l *Flusher) Close() error {
-	if l.conn == nil {
+// Close releases the flusher's connection.
+func (f *Flusher) Close() error {
+	if f.conn == nil {
 		return nil
 	}
-	err := l.conn.Close()
-	l.conn, l.loaded, l.watching = nil, false, false
+	err := f.conn.Close()
+	f.conn, f.loaded, f.watching = nil, false, false
 	return err
 }
 
@@ -179,10 +181,10 @@ type Arg []byte
 func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 
 // Push stores vals (each a *Arg, or anything go-redis can encode) as one
-// flush with the lane's next sequence number: one multi-value RPUSH that
-// also records the sequence in the lane key (a WATCH-guarded MULTI/EXEC on
-// the first attempt when the connection watches the lane key, the checking
-// laneScript otherwise), plus WAIT on the same connection in the same
+// flush with the flusher's next sequence number: one multi-value RPUSH that
+// also records the sequence in the sequence key (a WATCH-guarded MULTI/EXEC on
+// the first attempt when the connection watches the sequence key, the checking
+// seqScript otherwise), plus WAIT on the same connection in the same
 // pipeline when MinReplicas > 0. It retries until deadline: connection
 // errors, EOF, READONLY, NOREPLICAS, LOADING, MASTERDOWN, a rejected ROLE,
 // and every other error alike. A retry after an ambiguous error (the write
@@ -191,15 +193,15 @@ func (a *Arg) MarshalBinary() ([]byte, error) { return *a, nil }
 // reach Redis after a later one. When WAIT reports too few replicas it
 // re-issues only WAIT on the same connection. It returns nil, or an error
 // wrapping ErrUnavailable or ErrNotReplicated, or ctx's error.
-func (l *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) error {
-	o := &l.w.o
-	l.seq++ // one sequence number per flush, the same for all its attempts
-	seq := strconv.FormatUint(l.seq, 10)
-	if err := l.waitForRoom(ctx, deadline); err != nil {
+func (f *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) error {
+	o := &f.w.o
+	f.seq++ // one sequence number per flush, the same for all its attempts
+	seq := strconv.FormatUint(f.seq, 10)
+	if err := f.waitForRoom(ctx, deadline); err != nil {
 		return err
 	}
 	backoff := o.MinBackoff
-	pushed := false // the RPUSH is applied on l.conn; only WAIT is missing
+	pushed := false // the RPUSH is applied on f.conn; only WAIT is missing
 	var lastErr error
 	var lastReplicas int64
 	for attempt := 0; ; attempt++ {
@@ -208,11 +210,11 @@ func (l *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) erro
 		var replicas int64
 		switch {
 		case pushed:
-			replicas, err = l.waitOnly(ctx)
-		case attempt == 0 && l.watching:
-			replicas, err = l.transact(ctx, seq, vals)
+			replicas, err = f.waitOnly(ctx)
+		case attempt == 0 && f.watching:
+			replicas, err = f.transact(ctx, seq, vals)
 		default:
-			replicas, err = l.pushOnce(ctx, seq, vals)
+			replicas, err = f.pushOnce(ctx, seq, vals)
 		}
 		switch {
 		case err == nil && (o.MinReplicas == 0 || replicas >= int64(o.MinReplicas)):
@@ -227,8 +229,8 @@ func (l *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) erro
 			// Stored on the master, not yet on enough replicas.
 			pushed = true
 			lastErr, lastReplicas = nil, replicas
-			l.retried("wait_short")
-			l.waited(BackpressureNotReplicated, time.Since(start))
+			f.retried("wait_short")
+			f.waited(BackpressureNotReplicated, time.Since(start))
 			if time.Now().Add(o.WaitTimeout).After(deadline) {
 				return fmt.Errorf("%w: WAIT saw %d of %d replicas", ErrNotReplicated, lastReplicas, o.MinReplicas)
 			}
@@ -239,15 +241,15 @@ func (l *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) erro
 			}
 			pushed = false // a new connection must push (if seq is not applied)
 			if errors.Is(err, errPushFailed) {
-				// The transaction's SET recorded seq in the lane key but its
+				// The transaction's SET recorded seq in the sequence key but its
 				// RPUSH failed: the next attempt takes a fresh sequence
 				// number, or its check would take the batch for stored.
-				l.seq++
-				seq = strconv.FormatUint(l.seq, 10)
+				f.seq++
+				seq = strconv.FormatUint(f.seq, 10)
 			}
 			lastErr = err
-			l.discard()
-			l.retried(reason(err))
+			f.discard()
+			f.retried(reason(err))
 			if attempt == 0 || attempt%10 == 0 {
 				o.Logger.Warn("redis write failed, retrying", "err", err, "attempt", attempt+1, "deadline_in", time.Until(deadline).Round(time.Millisecond).String())
 			}
@@ -256,19 +258,18 @@ func (l *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) erro
 		if reason(lastErr) == "OOM" {
 			why = BackpressureQueueFull
 		}
-		pause := l.jittered(backoff)
-		if time.Now().Add(pause).After(deadline) {
-			l.waited(why, time.Since(start))
+		more, err := f.pause(ctx, &backoff, deadline)
+		if !more {
+			f.waited(why, time.Since(start))
 			if why == BackpressureQueueFull {
 				return fmt.Errorf("%w: %w", ErrQueueFull, lastErr)
 			}
 			return fmt.Errorf("%w: %w", ErrUnavailable, lastErr)
 		}
-		if err := sleep(ctx, pause); err != nil {
+		if err != nil {
 			return err
 		}
-		l.waited(why, time.Since(start))
-		backoff = min(2*backoff, o.MaxBackoff)
+		f.waited(why, time.Since(start))
 	}
 }
 
@@ -276,37 +277,52 @@ func (l *Flusher) Push(ctx context.Context, vals []any, deadline time.Time) erro
 // MaxQueueLen: it polls LLEN with the retry backoff until there is room,
 // and gives up with ErrQueueFull at the deadline. Connection errors are
 // left to the attempts that follow.
-func (l *Flusher) waitForRoom(ctx context.Context, deadline time.Time) error {
-	o := &l.w.o
-	if o.MaxQueueLen <= 0 || l.w.queueLen.Load() < o.MaxQueueLen {
+func (f *Flusher) waitForRoom(ctx context.Context, deadline time.Time) error {
+	o := &f.w.o
+	if o.MaxQueueLen <= 0 || f.w.queueLen.Load() < o.MaxQueueLen {
 		return nil
 	}
 	start := time.Now()
-	defer func() { l.waited(BackpressureQueueFull, time.Since(start)) }()
+	defer func() { f.waited(BackpressureQueueFull, time.Since(start)) }()
 	backoff := o.MinBackoff
 	for {
-		n, err := l.connection().LLen(ctx, o.Key).Result()
+		n, err := f.connection().LLen(ctx, o.Key).Result()
 		if err != nil {
-			l.discard()
+			f.discard()
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return nil
 		}
-		l.sawLength(n)
+		f.sawLength(n)
 		if n < o.MaxQueueLen {
 			return nil
 		}
-		l.retried("queue_full")
-		pause := l.jittered(backoff)
-		if time.Now().Add(pause).After(deadline) {
+		f.retried("queue_full")
+		more, err := f.pause(ctx, &backoff, deadline)
+		if !more {
 			return fmt.Errorf("%w: %s holds %d messages (INGEST_MAX_QUEUE_LEN %d)", ErrQueueFull, o.Key, n, o.MaxQueueLen)
 		}
-		if err := sleep(ctx, pause); err != nil {
+		if err != nil {
 			return err
 		}
-		backoff = min(2*backoff, o.MaxBackoff)
 	}
+}
+
+// pause is the wait between two attempts of Push and waitForRoom: it
+// sleeps a jittered *backoff and doubles *backoff up to MaxBackoff. It
+// reports false, without sleeping, when the pause would end past deadline,
+// and ctx's error if ctx ended first.
+func (f *Flusher) pause(ctx context.Context, backoff *time.Duration, deadline time.Time) (more bool, err error) {
+	d := f.jittered(*backoff)
+	if time.Now().Add(d).After(deadline) {
+		return false, nil
+	}
+	if err := sleep(ctx, d); err != nil {
+		return true, err
+	}
+	*backoff = min(2**backoff, f.w.o.MaxBackoff)
+	return true, nil
 }
 
 // sleep pauses for d, or until ctx is done.
@@ -322,39 +338,39 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // sawLength records the list length from a reply.
-func (l *Flusher) sawLength(n int64) {
-	l.w.queueLen.Store(n)
-	if l.w.o.Metrics != nil {
-		l.w.o.Metrics.queueLength.Set(float64(n))
+func (f *Flusher) sawLength(n int64) {
+	f.w.queueLen.Store(n)
+	if f.w.o.Metrics != nil {
+		f.w.o.Metrics.queueLength.Set(float64(n))
 	}
 }
 
-func (l *Flusher) waited(reason string, d time.Duration) {
-	if l.w.o.Metrics != nil {
-		l.w.o.Metrics.backpressure.WithLabelValues(reason).Add(d.Seconds())
+func (f *Flusher) waited(reason string, d time.Duration) {
+	if f.w.o.Metrics != nil {
+		f.w.o.Metrics.backpressure.WithLabelValues(reason).Add(d.Seconds())
 	}
 }
 
 // jittered returns the pause before the next attempt: drawn uniformly from
-// [backoff/2, backoff] by the lane's own random source. Without it every
-// lane of every container, all failing at the same failover, retried in
+// [backoff/2, backoff] by the flusher's own random source. Without it every
+// flusher of every container, all failing at the same failover, retried in
 // step and hit the new master together; with it they spread over half of
 // each backoff step, and a pause is never shorter than half of it.
-func (l *Flusher) jittered(backoff time.Duration) time.Duration {
+func (f *Flusher) jittered(backoff time.Duration) time.Duration {
 	half := backoff / 2
-	return half + time.Duration(l.rnd.Int64N(int64(backoff-half)+1))
+	return half + time.Duration(f.rnd.Int64N(int64(backoff-half)+1))
 }
 
-func (l *Flusher) retried(reason string) {
-	if l.w.o.Metrics != nil {
-		l.w.o.Metrics.retries.WithLabelValues(reason).Inc()
+func (f *Flusher) retried(reason string) {
+	if f.w.o.Metrics != nil {
+		f.w.o.Metrics.retries.WithLabelValues(reason).Inc()
 	}
 }
 
 // reason classifies an error for the retries metric.
 func reason(err error) string {
 	switch {
-	case errors.Is(err, ErrNotMaster):
+	case errors.Is(err, redisconn.ErrNotMaster):
 		return "not_master"
 	}
 	var rerr redis.Error
@@ -370,73 +386,73 @@ func reason(err error) string {
 	return "connection"
 }
 
-func (l *Flusher) connection() *redis.Conn {
-	if l.conn == nil {
-		l.conn = l.w.rdb.Conn()
+func (f *Flusher) connection() *redis.Conn {
+	if f.conn == nil {
+		f.conn = f.w.rdb.Conn()
 	}
-	return l.conn
+	return f.conn
 }
 
-func (l *Flusher) discard() {
-	if l.conn != nil {
-		_ = l.conn.Close()
-		l.conn, l.loaded, l.watching = nil, false, false
+func (f *Flusher) discard() {
+	if f.conn != nil {
+		_ = f.conn.Close()
+		f.conn, f.loaded, f.watching = nil, false, false
 	}
 }
 
 // pushOnce sends the checked attempt of a flush: UNWATCH, EVALSHA
-// laneScript 2 key lanekey seq ttl vals..., which pushes only if the lane
-// key does not show seq (or a later flush) as applied, then WATCH lanekey
-// and, when MinReplicas > 0, WAIT, in one pipeline on the lane's
+// seqScript 2 key seqkey seq ttl vals..., which pushes only if the sequence
+// key does not show seq (or a later flush) as applied, then WATCH seqkey
+// and, when MinReplicas > 0, WAIT, in one pipeline on the flusher's
 // connection. Push sends it for the first flush on a connection and for
 // every retry; tests call it directly as a retry. The UNWATCH drops a WATCH
 // that the script's own SET would otherwise mark as touched (and one left
 // by an earlier user of a pooled connection); the WATCH after the script
-// arms the transaction of the lane's next flush (see transact). The first
+// arms the transaction of the flusher's next flush (see transact). The first
 // script on a connection is sent as EVAL with its text (the server may be
 // new to it: a restart, a promoted replica), which Redis caches; later ones
 // send only its hash. When the server answers NOSCRIPT all the same (SCRIPT
 // FLUSH; nothing ran), the attempt is sent again with EVAL. That costs the
 // WAIT of the first pipeline, which returns at once unless the replicas lag
 // behind the connection's previous write.
-func (l *Flusher) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
-	o := &l.w.o
-	l.watching = false // until this pipeline's WATCH is answered
-	if l.loaded {
-		l.args = append(l.args[:0], "evalsha", l.w.script.Hash())
+func (f *Flusher) pushOnce(ctx context.Context, seq string, vals []any) (int64, error) {
+	o := &f.w.o
+	f.watching = false // until this pipeline's WATCH is answered
+	if f.loaded {
+		f.args = append(f.args[:0], "evalsha", f.w.script.Hash())
 	} else {
-		l.args = append(l.args[:0], "eval", laneScript)
+		f.args = append(f.args[:0], "eval", seqScript)
 	}
-	l.args = append(l.args, 2, o.Key, l.key, seq, l.w.ttl)
-	l.args = append(l.args, vals...)
-	push, watch, wait, err := l.evalPipeline(ctx)
-	if err != nil && l.loaded && redis.HasErrorPrefix(push.Err(), "NOSCRIPT") {
-		l.args[0], l.args[1] = "eval", laneScript
-		push, watch, wait, err = l.evalPipeline(ctx)
+	f.args = append(f.args, 2, o.Key, f.key, seq, f.w.ttl)
+	f.args = append(f.args, vals...)
+	push, watch, wait, err := f.evalPipeline(ctx)
+	if err != nil && f.loaded && redis.HasErrorPrefix(push.Err(), "NOSCRIPT") {
+		f.args[0], f.args[1] = "eval", seqScript
+		push, watch, wait, err = f.evalPipeline(ctx)
 	}
-	clear(l.args) // drop references to the batch buffer
+	clear(f.args) // drop references to the batch buffer
 	if perr := push.Err(); perr != nil {
-		return 0, fmt.Errorf("eval rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, perr)
+		return 0, fmt.Errorf("eval rpush %s (sequence key %s, flush %s): %w", o.Key, f.key, seq, perr)
 	}
-	l.loaded = true
+	f.loaded = true
 	if err != nil {
 		return 0, err
 	}
 	if err := watch.Err(); err != nil {
-		return 0, fmt.Errorf("watch %s: %w", l.key, err)
+		return 0, fmt.Errorf("watch %s: %w", f.key, err)
 	}
-	l.watching = true
+	f.watching = true
 	res, err := push.Int64Slice()
 	if err != nil || len(res) != 2 {
 		return 0, fmt.Errorf("eval rpush %s: unexpected reply %v: %v", o.Key, push.Val(), err)
 	}
-	l.sawLength(res[1])
+	f.sawLength(res[1])
 	if res[0] == 0 {
 		// An earlier attempt of this flush was applied; its reply was lost.
 		if o.Metrics != nil {
 			o.Metrics.duplicateFlushes.Inc()
 		}
-		o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "lane", l.key, "flush", seq, "messages", len(vals))
+		o.Logger.Info("redis flush already applied by an earlier attempt, not pushed again", "seq_key", f.key, "flush", seq, "messages", len(vals))
 	}
 	if wait == nil {
 		return 0, nil
@@ -448,16 +464,16 @@ func (l *Flusher) pushOnce(ctx context.Context, seq string, vals []any) (int64, 
 	return n, nil
 }
 
-// evalPipeline sends UNWATCH, l.args (EVALSHA or EVAL of laneScript),
-// WATCH lanekey and, when MinReplicas > 0, WAIT, in one pipeline on the
-// lane's connection.
-func (l *Flusher) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *redis.StatusCmd, wait *redis.IntCmd, err error) {
-	o := &l.w.o
-	pipe := l.connection().Pipeline()
+// evalPipeline sends UNWATCH, f.args (EVALSHA or EVAL of seqScript),
+// WATCH seqkey and, when MinReplicas > 0, WAIT, in one pipeline on the
+// flusher's connection.
+func (f *Flusher) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *redis.StatusCmd, wait *redis.IntCmd, err error) {
+	o := &f.w.o
+	pipe := f.connection().Pipeline()
 	_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "unwatch"))
-	push = redis.NewCmd(ctx, l.args...)
+	push = redis.NewCmd(ctx, f.args...)
 	_ = pipe.Process(ctx, push)
-	watch = redis.NewStatusCmd(ctx, "watch", l.key)
+	watch = redis.NewStatusCmd(ctx, "watch", f.key)
 	_ = pipe.Process(ctx, watch)
 	if o.MinReplicas > 0 {
 		wait = redis.NewIntCmd(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds())
@@ -468,26 +484,26 @@ func (l *Flusher) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *red
 }
 
 // transact sends the first attempt of a flush on a connection that watches
-// the lane key (l.watching): MULTI, RPUSH key vals..., SET lanekey seq PX
-// ttl, EXEC, WATCH lanekey and, when MinReplicas > 0, WAIT, in one
-// pipeline. It has the effects of laneScript without its check, at the
+// the sequence key (f.watching): MULTI, RPUSH key vals..., SET seqkey seq PX
+// ttl, EXEC, WATCH seqkey and, when MinReplicas > 0, WAIT, in one
+// pipeline. It has the effects of seqScript without its check, at the
 // cost of a bare RPUSH (the script copies every value into Lua and back,
-// 28-40% of a lane's throughput).
+// 28-40% of a flusher's throughput).
 //
 // Why an unchecked first attempt cannot store a batch twice or move the
-// lane key backwards, even when its bytes reach Redis long after the lane
+// sequence key backwards, even when its bytes reach Redis long after the flusher
 // gave up on it and retried elsewhere: the WATCH it relies on ran on the
-// same connection as the last command of the lane's previous flush, whose
+// same connection as the last command of the flusher's previous flush, whose
 // replies had all arrived before this flush started. At that moment no
 // attempt with this flush's sequence number (or a higher one) existed
-// anywhere, and the lane key held the previous flush's. Redis executes the
-// EXEC only if no write touched the lane key on that server since the WATCH
+// anywhere, and the sequence key held the previous flush's. Redis executes the
+// EXEC only if no write touched the sequence key on that server since the WATCH
 // (any write counts, even a SET of the value it holds; so does the key's
 // expiry, a FLUSHALL, and the full resynchronisation of a demoted master).
-// Every other attempt of this flush, and every later flush, writes the lane
-// key: a retry's laneScript always SETs it. So on any server, either the
+// Every other attempt of this flush, and every later flush, writes the sequence
+// key: a retry's seqScript always SETs it. So on any server, either the
 // EXEC runs before every other attempt of this flush and later flush, and
-// those find its sequence in the lane key (the script then pushes nothing),
+// those find its sequence in the sequence key (the script then pushes nothing),
 // or it aborts (a nil EXEC reply) and changes nothing. Across a failover
 // the same holds: the new master's writes reach the old one only by
 // replication, which touches the key (a replicated SET) or replaces the
@@ -496,26 +512,26 @@ func (l *Flusher) evalPipeline(ctx context.Context) (push *redis.Cmd, watch *red
 // and a write the old master applies on its own after the failover (a
 // partition, until min-replicas-max-lag stops it) is in a history that is
 // discarded when it resyncs from the new master, or survives only if the
-// new master's is lost, never both. The lane key's expiry counts as a write
+// new master's is lost, never both. The sequence key's expiry counts as a write
 // for WATCH (Redis 7.0 aborts the EXEC), so unlike a late script a late
 // transaction stays harmless after the key expired.
 //
-// A nil EXEC means the lane key was written since the WATCH: it expired
-// (the lane was idle for the key's TTL), or a stale attempt of an earlier
+// A nil EXEC means the sequence key was written since the WATCH: it expired
+// (the flusher was idle for the key's TTL), or a stale attempt of an earlier
 // flush was delivered late (a script, which only moves it up). Nothing of
 // the transaction ran, so transact sends the checked attempt (pushOnce) on
 // the same connection at once.
-func (l *Flusher) transact(ctx context.Context, seq string, vals []any) (int64, error) {
-	o := &l.w.o
-	l.watching = false // until this pipeline's WATCH is answered
-	pipe := l.connection().Pipeline()
-	l.args = append(l.args[:0], "rpush", o.Key)
-	l.args = append(l.args, vals...)
+func (f *Flusher) transact(ctx context.Context, seq string, vals []any) (int64, error) {
+	o := &f.w.o
+	f.watching = false // until this pipeline's WATCH is answered
+	pipe := f.connection().Pipeline()
+	f.args = append(f.args[:0], "rpush", o.Key)
+	f.args = append(f.args, vals...)
 	multi := redis.NewStatusCmd(ctx, "multi")
-	push := redis.NewCmd(ctx, l.args...)
-	set := redis.NewCmd(ctx, "set", l.key, seq, "px", l.w.ttl)
+	push := redis.NewCmd(ctx, f.args...)
+	set := redis.NewCmd(ctx, "set", f.key, seq, "px", f.w.ttl)
 	exec := redis.NewCmd(ctx, "exec")
-	watch := redis.NewStatusCmd(ctx, "watch", l.key)
+	watch := redis.NewStatusCmd(ctx, "watch", f.key)
 	for _, c := range []redis.Cmder{multi, push, set, exec, watch} {
 		_ = pipe.Process(ctx, c)
 	}
@@ -525,33 +541,33 @@ func (l *Flusher) transact(ctx context.Context, seq string, vals []any) (int64, 
 		_ = pipe.Process(ctx, wait)
 	}
 	_, err := pipe.Exec(ctx)
-	clear(l.args) // drop references to the batch buffer
+	clear(f.args) // drop references to the batch buffer
 	// A command refused while queued (READONLY, NOREPLICAS, OOM) makes EXEC
 	// fail with EXECABORT: nothing of the transaction is applied.
 	for _, c := range []redis.Cmder{multi, push, set} {
 		if cerr := c.Err(); cerr != nil {
-			return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %s: %w", o.Key, l.key, seq, c.Name(), cerr)
+			return 0, fmt.Errorf("rpush %s (sequence key %s, flush %s): %s: %w", o.Key, f.key, seq, c.Name(), cerr)
 		}
 	}
 	if eerr := exec.Err(); eerr == redis.Nil {
-		o.Logger.Info("lane key written since the lane's last flush (expired, or a stale attempt delivered late); sending the checked attempt", "lane", l.key, "flush", seq)
-		l.retried("watch_aborted")
-		return l.pushOnce(ctx, seq, vals)
+		o.Logger.Info("sequence key written since the flusher's last flush (expired, or a stale attempt delivered late); sending the checked attempt", "seq_key", f.key, "flush", seq)
+		f.retried("watch_aborted")
+		return f.pushOnce(ctx, seq, vals)
 	} else if eerr != nil {
-		return 0, fmt.Errorf("rpush %s (lane %s, flush %s): exec: %w", o.Key, l.key, seq, eerr)
+		return 0, fmt.Errorf("rpush %s (sequence key %s, flush %s): exec: %w", o.Key, f.key, seq, eerr)
 	}
 	if err != nil {
 		return 0, err
 	}
 	n, err := execErr(exec)
 	if err != nil {
-		return 0, fmt.Errorf("rpush %s (lane %s, flush %s): %w", o.Key, l.key, seq, err)
+		return 0, fmt.Errorf("rpush %s (sequence key %s, flush %s): %w", o.Key, f.key, seq, err)
 	}
-	l.sawLength(n)
+	f.sawLength(n)
 	if err := watch.Err(); err != nil {
-		return 0, fmt.Errorf("watch %s: %w", l.key, err)
+		return 0, fmt.Errorf("watch %s: %w", f.key, err)
 	}
-	l.watching = true
+	f.watching = true
 	if wait == nil {
 		return 0, nil
 	}
@@ -563,7 +579,7 @@ func (l *Flusher) transact(ctx context.Context, seq string, vals []any) (int64, 
 }
 
 // errPushFailed marks an EXEC whose RPUSH failed at run time (WRONGTYPE)
-// while its SET of the lane key was applied.
+// while its SET of the sequence key was applied.
 var errPushFailed = errors.New("transaction ran, its RPUSH failed")
 
 // execErr checks the reply of EXEC after MULTI, RPUSH, SET: two replies, and
@@ -582,16 +598,16 @@ func execErr(exec *redis.Cmd) (int64, error) {
 		return 0, fmt.Errorf("%w: %w", errPushFailed, e)
 	}
 	if e, ok := res[1].(error); ok {
-		return 0, fmt.Errorf("set lane key: %w", e)
+		return 0, fmt.Errorf("set sequence key: %w", e)
 	}
 	n, _ := res[0].(int64)
 	return n, nil
 }
 
 // waitOnly re-issues WAIT on the connection that applied the RPUSH.
-func (l *Flusher) waitOnly(ctx context.Context) (int64, error) {
-	o := &l.w.o
-	n, err := l.connection().Do(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds()).Int64()
+func (f *Flusher) waitOnly(ctx context.Context) (int64, error) {
+	o := &f.w.o
+	n, err := f.connection().Do(ctx, "wait", o.MinReplicas, o.WaitTimeout.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("wait: %w", err)
 	}

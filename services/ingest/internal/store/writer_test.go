@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 )
 
@@ -36,7 +37,7 @@ func TestLaneIdempotent(t *testing.T) {
 	mc := master.Client()
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 4}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: time.Second, PoolSize: 4}, m, discard())
 	defer rdb.Close()
 	o := WriterOptions{Key: "q", RetryTimeout: 2 * time.Minute, Logger: discard(), Metrics: m}
 	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
@@ -45,7 +46,7 @@ func TestLaneIdempotent(t *testing.T) {
 		defer l.Close()
 	}
 	if k0, k1, k2 := lanes["w1/0"].Key(), lanes["w1/1"].Key(), lanes["w2/0"].Key(); k0 == k1 || k0 == k2 || k1 == k2 {
-		t.Fatalf("lane keys not unique: %s %s %s", k0, k1, k2)
+		t.Fatalf("sequence keys not unique: %s %s %s", k0, k1, k2)
 	}
 
 	const (
@@ -102,7 +103,7 @@ func TestLaneIdempotent(t *testing.T) {
 			ttl, err := mc.PTTL(ctx, l.Key()).Result()
 			// 10 x RetryTimeout = 20 min, above the 10 min minimum; the
 			// key was just SET, so far more than 10 min must be left.
-			if err != nil || ttl <= MinLaneKeyTTL || ttl > 20*time.Minute {
+			if err != nil || ttl <= MinSeqKeyTTL || ttl > 20*time.Minute {
 				t.Fatalf("lane key TTL %v (%v), want (10m, 20m]", ttl, err)
 			}
 		})
@@ -111,14 +112,14 @@ func TestLaneIdempotent(t *testing.T) {
 
 // TestLaneLargeBatch pushes batches around and above the Lua unpack limit
 // (about 8000 values) both ways: through Push and as a retry of a flush
-// whose first attempt never landed (laneScript pushes in chunks of 4000 in
+// whose first attempt never landed (seqScript pushes in chunks of 4000 in
 // both): in order, once.
 func TestLaneLargeBatch(t *testing.T) {
 	master := redistest.NewRedis(t, redistest.RedisOptions{})
 	mc := master.Client()
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: 5 * time.Second, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "big", Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -174,7 +175,7 @@ func TestLaneRetryAfterLostReply(t *testing.T) {
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
 	const waitTimeout = 30 * time.Second // WAIT stays pending until the test acts
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Password: "pw", Timeout: time.Second, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr, RedisPassword: "pw"}, Timeout: time.Second, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: 1, WaitTimeout: waitTimeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -233,7 +234,7 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 			t.Fatalf("CLIENT LIST: %v", err)
 		}
 		for _, line := range strings.Split(list, "\n") {
-			if id := field(line, "id"); field(line, "cmd") == "wait" && id != skip {
+			if id := clientField(line, "id"); clientField(line, "cmd") == "wait" && id != skip {
 				return id
 			}
 		}
@@ -248,7 +249,7 @@ func waitingClient(t *testing.T, ctx context.Context, mc *redis.Client, skip str
 }
 
 // TestLaneRejected: flushes Redis refuses are never acknowledged and leave
-// nothing behind. Below min-replicas-to-write laneScript is refused before
+// nothing behind. Below min-replicas-to-write seqScript is refused before
 // anything runs (declared as writing by its #!lua line, so refused like a
 // plain RPUSH). When the list key holds a string, the script's RPUSH fails
 // and the script stops before its SET: the lane key is not written either.
@@ -272,7 +273,7 @@ func TestLaneRejected(t *testing.T) {
 			defer mc.Close()
 			ctx := context.Background()
 			m := NewMetrics(prometheus.NewRegistry())
-			rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+			rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: time.Second, PoolSize: 2}, m, discard())
 			defer rdb.Close()
 			w := NewWriter(rdb, WriterOptions{Key: "q", Logger: discard(), Metrics: m})
 			lane := w.NewFlusher()
@@ -350,7 +351,7 @@ func TestLaneLateFirstAttempt(t *testing.T) {
 	proxy := newHoldProxy(t, master.Addr)
 	m := NewMetrics(prometheus.NewRegistry())
 	const timeout = 300 * time.Millisecond // the lane gives up on a held attempt after this
-	rdb := NewClient(ClientOptions{Addr: proxy.Addr(), Timeout: timeout, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: proxy.Addr()}, Timeout: timeout, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "q", RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -438,7 +439,7 @@ func TestLaneLateTransaction(t *testing.T) {
 			m := NewMetrics(prometheus.NewRegistry())
 			const timeout = 300 * time.Millisecond // the lane gives up on a held attempt after this
 			const waitTimeout = 200 * time.Millisecond
-			rdb := NewClient(ClientOptions{Addr: proxy.Addr(), Timeout: timeout, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
+			rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: proxy.Addr()}, Timeout: timeout, WaitTimeout: waitTimeout, PoolSize: 2}, m, discard())
 			defer rdb.Close()
 			w := NewWriter(rdb, WriterOptions{Key: "q", MinReplicas: minReplicas, WaitTimeout: waitTimeout, RetryTimeout: time.Minute, Logger: discard(), Metrics: m})
 			lane := w.NewFlusher()
@@ -500,7 +501,7 @@ func TestLaneLateTransaction(t *testing.T) {
 	}
 }
 
-// TestLaneScriptCache: the first flush on a connection is laneScript, sent
+// TestLaneScriptCache: the first flush on a connection is seqScript, sent
 // with its text (EVAL); the lane's later flushes are WATCH-guarded
 // transactions (EXEC). When the lane key was written since the lane's last
 // flush (here another client SETs it to the value it holds), the
@@ -513,7 +514,7 @@ func TestLaneScriptCache(t *testing.T) {
 	mc := master.Client()
 	defer mc.Close()
 	m := NewMetrics(prometheus.NewRegistry())
-	rdb := NewClient(ClientOptions{Addr: master.Addr, Timeout: time.Second, PoolSize: 2}, m, discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: master.Addr}, Timeout: time.Second, PoolSize: 2}, m, discard())
 	defer rdb.Close()
 	w := NewWriter(rdb, WriterOptions{Key: "q", Logger: discard(), Metrics: m})
 	lane := w.NewFlusher()
@@ -604,7 +605,7 @@ func calls(stats, cmd string) string {
 // not retry in step after a failover. It draws a series of pauses for the
 // same backoff on two lanes of one Writer and a lane of another Writer.
 func TestBackoffJitter(t *testing.T) {
-	rdb := NewClient(ClientOptions{Addr: "127.0.0.1:1", Timeout: time.Second}, NewMetrics(prometheus.NewRegistry()), discard())
+	rdb := NewClient(ClientOptions{Redis: redisconn.Config{RedisAddr: "127.0.0.1:1"}, Timeout: time.Second}, NewMetrics(prometheus.NewRegistry()), discard())
 	defer rdb.Close()
 	o := WriterOptions{Key: "q", Logger: discard()}
 	w1, w2 := NewWriter(rdb, o), NewWriter(rdb, o)
@@ -646,4 +647,14 @@ func TestBackoffJitter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clientField is the value of key in a CLIENT LIST line ("id=7 cmd=wait").
+func clientField(line, key string) string {
+	for _, kv := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }

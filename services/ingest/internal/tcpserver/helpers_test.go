@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 	"github.com/sluice-ingest/sluice/internal/redistest"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/batcher"
 	"github.com/sluice-ingest/sluice/services/ingest/internal/store"
@@ -140,8 +141,10 @@ func startServer(t *testing.T, target redisTarget, o testOpts) *testServer {
 		target.waitTimeout = 200 * time.Millisecond
 	}
 	rdb := store.NewClient(store.ClientOptions{
-		Addr: target.addr, SentinelAddrs: target.sentinelAddrs, MasterName: redistest.MasterName,
-		Password: target.password, SentinelPassword: target.sentinelPassword,
+		Redis: redisconn.Config{
+			RedisAddr: target.addr, SentinelAddrs: target.sentinelAddrs, SentinelMaster: redistest.MasterName,
+			RedisPassword: target.password, SentinelPassword: target.sentinelPassword,
+		},
 		Timeout: 2 * time.Second, WaitTimeout: target.waitTimeout, PoolSize: o.Lanes + 2,
 	}, sm, log)
 	w := store.NewWriter(rdb, store.WriterOptions{

@@ -20,7 +20,7 @@ type metrics struct {
 	closed *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, nconns *atomic.Int64, draining *atomic.Bool) *metrics {
+func newMetrics(reg prometheus.Registerer, nconns *atomic.Int64) *metrics {
 	m := &metrics{
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_ingest_connections_closed_total",
@@ -35,15 +35,6 @@ func newMetrics(reg prometheus.Registerer, nconns *atomic.Int64, draining *atomi
 			Name: "sluice_ingest_connections",
 			Help: "Open TCP client connections.",
 		}, func() float64 { return float64(nconns.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "sluice_ingest_draining",
-			Help: "1 while the server drains after SIGTERM.",
-		}, func() float64 {
-			if draining.Load() {
-				return 1
-			}
-			return 0
-		}),
 	)
 	return m
 }

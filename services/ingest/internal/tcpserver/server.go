@@ -113,7 +113,7 @@ func New(o Options, b *batcher.Batcher, log *slog.Logger, reg prometheus.Registe
 		transport = TransportNoAck
 	}
 	s.sh = &shared{o: o, log: log.With("transport", transport), b: b, src: b.Source(transport)}
-	s.sh.m = newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"transport": transport}, reg), &s.nconns, &s.draining)
+	s.sh.m = newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"transport": transport}, reg), &s.nconns)
 	return s, nil
 }
 

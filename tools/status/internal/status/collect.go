@@ -12,8 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Metric names read from the services' /metrics.
@@ -82,15 +81,14 @@ func (c *Collector) Collect(ctx context.Context) Snapshot {
 	return s
 }
 
-func (c *Collector) redisOptions(addr, user, password string) *redis.Options {
-	return &redis.Options{
-		Addr: addr, Username: user, Password: password,
-		// RESP2 and no CLIENT SETINFO: the connection sends AUTH and the
-		// commands below, nothing else (a small ACL suffices).
-		Protocol: 2, DisableIdentity: true,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-		DialTimeout:              c.cfg.Timeout, ReadTimeout: c.cfg.Timeout, WriteTimeout: c.cfg.Timeout,
-		MaxRetries: -1, DialerRetries: 1, PoolSize: 1,
+// redisOptions are those of every Sentinel and Redis client: one try,
+// one connection, and (Minimal) nothing sent but AUTH and the commands
+// below, so a small ACL suffices.
+func (c *Collector) redisOptions() redisconn.Options {
+	return redisconn.Options{
+		Minimal:     true,
+		DialTimeout: c.cfg.Timeout, ReadTimeout: c.cfg.Timeout, WriteTimeout: c.cfg.Timeout,
+		NoRetries: true, OneDial: true, PoolSize: 1,
 	}
 }
 
@@ -130,8 +128,7 @@ func (c *Collector) redis(ctx context.Context, s *Snapshot) {
 
 func (c *Collector) sentinel(ctx context.Context, addr string) (SentinelView, map[string]string) {
 	v := SentinelView{Addr: addr}
-	opts := c.redisOptions(addr, c.cfg.SentinelUsername, c.cfg.SentinelPassword)
-	sc := redis.NewSentinelClient(opts)
+	sc := c.cfg.NewSentinel(addr, c.redisOptions())
 	defer sc.Close()
 	name := c.cfg.SentinelMaster
 	m, err := sc.Master(ctx, name).Result()
@@ -155,7 +152,7 @@ func (c *Collector) sentinel(ctx context.Context, addr string) (SentinelView, ma
 
 func (c *Collector) master(ctx context.Context, addr string, sentinelFlags map[string]string) Master {
 	m := Master{Addr: addr}
-	rdb := redis.NewClient(c.redisOptions(addr, c.cfg.RedisUsername, c.cfg.RedisPassword))
+	rdb := c.cfg.Node(addr, c.redisOptions())
 	defer rdb.Close()
 	info, err := rdb.Info(ctx, "replication").Result()
 	if err != nil {

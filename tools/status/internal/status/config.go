@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-ingest/sluice/internal/envconfig"
+	"github.com/sluice-ingest/sluice/internal/redisconn"
 )
 
 // Prefix is the prefix of every environment variable.
@@ -21,15 +22,8 @@ const Prefix = "STATUS_"
 // Config is the status command's configuration; each field is one STATUS_*
 // variable.
 type Config struct {
-	SentinelAddrs        []string `env:"SENTINEL_ADDRS" envSeparator:"," envDefault:"sentinel-1:26379,sentinel-2:26379,sentinel-3:26379" desc:"Sentinels, comma-separated host:port"`
-	SentinelMaster       string   `env:"SENTINEL_MASTER" envDefault:"sluice" desc:"master name monitored by the Sentinels"`
-	SentinelUsername     string   `env:"SENTINEL_USERNAME" desc:"Sentinel ACL user; empty: the default user"`
-	SentinelPassword     string   `env:"SENTINEL_PASSWORD" desc:"Sentinel AUTH password; empty: no Sentinel auth"`
-	SentinelPasswordFile string   `env:"SENTINEL_PASSWORD_FILE" desc:"file holding the Sentinel password"`
-	RedisUsername        string   `env:"REDIS_USERNAME" desc:"Redis ACL user; empty: the default user"`
-	RedisPassword        string   `env:"REDIS_PASSWORD" desc:"Redis AUTH password"`
-	RedisPasswordFile    string   `env:"REDIS_PASSWORD_FILE" desc:"file holding the Redis password"`
-	Key                  string   `env:"KEY" envDefault:"data_queue" desc:"the queue list (LLEN on the master)"`
+	redisconn.Config
+	Key string `env:"KEY" desc:"the queue list (LLEN on the master)"`
 
 	IngestAdmin string `env:"INGEST_ADMIN" envDefault:"ingest:8086" desc:"host:port of the ingest admin servers; each address the host resolves to is one ingest container"`
 
@@ -49,39 +43,32 @@ type Config struct {
 // Off turns an optional part off (STATUS_HAPROXY_STATS_URL, STATUS_BACKUP_METRICS_URL).
 const Off = "off"
 
+// EnvDefaults gives STATUS_KEY its default and STATUS_SENTINEL_ADDRS the
+// compose stack's Sentinels (envconfig.Defaulter).
+func (Config) EnvDefaults() map[string]string {
+	return map[string]string{
+		"SENTINEL_ADDRS": "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
+		"KEY":            redisconn.DefaultKey,
+	}
+}
+
 // Load reads the configuration through getenv, reads the password files
 // and validates the result.
 func Load(getenv func(string) string) (Config, error) {
 	var cfg Config
 	perr := envconfig.Parse(&cfg, Prefix, getenv)
-	cfg.SentinelAddrs = envconfig.TrimList(cfg.SentinelAddrs)
+	cfg.Normalize()
 	invalid := cfg.Validate()
-	return cfg, errors.Join(envconfig.Join(perr, invalid),
-		envconfig.ReadSecret(&cfg.SentinelPassword, cfg.SentinelPasswordFile, Prefix+"SENTINEL_PASSWORD_FILE"),
-		envconfig.ReadSecret(&cfg.RedisPassword, cfg.RedisPasswordFile, Prefix+"REDIS_PASSWORD_FILE"),
+	return cfg, errors.Join(envconfig.Join(perr, invalid), cfg.ReadSecrets(Prefix),
 		envconfig.ReadSecret(&cfg.StatsPassword, cfg.StatsPasswordFile, Prefix+"HAPROXY_STATS_PASSWORD_FILE"))
 }
 
 // Validate reports every invalid setting, each naming its variable.
 func (c Config) Validate() error {
 	p := envconfig.Problems{Prefix: Prefix}
-	if len(c.SentinelAddrs) == 0 {
-		p.Addf("SENTINEL_ADDRS", "must not be empty")
+	if c.StatsPassword != "" && c.StatsPasswordFile != "" {
+		p.Addf("HAPROXY_STATS_PASSWORD", "set it or %sHAPROXY_STATS_PASSWORD_FILE, not both", Prefix)
 	}
-	for _, a := range c.SentinelAddrs {
-		p.HostPort("SENTINEL_ADDRS", a, true)
-	}
-	if c.SentinelMaster == "" {
-		p.Addf("SENTINEL_MASTER", "must not be empty")
-	}
-	both := func(name, v, file string) {
-		if v != "" && file != "" {
-			p.Addf(name, "set it or %s%s_FILE, not both", Prefix, name)
-		}
-	}
-	both("SENTINEL_PASSWORD", c.SentinelPassword, c.SentinelPasswordFile)
-	both("REDIS_PASSWORD", c.RedisPassword, c.RedisPasswordFile)
-	both("HAPROXY_STATS_PASSWORD", c.StatsPassword, c.StatsPasswordFile)
 	if c.Key == "" {
 		p.Addf("KEY", "must not be empty")
 	}
@@ -103,7 +90,7 @@ func (c Config) Validate() error {
 	positive("SAMPLE", c.Sample)
 	positive("INTERVAL", c.Interval)
 	positive("TIMEOUT", c.Timeout)
-	return p.Err()
+	return errors.Join(c.Config.ValidateSentinel(Prefix), p.Err())
 }
 
 // PrintTable writes the variable table (name, default, description).

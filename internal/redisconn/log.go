@@ -1,9 +1,4 @@
-// Package redislog routes go-redis's own log lines (pool dial errors,
-// Sentinel switches) into the service's structured logger, so that every
-// line a sluice binary writes is slog JSON. Repeats are rate-limited: while
-// Redis is down, go-redis logs a failed dial for every attempt of every
-// connection, and one line per kind and interval says as much.
-package redislog
+package redisconn
 
 import (
 	"context"
@@ -15,14 +10,20 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Every is how often one kind of go-redis line (its format) is logged at
-// most; the next one logged says how many were suppressed.
-const Every = 10 * time.Second
+// go-redis's own log lines (pool dial errors, Sentinel switches) go into
+// the service's structured logger, so that every line a sluice binary
+// writes is slog JSON. Repeats are rate-limited: while Redis is down,
+// go-redis logs a failed dial for every attempt of every connection, and
+// one line per kind and interval says as much.
 
-// Use makes go-redis log through log. go-redis keeps one process-wide
-// logger, so a binary calls this once, at start-up.
-func Use(log *slog.Logger) {
-	redis.SetLogger(newAdapter(log.With("component", "go-redis"), Every, time.Now))
+// LogEvery is how often one kind of go-redis line (its format) is logged
+// at most; the next one logged says how many were suppressed.
+const LogEvery = 10 * time.Second
+
+// UseLogger makes go-redis log through log. go-redis keeps one
+// process-wide logger, so a binary calls this once, at start-up.
+func UseLogger(log *slog.Logger) {
+	redis.SetLogger(newAdapter(log.With("component", "go-redis"), LogEvery, time.Now))
 }
 
 type adapter struct {

@@ -1,4 +1,4 @@
-package redislog
+package redisconn
 
 import (
 	"bytes"
@@ -14,8 +14,8 @@ import (
 // A dial error inside go-redis's pool must come out as one JSON line.
 func TestUseRoutesPoolErrors(t *testing.T) {
 	var buf bytes.Buffer
-	Use(slog.New(slog.NewJSONHandler(&buf, nil)))
-	t.Cleanup(func() { Use(slog.New(slog.DiscardHandler)) })
+	UseLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	t.Cleanup(func() { UseLogger(slog.New(slog.DiscardHandler)) })
 
 	// Port 1 on loopback: nothing listens there, the dial fails at once.
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
