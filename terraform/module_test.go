@@ -549,7 +549,7 @@ func TestUncomparedSettingsFail(t *testing.T) {
 // (redisconn.DefaultKey); TestModuleMatchesCompose holds every other
 // container to compose.yaml, whose test checks the same.
 func TestQueueKeyIsTheDefault(t *testing.T) {
-	_, top, err := loadModule(".")
+	_, top, err := topology.LoadModule(".")
 	if err != nil {
 		t.Fatalf("load terraform module: %v", err)
 	}
