@@ -7,7 +7,6 @@ package e2e
 // recreate it. Each reports the time from the heal to the first ack.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -96,22 +95,11 @@ func replicaLostWithDisk(f *faultRun) error {
 // its replicas would copy the empty data set. It must come back as a replica
 // of a promoted node instead.
 func masterLostWithDisk(f *faultRun) error {
-	old, err := f.s.Redis.Master(f.ctx)
+	old, restore, err := killMasterBeforeDownAfter(f)
 	if err != nil {
 		return err
 	}
-	if err := setDownAfter(f.ctx, f.s, 10*time.Second); err != nil {
-		return err
-	}
-	defer func() {
-		if err := setDownAfter(context.Background(), f.s, f.downAfter); err != nil {
-			f.note("restore down-after: %v", err)
-		}
-	}()
-	if err := f.s.Node(old).Kill(f.ctx); err != nil {
-		return err
-	}
-	f.markFault()
+	defer restore()
 	if err := recreate(f, old); err != nil {
 		return err
 	}

@@ -108,22 +108,11 @@ func killMasterKeepDown(f *faultRun) error {
 // this scenario the Sentinels' down-after is raised to 10 s at runtime (and
 // restored afterwards) so that the restart reliably beats it.
 func killMasterRestartFast(f *faultRun) error {
-	old, err := f.s.Redis.Master(f.ctx)
+	old, restore, err := killMasterBeforeDownAfter(f)
 	if err != nil {
 		return err
 	}
-	if err := setDownAfter(f.ctx, f.s, 10*time.Second); err != nil {
-		return err
-	}
-	defer func() {
-		if err := setDownAfter(context.Background(), f.s, f.downAfter); err != nil {
-			f.note("restore down-after: %v", err)
-		}
-	}()
-	if err := f.s.Node(old).Kill(f.ctx); err != nil {
-		return err
-	}
-	f.markFault()
+	defer restore()
 	if err := f.s.Node(old).Start(f.ctx); err != nil {
 		return err
 	}
@@ -145,6 +134,30 @@ func killMasterRestartFast(f *faultRun) error {
 		f.note("no failover: %s is still the master", old)
 	}
 	return nil
+}
+
+// killMasterBeforeDownAfter raises the Sentinels' down-after to 10 s, so that
+// what the scenario does next comes before any failover, kills the master and
+// marks the fault. restore puts the suite's down-after back.
+func killMasterBeforeDownAfter(f *faultRun) (old string, restore func(), err error) {
+	old, err = f.s.Redis.Master(f.ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := setDownAfter(f.ctx, f.s, 10*time.Second); err != nil {
+		return "", nil, err
+	}
+	restore = func() {
+		if err := setDownAfter(context.Background(), f.s, f.downAfter); err != nil {
+			f.note("restore down-after: %v", err)
+		}
+	}
+	if err := f.s.Node(old).Kill(f.ctx); err != nil {
+		restore()
+		return "", nil, err
+	}
+	f.markFault()
+	return old, restore, nil
 }
 
 func setDownAfter(ctx context.Context, s *Stack, d time.Duration) error {
