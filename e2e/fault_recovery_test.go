@@ -25,6 +25,10 @@ func killAllRedis(f *faultRun) error {
 	}
 	logs := markLogs(f, append(RedisNames(), SentinelNames()...)...)
 	defer logs.noteSince(f, failoverWords...)
+	// Sentinel resolves a node's name once and keeps connecting to that
+	// address: if the restarted nodes swap addresses, it talks to the wrong one.
+	ipsBefore := nodeIPs(f)
+	defer func() { f.note("Redis node addresses before the kill %v, after the start %v", ipsBefore, nodeIPs(f)) }()
 	var errs []error
 	for _, n := range RedisNames() {
 		errs = append(errs, f.s.Node(n).Kill(f.ctx))
@@ -51,6 +55,19 @@ func killAllRedis(f *faultRun) error {
 	f.note("killed every Redis node (master %s), started them 3 s later; converged on master %s %s after the start",
 		old, now, time.Since(f.healAt).Round(10*time.Millisecond))
 	return nil
+}
+
+// nodeIPs are the Redis nodes' addresses on the stack network, in name order.
+func nodeIPs(f *faultRun) []string {
+	var ips []string
+	for _, n := range RedisNames() {
+		ip, err := f.s.Node(n).IP(f.ctx)
+		if err != nil {
+			ip = "?"
+		}
+		ips = append(ips, ip)
+	}
+	return ips
 }
 
 // recreate removes a Redis node's container with its data (a lost disk) and
