@@ -38,12 +38,13 @@
 #   SENTINEL_CONFIG_DIR       default /var/lib/sentinel (mount a volume to keep Sentinel's state)
 #   REDIS_ROLE_WATCH          yes (default): beside redis-server runs role_watch, which moves
 #                             a stale master, or a replica chained behind one, to the master
-#                             the Sentinels promoted as soon as it is back (see there); no:
-#                             exec redis-server alone and leave it to Sentinel
-#   REDIS_ALLOW_EMPTY_MASTER  yes: start as master with an empty /data even when the Sentinels
-#                             know replicas (only if every node lost its data); default no: a
-#                             node without data that the Sentinels name master asks them to
-#                             fail over and becomes a replica (see await_failover)
+#                             the Sentinels promoted as soon as it is back, and marks the data
+#                             directory (see there); no: exec redis-server alone and leave it
+#                             to Sentinel (a node never marked counts as without data)
+#   REDIS_ALLOW_EMPTY_MASTER  yes: a node without data (see HAS_DATA) may start as master, as
+#                             REDIS_INITIAL_MASTER or when the Sentinels name it (for one start,
+#                             then remove it); default no: such a node waits for the Sentinels,
+#                             asks them to fail over, and becomes a replica (await_failover)
 #   REDIS_DNS_OPTIONS         resolv.conf options added at start, default "timeout:1 attempts:1"
 #                             (empty: leave resolv.conf alone); see bound_dns
 set -eu
@@ -147,31 +148,52 @@ majority_of() {
 # admin_cli ARGS: redis-cli as the admin user (bounded to 2 s).
 admin_cli() { REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin --raw "$@" 2>/dev/null; }
 
-# A node whose data directory holds neither an AOF nor an RDB file: a first boot, or a
-# disk that was lost.
-data_empty() {
-	[ -z "$(ls -A /data/appendonlydir 2>/dev/null)" ] && [ ! -s /data/dump.rdb ]
-}
+# HAS_DATA marks a data directory that holds this node's share of the data set: role_watch
+# writes it once the node is master, or a replica whose first sync is done. Redis creates
+# its AOF files at once, even on a replica that never synced, so their presence proves
+# nothing; a node without the mark counts as empty (a first boot, a lost disk, a first sync
+# that never finished). After an upgrade from an image without the mark, a master therefore
+# hands over to a replica once (see await_failover), which loses nothing.
+HAS_DATA=/data/.sluice-has-data
+data_empty() { [ ! -e "$HAS_DATA" ]; }
 
-# sentinels_know_replicas SENTINELS: some Sentinel lists a replica of the master, so this
-# is not the first boot of the topology.
-sentinels_know_replicas() {
+# topology_known SENTINELS: 0 when a Sentinel lists a replica of the master (the topology
+# has run before), 1 when more than half of all the Sentinels answer that they know none (a
+# first boot), 2 when that cannot be told (too few answers).
+topology_known() {
+	empty=0
 	for s in $(printf '%s' "$1" | tr ',' ' '); do
 		out=$(timeout 2 redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL replicas "$MASTER_NAME" 2>/dev/null) || continue
-		[ -n "$out" ] && return 0
+		if [ -n "$out" ]; then
+			return 0 # replicas, or an error reply: not provably new
+		fi
+		empty=$((empty + 1))
+	done
+	[ "$empty" -gt $(($(count_list "$1") / 2)) ] && return 1
+	return 2
+}
+
+# ask_failover SENTINELS: SENTINEL FAILOVER on the first Sentinel that takes it (OK, or a
+# failover already in progress); fails when none does (e.g. NOGOODSLAVE).
+ask_failover() {
+	for s in $(printf '%s' "$1" | tr ',' ' '); do
+		out=$(timeout 2 redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL failover "$MASTER_NAME" 2>&1) || continue
+		log "SENTINEL FAILOVER $MASTER_NAME on $s: $out"
+		case "$out" in OK* | INPROG*) return 0 ;; esac
 	done
 	return 1
 }
 
-# await_failover SENTINELS: this node lost its data while the Sentinels still name it master.
-# Serving as master would let the replicas copy the empty data set, so it asks a Sentinel
-# to fail over to the best replica (SENTINEL FAILOVER; the Sentinels would also do it by
-# themselves after down-after, as nothing answers here) and waits until a majority of the
-# Sentinels name the new master, which it prints ("host port").
+# await_failover SENTINELS: this node has no data while the Sentinels still name it master.
+# Serving as master would let the replicas copy the empty data set, so it asks one Sentinel
+# to fail over to the best replica (once, then again every 60 s while nothing changes: a
+# forced failover skips the Sentinels' election, so asking several would start several;
+# every 5 s while none takes it).
+# The Sentinels also fail over by themselves after down-after, as nothing answers here. It
+# waits until more than half of the Sentinels name another master, and prints it.
 await_failover() {
 	next_ask=0
 	next_log=0
-	i=0
 	while :; do
 		now=$(date +%s)
 		if m=$(sentinel_votes "$1" 1 | majority_of "$(count_list "$1")") && ! is_me "${m% *}"; then
@@ -179,15 +201,11 @@ await_failover() {
 			return 0
 		fi
 		if [ "$now" -ge "$next_ask" ]; then
-			n=$(printf '%s' "$1" | tr ',' '\n' | grep -c .)
-			s=$(printf '%s' "$1" | cut -d, -f$((i % n + 1)))
-			out=$(timeout 2 redis-cli --raw -h "${s%:*}" -p "${s##*:}" SENTINEL failover "$MASTER_NAME" 2>&1) || true
-			log "SENTINEL FAILOVER $MASTER_NAME on $s: ${out:-no answer}"
-			i=$((i + 1))
-			next_ask=$((now + 5))
+			# A failover taken: give it time. None taken (no good replica yet): ask again soon.
+			ask_failover "$1" && next_ask=$((now + 60)) || next_ask=$((now + 5))
 		fi
 		if [ "$now" -ge "$next_log" ]; then
-			log "waiting for the Sentinels to promote a replica; if every node lost its data, start this one with REDIS_ALLOW_EMPTY_MASTER=yes"
+			log "waiting for the Sentinels to promote a replica"
 			next_log=$((now + 30))
 		fi
 		sleep 0.5
@@ -202,6 +220,9 @@ is_me() {
 }
 
 run_redis() {
+	# PID 1 ignores signals it has no handler for: without this, `docker stop` would wait out
+	# its grace period while this script waits for the Sentinels.
+	trap 'exit 143' TERM INT
 	load_password
 	lag=${REDIS_MIN_REPLICAS_MAX_LAG:-2}
 	is_uint "$lag" || die "REDIS_MIN_REPLICAS_MAX_LAG=$lag is not a whole number of seconds"
@@ -216,15 +237,26 @@ run_redis() {
 
 	# Who is master? Ask the Sentinels first: after a failover the old master must come back
 	# as a replica of the new one, not as a second master with stale data. Only when no
-	# Sentinel answers (first boot of the whole topology) is REDIS_INITIAL_MASTER the master.
+	# Sentinel answers (first boot of the whole topology) is REDIS_INITIAL_MASTER the master,
+	# and never for a node without data (it waits for the Sentinels instead): replicas still
+	# pointed at it would copy its empty data set.
+	allow_empty=${REDIS_ALLOW_EMPTY_MASTER:-no}
 	master=""
 	deadline=$(($(date +%s) + wait_s))
+	next_log=0
 	while :; do
 		if master=$(ask_sentinels "$SENTINELS"); then
 			log "Sentinels name $master as master of $MASTER_NAME"
 			break
 		fi
-		[ "$(date +%s)" -lt "$deadline" ] || break
+		now=$(date +%s)
+		if [ "$now" -ge "$deadline" ]; then
+			data_empty && [ "$allow_empty" != yes ] || break
+			if [ "$now" -ge "$next_log" ]; then
+				log "no Sentinel answers and /data has no data set: waiting for the Sentinels (REDIS_ALLOW_EMPTY_MASTER=yes starts $INITIAL_MASTER as an empty master)"
+				next_log=$((now + 30))
+			fi
+		fi
 		sleep 1
 	done
 	if [ -z "$master" ]; then
@@ -233,17 +265,25 @@ run_redis() {
 	fi
 	mhost=${master% *}
 	mport=${master#* }
-	# A node recreated without its data (a lost disk, `make up` after the container and its
-	# volume were removed) that the Sentinels still name master must not start as master:
-	# its replicas would resynchronise from it and drop every message. On the first boot of
-	# the whole topology the Sentinels know no replica yet.
-	if is_me "$mhost" && data_empty && [ "${REDIS_ALLOW_EMPTY_MASTER:-no}" != yes ] &&
-		sentinels_know_replicas "$SENTINELS"; then
-		log "the Sentinels name $ANNOUNCE master of $MASTER_NAME, but /data is empty (a new or lost disk): it must not serve as master"
-		master=$(await_failover "$SENTINELS")
-		log "the Sentinels now name $master as master"
-		mhost=${master% *}
-		mport=${master#* }
+	# A node without data (a lost disk, `make up` after the container and its volume were
+	# removed) that the Sentinels still name master must not start as master either. It may
+	# only on the first boot of the whole topology, when more than half of the Sentinels know
+	# no replica yet.
+	if is_me "$mhost" && data_empty && [ "$allow_empty" != yes ]; then
+		known=2
+		while :; do
+			topology_known "$SENTINELS" && known=0 || known=$?
+			[ "$known" = 2 ] || break
+			log "cannot tell from the Sentinels whether $MASTER_NAME ran before; asking again"
+			sleep 1
+		done
+		if [ "$known" = 0 ]; then
+			log "the Sentinels name $ANNOUNCE master of $MASTER_NAME, but /data has no data set (a new or lost disk): it must not serve as master"
+			master=$(await_failover "$SENTINELS")
+			log "the Sentinels now name $master as master"
+			mhost=${master% *}
+			mport=${master#* }
+		fi
 	fi
 
 	mkdir -p /data /var/lib/sluice-redis
@@ -289,84 +329,91 @@ run_redis() {
 	# SIGINT to it and exits with its status.
 	setpriv --reuid=redis --regid=redis --init-groups redis-server "$@" &
 	server=$!
-	trap 'kill -TERM "$server" 2>/dev/null' TERM INT
 	role_watch &
 	watch=$!
-	rc=0
+	trap 'got=1; kill "$watch" 2>/dev/null; kill -TERM "$server" 2>/dev/null' TERM INT
 	while :; do
+		got=0
 		wait "$server" && rc=0 || rc=$?
-		kill -0 "$server" 2>/dev/null || break # else wait was cut short by a signal
+		[ "$got" = 1 ] || break # else wait was cut short by the signal: wait again
 	done
 	kill "$watch" 2>/dev/null || true
 	exit "$rc"
 }
 
-# now_ms: the wall clock in milliseconds.
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# info_field HOST FIELD: FIELD of `INFO replication` or `INFO server` on the Redis node HOST
+# (port 6379), as admin; empty when it does not answer.
+info_field() {
+	admin_cli -h "$1" -p 6379 INFO "$2" | tr -d '\r' | sed -n "s/^$3://p"
+}
 
 # role_watch keeps this node on the master the Sentinels have promoted, at once instead of
-# on Sentinel's own delays. With INGEST_MIN_REPLICAS=2 no ack is given until both replicas
-# replicate the new master directly, so these delays were the stalls after a fault healed:
-# - A master that was away (frozen by docker pause or SIGSTOP, cut off from most Sentinels,
-#   just started) while the Sentinels promoted another node: Sentinel demotes it only
-#   after it has reported itself master for 8 s (SENTINEL_PUBLISH_PERIOD * 4, fixed in
-#   Sentinel). It steps down as soon as a majority of the Sentinels name another node and
-#   that node answers as master. A master that was never away (the winner of a failover a
-#   moment ago, whose peers may not have heard of it yet) is left alone.
-# - A replica of a node that is no master (a stale master that stepped down, so this
-#   replica is chained behind it and WAIT does not count it): Sentinel re-points it only
-#   after failover-timeout (60 s shipped). It follows the master a majority of the
-#   Sentinels name, if that node answers as master. A replica of a node that still
-#   answers as master is left to Sentinel (a failover may be reconfiguring it).
+# after Sentinel's own delays. With INGEST_MIN_REPLICAS=2 no ack is given until both replicas
+# replicate the new master directly, so these delays were the stalls after a fault healed.
+# Every second:
+# - A master steps down to the node X that more than half of all the Sentinels name, if X
+#   answers as master and X was promoted out of this node's own history (X's
+#   master_replid2 is this node's master_replid: X was its replica when it was promoted),
+#   or this node started as master less than a minute ago (the Sentinels named it at start
+#   and have named X since). That is a stale master: paused, cut off, or restarted while X
+#   was promoted. Sentinel demotes it too, but only after it has reported itself master for
+#   8 s (SENTINEL_PUBLISH_PERIOD * 4, fixed in Sentinel). The winner of a failover never
+#   steps down to the node it replaced: that node's replid2 is not its replid, even while
+#   the Sentinels still name the old master for a moment.
+# - A replica whose master answers as a replica itself (a stale master that stepped down,
+#   so this replica is chained behind it and WAIT on the new master does not count it)
+#   follows the master more than half of the Sentinels name, if that node answers as
+#   master. Sentinel re-points it too, but only after failover-timeout (60 s shipped). A
+#   replica whose master answers as master, or does not answer, is left to Sentinel.
+# - It marks the data directory (HAS_DATA) once the node is master, or a synced replica.
 role_watch() {
 	set +e
 	total=$(count_list "$SENTINELS")
-	away=1
-	last=$(now_ms)
+	started_master=unknown
 	while sleep 1; do
-		now=$(now_ms)
-		# A loop takes about a second; much longer means this container was frozen.
-		[ $((now - last)) -gt 3000 ] && away=1
-		last=$now
 		role=$(admin_cli -p 6379 ROLE)
 		case "$(printf '%s\n' "$role" | sed -n 1p)" in
-		master) ;;
+		master)
+			[ "$started_master" = unknown ] && started_master=yes
+			[ -e "$HAS_DATA" ] || : >"$HAS_DATA"
+			;;
 		slave)
-			away=0
+			started_master=no
+			if [ ! -e "$HAS_DATA" ] && [ "$(info_field localhost replication master_link_status)" = up ] &&
+				[ "$(info_field localhost replication master_sync_in_progress)" = 0 ]; then
+				: >"$HAS_DATA"
+			fi
 			mine="$(printf '%s\n' "$role" | sed -n 2p) $(printf '%s\n' "$role" | sed -n 3p)"
-			[ "$(admin_cli -h "${mine% *}" -p "${mine#* }" ROLE | sed -n 1p)" = master ] && continue
+			[ "$(admin_cli -h "${mine% *}" -p "${mine#* }" ROLE | sed -n 1p)" = slave ] || continue
 			m=$(sentinel_votes "$SENTINELS" 1 | majority_of "$total") || continue
 			[ "$m" != "$mine" ] && ! is_me "${m% *}" || continue
-			follow "$m" "replicating $mine, which is no master; the Sentinels name $m"
+			follow "$m" "replicating $mine, which is a replica itself; the Sentinels name $m"
 			continue
 			;;
-		*) # no answer (loading, stopped): cannot tell what happened meanwhile
-			away=1
-			continue
-			;;
+		*) continue ;; # no answer (loading, stopping)
 		esac
-		votes=$(sentinel_votes "$SENTINELS" 1)
-		if [ "$(printf '%s' "$votes" | grep -c .)" -le $((total / 2)) ]; then
-			away=1 # cut off from most Sentinels: they may promote another node
+		m=$(sentinel_votes "$SENTINELS" 1 | majority_of "$total") || continue
+		is_me "${m% *}" && continue
+		if [ "$started_master" = yes ] && [ "$(info_field localhost server uptime_in_seconds)" -lt 60 ] 2>/dev/null; then
+			why="started as master $(info_field localhost server uptime_in_seconds) s ago"
+		elif [ -n "$(info_field "${m% *}" replication master_replid2)" ] &&
+			[ "$(info_field "${m% *}" replication master_replid2)" = "$(info_field localhost replication master_replid)" ]; then
+			why="${m% *} was promoted out of this node's history"
+		else
 			continue
 		fi
-		m=$(printf '%s\n' "$votes" | majority_of "$total") || continue # no agreement yet
-		if is_me "${m% *}"; then
-			away=0
-			continue
-		fi
-		[ "$away" = 1 ] || continue
-		follow "$m" "a stale master: the Sentinels name $m" && away=0
+		follow "$m" "a stale master ($why): the Sentinels name $m" && started_master=no
 	done
 }
 
 # follow "HOST PORT" WHY: if HOST answers as master, replicate it (and drop the clients, as
-# Sentinel does, so that they look for the master again).
+# Sentinel does, so that they look for the master again); succeeds once ROLE shows it.
 follow() {
 	[ "$(admin_cli -h "${1% *}" -p "${1#* }" ROLE | sed -n 1p)" = master ] || return 1
 	log "$2: replicating ${1% *}:${1#* } now"
 	printf 'MULTI\nREPLICAOF %s %s\nCLIENT KILL TYPE normal\nCLIENT KILL TYPE pubsub\nEXEC\n' "${1% *}" "${1#* }" |
 		REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin -p 6379 >/dev/null 2>&1
+	[ "$(admin_cli -p 6379 ROLE | sed -n 2p)" = "${1% *}" ]
 }
 
 run_sentinel() {
