@@ -23,8 +23,6 @@ func killAllRedis(f *faultRun) error {
 	if err != nil {
 		return err
 	}
-	logs := markLogs(f, append(RedisNames(), SentinelNames()...)...)
-	defer logs.noteSince(f, failoverWords...)
 	// Sentinel resolves a node's name once and keeps connecting to that
 	// address: if the restarted nodes swap addresses, it talks to the wrong one.
 	ipsBefore := nodeIPs(f)
@@ -157,13 +155,19 @@ func TestFaultsShippedTimings(t *testing.T) {
 }
 
 // logMark remembers how many log lines each container had, so that what
-// they logged during a scenario can be noted afterwards.
-type logMark map[string]int
+// they logged during a scenario can be noted afterwards. A container
+// recreated meanwhile (a new ID) counts from its first line.
+type logMark map[string]logPos
+
+type logPos struct {
+	id    string
+	lines int
+}
 
 func markLogs(f *faultRun, names ...string) logMark {
 	m := logMark{}
 	for _, n := range names {
-		m[n] = len(strings.Split(f.s.Node(n).Logs(f.ctx), "\n"))
+		m[n] = logPos{id: f.s.Node(n).ID(), lines: len(strings.Split(f.s.Node(n).Logs(f.ctx), "\n"))}
 	}
 	return m
 }
@@ -173,7 +177,11 @@ func markLogs(f *faultRun, names ...string) logMark {
 func (m logMark) noteSince(f *faultRun, words ...string) {
 	for _, n := range slices.Sorted(maps.Keys(m)) {
 		lines := strings.Split(f.s.Node(n).Logs(f.ctx), "\n")
-		for _, l := range lines[min(m[n], len(lines)):] {
+		from := m[n].lines
+		if f.s.Node(n).ID() != m[n].id {
+			from = 0
+		}
+		for _, l := range lines[min(from, len(lines)):] {
 			if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(l, w) }) {
 				f.note("%s: %s", n, strings.TrimSpace(l))
 			}
@@ -182,5 +190,5 @@ func (m logMark) noteSince(f *faultRun, words ...string) {
 }
 
 // failoverWords are the Sentinel events and entrypoint lines worth a note.
-var failoverWords = []string{"+odown", "+try-failover", "+elected-leader", "+selected-slave", "+promoted-slave",
+var failoverWords = []string{"+tilt", "-tilt", "+odown", "+try-failover", "+elected-leader", "+selected-slave", "+promoted-slave",
 	"-failover-abort", "+failover-end", "+switch-master", "+convert-to-slave", "sluice-entrypoint"}

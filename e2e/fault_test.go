@@ -207,6 +207,9 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 	}
 	load := StartLoad(ctx, f.rec, LoadOptions{Addr: haproxyAddr(s), Workers: 4, Rate: 250, Window: 400, MaxPerWorker: 20000})
 	sleepCtx(ctx, sc.before)
+	// What the Sentinels and the Redis entrypoints log during the scenario
+	// (failover events, TILT, role decisions) goes into its notes.
+	logs := markLogs(f, append(RedisNames(), SentinelNames()...)...)
 	if err := sc.fault(f); err != nil {
 		infra = append(infra, "fault: "+err.Error())
 	}
@@ -259,6 +262,7 @@ func runScenario(t *testing.T, s *Stack, sc scenario) {
 	if v.Foreign > 0 {
 		f.note("%d entries from hostile clients ignored by the checker", v.Foreign)
 	}
+	logs.noteSince(f, failoverWords...)
 	problems := v.Problems()
 
 	res := reliability.Result{
