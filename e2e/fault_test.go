@@ -348,7 +348,12 @@ func prepare(ctx context.Context, s *Stack) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Redis.Client(m).Del(ctx, QueueKey).Err(); err != nil {
+	// A converged master may still refuse a write for a moment (NOREPLICAS:
+	// min-replicas-to-write while a busy replica's last ack is older than
+	// min-replicas-max-lag); the suite only needs the list empty.
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := retry(dctx, 200*time.Millisecond, func() error { return s.Redis.Client(m).Del(dctx, QueueKey).Err() }); err != nil {
 		return fmt.Errorf("clear %s on %s: %w", QueueKey, m, err)
 	}
 	return s.Redis.WaitConverged(ctx)
