@@ -341,10 +341,10 @@ run_redis() {
 	exit "$rc"
 }
 
-# info_field HOST FIELD: FIELD of `INFO replication` or `INFO server` on the Redis node HOST
-# (port 6379), as admin; empty when it does not answer.
+# info_field "HOST PORT" SECTION FIELD: FIELD of `INFO SECTION` on that Redis node, as admin;
+# empty when it does not answer.
 info_field() {
-	admin_cli -h "$1" -p 6379 INFO "$2" | tr -d '\r' | sed -n "s/^$3://p"
+	admin_cli -h "${1% *}" -p "${1#* }" INFO "$2" | tr -d '\r' | sed -n "s/^$3://p"
 }
 
 # role_watch keeps this node on the master the Sentinels have promoted, at once instead of
@@ -379,8 +379,8 @@ role_watch() {
 			;;
 		slave)
 			started_master=no
-			if [ ! -e "$HAS_DATA" ] && [ "$(info_field localhost replication master_link_status)" = up ] &&
-				[ "$(info_field localhost replication master_sync_in_progress)" = 0 ]; then
+			if [ ! -e "$HAS_DATA" ] && [ "$(info_field "localhost 6379" replication master_link_status)" = up ] &&
+				[ "$(info_field "localhost 6379" replication master_sync_in_progress)" = 0 ]; then
 				: >"$HAS_DATA"
 			fi
 			mine="$(printf '%s\n' "$role" | sed -n 2p) $(printf '%s\n' "$role" | sed -n 3p)"
@@ -394,10 +394,10 @@ role_watch() {
 		esac
 		m=$(sentinel_votes "$SENTINELS" 1 | majority_of "$total") || continue
 		is_me "${m% *}" && continue
-		if [ "$started_master" = yes ] && [ "$(info_field localhost server uptime_in_seconds)" -lt 60 ] 2>/dev/null; then
-			why="started as master $(info_field localhost server uptime_in_seconds) s ago"
-		elif [ -n "$(info_field "${m% *}" replication master_replid2)" ] &&
-			[ "$(info_field "${m% *}" replication master_replid2)" = "$(info_field localhost replication master_replid)" ]; then
+		if [ "$started_master" = yes ] && [ "$(info_field "localhost 6379" server uptime_in_seconds)" -lt 60 ] 2>/dev/null; then
+			why="started as master $(info_field "localhost 6379" server uptime_in_seconds) s ago"
+		elif [ -n "$(info_field "$m" replication master_replid2)" ] &&
+			[ "$(info_field "$m" replication master_replid2)" = "$(info_field "localhost 6379" replication master_replid)" ]; then
 			why="${m% *} was promoted out of this node's history"
 		else
 			continue
