@@ -27,6 +27,9 @@
 #                             (default sentinel-1:26379,sentinel-2:26379,sentinel-3:26379)
 #   REDIS_SENTINEL_WAIT_S     how long a Redis node waits for a Sentinel answer (default 15)
 #   REDIS_INITIAL_MASTER      master when no Sentinel knows one yet, i.e. first boot (default redis-1)
+#   REDIS_PORT                port of the Redis nodes (default 6379); with host networking
+#                             (terraform/modules/node) every node listens on its host's address
+#   SENTINEL_PORT             port of this Sentinel (default 26379)
 #   REDIS_MIN_REPLICAS_MAX_LAG  seconds; keep below Sentinel's down-after (default 2)
 #   REDIS_MAXMEMORY             maxmemory (default 1024mb; noeviction: writes then fail with OOM,
 #                               and ingest holds producers back). Keep the container's memory
@@ -54,6 +57,8 @@ ANNOUNCE=${REDIS_ANNOUNCE_HOST:-$(hostname)}
 SENTINELS=${REDIS_SENTINELS:-sentinel-1:26379,sentinel-2:26379,sentinel-3:26379}
 MASTER_NAME=${SENTINEL_MASTER_NAME:-sluice}
 INITIAL_MASTER=${REDIS_INITIAL_MASTER:-redis-1}
+PORT=${REDIS_PORT:-6379}
+SPORT=${SENTINEL_PORT:-26379}
 ROLE_FILE=/run/sluice-role
 
 log() { printf '%s sluice-entrypoint: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
@@ -212,6 +217,7 @@ run_redis() {
 	esac
 	wait_s=${REDIS_SENTINEL_WAIT_S:-15}
 	is_uint "$wait_s" || die "REDIS_SENTINEL_WAIT_S=$wait_s is not a whole number of seconds"
+	is_uint "$PORT" || die "REDIS_PORT=$PORT is not a port number"
 	bound_dns
 
 	# Who is master? Ask the Sentinels first: after a failover the old master must come back
@@ -228,7 +234,7 @@ run_redis() {
 		sleep 1
 	done
 	if [ -z "$master" ]; then
-		master="$INITIAL_MASTER 6379"
+		master="$INITIAL_MASTER $PORT"
 		log "no Sentinel answered within ${wait_s}s; first boot, $INITIAL_MASTER is master"
 	fi
 	mhost=${master% *}
@@ -275,7 +281,7 @@ run_redis() {
 
 	set -- "$conf" \
 		--masteruser replication --masterauth "$(user_password replication)" \
-		--replica-announce-ip "$ANNOUNCE" --replica-announce-port 6379 \
+		--port "$PORT" --replica-announce-ip "$ANNOUNCE" --replica-announce-port "$PORT" \
 		--min-replicas-max-lag "$lag" --maxmemory "$maxmemory"
 	if is_me "$mhost"; then
 		log "starting $ANNOUNCE as master"
@@ -328,7 +334,7 @@ role_watch() {
 		# A loop takes about a second; much longer means this container was frozen.
 		[ $((now - last)) -gt 3000 ] && away=1
 		last=$now
-		role=$(admin_cli -p 6379 ROLE)
+		role=$(admin_cli -p "$PORT" ROLE)
 		case "$(printf '%s\n' "$role" | sed -n 1p)" in
 		master) ;;
 		slave)
@@ -366,7 +372,7 @@ follow() {
 	[ "$(admin_cli -h "${1% *}" -p "${1#* }" ROLE | sed -n 1p)" = master ] || return 1
 	log "$2: replicating ${1% *}:${1#* } now"
 	printf 'MULTI\nREPLICAOF %s %s\nCLIENT KILL TYPE normal\nCLIENT KILL TYPE pubsub\nEXEC\n' "${1% *}" "${1#* }" |
-		REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin -p 6379 >/dev/null 2>&1
+		REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin -p "$PORT" >/dev/null 2>&1
 }
 
 run_sentinel() {
@@ -374,8 +380,8 @@ run_sentinel() {
 	down_after=${SENTINEL_DOWN_AFTER_MS:-5000}
 	failover_timeout=${SENTINEL_FAILOVER_TIMEOUT_MS:-60000}
 	quorum=${SENTINEL_QUORUM:-2}
-	for v in "$down_after" "$failover_timeout" "$quorum"; do
-		is_uint "$v" || die "SENTINEL_DOWN_AFTER_MS, SENTINEL_FAILOVER_TIMEOUT_MS and SENTINEL_QUORUM must be whole numbers (got $v)"
+	for v in "$down_after" "$failover_timeout" "$quorum" "$PORT" "$SPORT"; do
+		is_uint "$v" || die "SENTINEL_DOWN_AFTER_MS, SENTINEL_FAILOVER_TIMEOUT_MS, SENTINEL_QUORUM, REDIS_PORT and SENTINEL_PORT must be whole numbers (got $v)"
 	done
 	dir=${SENTINEL_CONFIG_DIR:-/var/lib/sentinel}
 	conf=$dir/sentinel.conf
@@ -398,7 +404,7 @@ run_sentinel() {
 		if master=$(ask_sentinels "${peers#,}"); then
 			log "peer Sentinels name $master as master of $MASTER_NAME"
 		else
-			master="$INITIAL_MASTER 6379"
+			master="$INITIAL_MASTER $PORT"
 			log "no peer Sentinel answered; monitoring the initial master $INITIAL_MASTER"
 		fi
 		mhost=${master% *}
@@ -429,7 +435,7 @@ run_sentinel() {
 	echo sentinel >"$ROLE_FILE"
 	# Tunables and secrets as arguments: they apply on every start, also over kept state.
 	exec setpriv --reuid=redis --regid=redis --init-groups redis-sentinel "$conf" \
-		--requirepass "$SENTINEL_PASSWORD" \
+		--port "$SPORT" --requirepass "$SENTINEL_PASSWORD" \
 		--sentinel auth-user "$MASTER_NAME" sentinel \
 		--sentinel auth-pass "$MASTER_NAME" "$auth_pass" \
 		--sentinel down-after-milliseconds "$MASTER_NAME" "$down_after" \
@@ -445,8 +451,8 @@ healthcheck() {
 	case "$(cat "$ROLE_FILE" 2>/dev/null)" in
 	redis)
 		REDISCLI_AUTH=$REDIS_PASSWORD
-		[ "$(timeout 3 redis-cli --user admin --raw -p 6379 PING)" = PONG ] || exit 1
-		info=$(timeout 3 redis-cli --user admin --raw -p 6379 INFO replication | tr -d '\r')
+		[ "$(timeout 3 redis-cli --user admin --raw -p "$PORT" PING)" = PONG ] || exit 1
+		info=$(timeout 3 redis-cli --user admin --raw -p "$PORT" INFO replication | tr -d '\r')
 		case "$info" in
 		*role:master*) exit 0 ;;
 		*master_link_status:up*) exit 0 ;;
@@ -454,7 +460,7 @@ healthcheck() {
 		esac
 		;;
 	sentinel)
-		timeout 3 redis-cli --raw -p 26379 SENTINEL CKQUORUM "$MASTER_NAME" | grep -q '^OK' || exit 1
+		timeout 3 redis-cli --raw -p "$SPORT" SENTINEL CKQUORUM "$MASTER_NAME" | grep -q '^OK' || exit 1
 		;;
 	*) exit 1 ;;
 	esac
