@@ -1,6 +1,8 @@
 package terraform_test
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -283,5 +285,39 @@ func TestModulesConfigureNoProvider(t *testing.T) {
 		if problems := m.VariableProblems(); len(problems) > 0 {
 			t.Errorf("%s: %q", dir, problems)
 		}
+	}
+}
+
+// TestMultihostHAProxyConfigChecks: the haproxy.cfg modules/node renders for
+// HAProxy on a passes `haproxy -c` (when haproxy is installed).
+func TestMultihostHAProxyConfigChecks(t *testing.T) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("haproxy is required in CI: %v", err)
+		}
+		t.Skipf("haproxy not installed: %v", err)
+	}
+	m, _, err := topology.LoadModule("multihost", topology.WithVariables(multihostVars(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg string
+	for _, s := range m.Calls()[0].Specs {
+		if s.Resource == "docker_container.haproxy" {
+			cfg = s.Uploads[0].Content
+		}
+	}
+	if cfg == "" {
+		t.Fatal("no haproxy container in domain a")
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", "-f", path)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HAPROXY_STATS_PASSWORD=x"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("haproxy -c: %v\n%s", err, out)
 	}
 }
