@@ -110,6 +110,9 @@ bound_dns() {
 	fi
 }
 
+# is_ipv4ish HOST: HOST is written as an IPv4 address (digits and dots only).
+is_ipv4ish() { case "$1" in *[!0-9.]* | '') return 1 ;; *) return 0 ;; esac; }
+
 is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 
 # sentinel_votes SENTINELS [SECONDS]: one line "host port" per Sentinel of SENTINELS (comma
@@ -425,8 +428,10 @@ run_sentinel() {
 	bound_dns
 	# With resolve-hostnames, Sentinel exits if the master's name does not resolve yet
 	# (its container not started); wait for Docker's DNS rather than crash-looping.
+	# (An IPv4 address, as with host networking across hosts, needs no lookup: getent would
+	# look for its reverse name.)
 	i=0
-	until getent hosts "$mhost" >/dev/null 2>&1; do
+	until is_ipv4ish "$mhost" || getent hosts "$mhost" >/dev/null 2>&1; do
 		i=$((i + 1))
 		[ "$i" -le 120 ] || die "master host $mhost does not resolve"
 		sleep 0.5
