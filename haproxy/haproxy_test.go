@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -168,4 +169,122 @@ func TestEntrypointPassword(t *testing.T) {
 			}
 		})
 	}
+}
+
+// keepalivedEnv is a valid KEEPALIVED_* environment with the given entries
+// replaced or added.
+func keepalivedEnv(extra ...string) []string {
+	env := map[string]string{
+		"KEEPALIVED_VIP": "10.77.0.100", "KEEPALIVED_INTERFACE": "eth0",
+		"KEEPALIVED_PRIORITY":  "150",
+		"KEEPALIVED_ROUTER_ID": "51", "KEEPALIVED_UNICAST_SRC_IP": "10.77.0.11", "KEEPALIVED_UNICAST_PEER": "10.77.0.12",
+	}
+	for _, e := range extra {
+		k, v, _ := strings.Cut(e, "=")
+		env[k] = v
+	}
+	out := []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// The entrypoint renders keepalived's config from KEEPALIVED_* (the render
+// step the image runs before starting keepalived beside HAProxy) and rejects
+// bad values by name; keepalived itself accepts the rendered file (when
+// installed: tools/deps.sh test installs it).
+func TestKeepalivedConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		want    []string // lines of the rendered config, trimmed
+		wantErr string
+	}{
+		{"primary", keepalivedEnv(), []string{
+			"interface eth0", "virtual_router_id 51", "priority 150", "advert_int 1", "unicast_src_ip 10.77.0.11",
+			"10.77.0.12", "10.77.0.100/32 dev eth0", "chk_haproxy", "state BACKUP",
+			`script "/usr/bin/env HAPROXY_STATS_PORT=8404 /usr/local/bin/sluice-haproxy healthcheck"`,
+		}, ""},
+		{"backup with a stats port and prefix", keepalivedEnv("KEEPALIVED_PRIORITY=100",
+			"HAPROXY_STATS_PORT=9404", "KEEPALIVED_VIP_PREFIX=24"), []string{
+			"priority 100", "10.77.0.100/24 dev eth0",
+			`script "/usr/bin/env HAPROXY_STATS_PORT=9404 /usr/local/bin/sluice-haproxy healthcheck"`,
+		}, ""},
+		{"no vip", keepalivedEnv("KEEPALIVED_VIP="), nil, "KEEPALIVED_VIP= is not an IPv4 address"},
+		{"bad vip", keepalivedEnv("KEEPALIVED_VIP=10.77.0.256"), nil, "KEEPALIVED_VIP=10.77.0.256 is not an IPv4 address"},
+		{"priority 255 is the address owner's", keepalivedEnv("KEEPALIVED_PRIORITY=255"), nil, "KEEPALIVED_PRIORITY=255 is not a priority"},
+		{"router id 0", keepalivedEnv("KEEPALIVED_ROUTER_ID=0"), nil, "KEEPALIVED_ROUTER_ID=0"},
+		{"no peer", keepalivedEnv("KEEPALIVED_UNICAST_PEER="), nil, "KEEPALIVED_UNICAST_PEER= is not an IPv4 address"},
+		{"peer is self", keepalivedEnv("KEEPALIVED_UNICAST_PEER=10.77.0.11"), nil, "must differ"},
+		{"interface injection", keepalivedEnv("KEEPALIVED_INTERFACE=eth0 }"), nil, "is not an interface name"},
+		{"bad stats port", keepalivedEnv("HAPROXY_STATS_PORT=84x"), nil, "HAPROXY_STATS_PORT=84x is not a port number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "entrypoint.sh", "keepalived-config")
+			cmd.Env = tc.env
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(stderr.String(), tc.wantErr) {
+					t.Fatalf("err %v stderr %q, want a failure mentioning %q", err, stderr.String(), tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("render: %v\n%s", err, stderr.String())
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(stdout.String(), "\n") {
+				lines[strings.TrimSpace(l)] = true
+			}
+			for _, w := range tc.want {
+				if !lines[w] {
+					t.Errorf("rendered config lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			bin, err := exec.LookPath("keepalived")
+			if err != nil {
+				if os.Getenv("CI") != "" {
+					t.Fatalf("keepalived is required in CI: %v", err)
+				}
+				t.Logf("keepalived not installed, config check skipped: %v", err)
+				return
+			}
+			// keepalived -t wants an interface that exists here and is no loopback.
+			iface := vrrpInterface()
+			if iface == "" {
+				t.Skip("no non-loopback interface for keepalived -t")
+			}
+			cmd = exec.Command("sh", "entrypoint.sh", "keepalived-config")
+			cmd.Env = append(tc.env, "KEEPALIVED_INTERFACE="+iface)
+			rendered, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("render on %s: %v", iface, err)
+			}
+			conf := filepath.Join(t.TempDir(), "keepalived.conf")
+			if err := os.WriteFile(conf, rendered, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(bin, "-t", "-f", conf).CombinedOutput(); err != nil {
+				t.Errorf("keepalived -t: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// vrrpInterface is an up, non-loopback interface of this machine; "" if none.
+func vrrpInterface() string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, i := range ifaces {
+		if i.Flags&net.FlagLoopback == 0 && i.Flags&net.FlagUp != 0 {
+			return i.Name
+		}
+	}
+	return ""
 }

@@ -27,6 +27,9 @@
 #                             (default sentinel-1:26379,sentinel-2:26379,sentinel-3:26379)
 #   REDIS_SENTINEL_WAIT_S     how long a Redis node waits for a Sentinel answer (default 15)
 #   REDIS_INITIAL_MASTER      master when no Sentinel knows one yet, i.e. first boot (default redis-1)
+#   REDIS_PORT                port of the Redis nodes (default 6379); with host networking
+#                             (terraform/modules/node) every node listens on its host's address
+#   SENTINEL_PORT             port of this Sentinel (default 26379)
 #   REDIS_MIN_REPLICAS_MAX_LAG  seconds; keep below Sentinel's down-after (default 2)
 #   REDIS_MAXMEMORY             maxmemory (default 1024mb; noeviction: writes then fail with OOM,
 #                               and ingest holds producers back). Keep the container's memory
@@ -55,6 +58,8 @@ ANNOUNCE=${REDIS_ANNOUNCE_HOST:-$(hostname)}
 SENTINELS=${REDIS_SENTINELS:-sentinel-1:26379,sentinel-2:26379,sentinel-3:26379}
 MASTER_NAME=${SENTINEL_MASTER_NAME:-sluice}
 INITIAL_MASTER=${REDIS_INITIAL_MASTER:-redis-1}
+PORT=${REDIS_PORT:-6379}
+SPORT=${SENTINEL_PORT:-26379}
 ROLE_FILE=/run/sluice-role
 
 log() { printf '%s sluice-entrypoint: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
@@ -105,6 +110,9 @@ bound_dns() {
 		log "cannot write /etc/resolv.conf; DNS timeouts stay at libc defaults"
 	fi
 }
+
+# is_ipv4ish HOST: HOST is written as an IPv4 address (digits and dots only).
+is_ipv4ish() { case "$1" in *[!0-9.]* | '') return 1 ;; *) return 0 ;; esac; }
 
 is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 
@@ -233,6 +241,7 @@ run_redis() {
 	esac
 	wait_s=${REDIS_SENTINEL_WAIT_S:-15}
 	is_uint "$wait_s" || die "REDIS_SENTINEL_WAIT_S=$wait_s is not a whole number of seconds"
+	is_uint "$PORT" || die "REDIS_PORT=$PORT is not a port number"
 	bound_dns
 
 	# Who is master? Ask the Sentinels first: after a failover the old master must come back
@@ -260,7 +269,7 @@ run_redis() {
 		sleep 1
 	done
 	if [ -z "$master" ]; then
-		master="$INITIAL_MASTER 6379"
+		master="$INITIAL_MASTER $PORT"
 		log "no Sentinel answered within ${wait_s}s; first boot, $INITIAL_MASTER is master"
 	fi
 	mhost=${master% *}
@@ -315,7 +324,7 @@ run_redis() {
 
 	set -- "$conf" \
 		--masteruser replication --masterauth "$(user_password replication)" \
-		--replica-announce-ip "$ANNOUNCE" --replica-announce-port 6379 \
+		--port "$PORT" --replica-announce-ip "$ANNOUNCE" --replica-announce-port "$PORT" \
 		--min-replicas-max-lag "$lag" --maxmemory "$maxmemory"
 	if is_me "$mhost"; then
 		log "starting $ANNOUNCE as master"
@@ -371,7 +380,7 @@ role_watch() {
 	total=$(count_list "$SENTINELS")
 	started_master=unknown
 	while sleep 1; do
-		role=$(admin_cli -p 6379 ROLE)
+		role=$(admin_cli -p "$PORT" ROLE)
 		case "$(printf '%s\n' "$role" | sed -n 1p)" in
 		master)
 			[ "$started_master" = unknown ] && started_master=yes
@@ -379,8 +388,8 @@ role_watch() {
 			;;
 		slave)
 			started_master=no
-			if [ ! -e "$HAS_DATA" ] && [ "$(info_field "localhost 6379" replication master_link_status)" = up ] &&
-				[ "$(info_field "localhost 6379" replication master_sync_in_progress)" = 0 ]; then
+			if [ ! -e "$HAS_DATA" ] && [ "$(info_field "localhost $PORT" replication master_link_status)" = up ] &&
+				[ "$(info_field "localhost $PORT" replication master_sync_in_progress)" = 0 ]; then
 				: >"$HAS_DATA"
 			fi
 			mine="$(printf '%s\n' "$role" | sed -n 2p) $(printf '%s\n' "$role" | sed -n 3p)"
@@ -394,10 +403,10 @@ role_watch() {
 		esac
 		m=$(sentinel_votes "$SENTINELS" 1 | majority_of "$total") || continue
 		is_me "${m% *}" && continue
-		if [ "$started_master" = yes ] && [ "$(info_field "localhost 6379" server uptime_in_seconds)" -lt 60 ] 2>/dev/null; then
-			why="started as master $(info_field "localhost 6379" server uptime_in_seconds) s ago"
+		if [ "$started_master" = yes ] && [ "$(info_field "localhost $PORT" server uptime_in_seconds)" -lt 60 ] 2>/dev/null; then
+			why="started as master $(info_field "localhost $PORT" server uptime_in_seconds) s ago"
 		elif [ -n "$(info_field "$m" replication master_replid2)" ] &&
-			[ "$(info_field "$m" replication master_replid2)" = "$(info_field "localhost 6379" replication master_replid)" ]; then
+			[ "$(info_field "$m" replication master_replid2)" = "$(info_field "localhost $PORT" replication master_replid)" ]; then
 			why="${m% *} was promoted out of this node's history"
 		else
 			continue
@@ -412,8 +421,8 @@ follow() {
 	[ "$(admin_cli -h "${1% *}" -p "${1#* }" ROLE | sed -n 1p)" = master ] || return 1
 	log "$2: replicating ${1% *}:${1#* } now"
 	printf 'MULTI\nREPLICAOF %s %s\nCLIENT KILL TYPE normal\nCLIENT KILL TYPE pubsub\nEXEC\n' "${1% *}" "${1#* }" |
-		REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin -p 6379 >/dev/null 2>&1
-	[ "$(admin_cli -p 6379 ROLE | sed -n 2p)" = "${1% *}" ]
+		REDISCLI_AUTH=$REDIS_PASSWORD timeout 2 redis-cli --user admin -p "$PORT" >/dev/null 2>&1
+	[ "$(admin_cli -p "$PORT" ROLE | sed -n 2p)" = "${1% *}" ]
 }
 
 run_sentinel() {
@@ -421,8 +430,8 @@ run_sentinel() {
 	down_after=${SENTINEL_DOWN_AFTER_MS:-5000}
 	failover_timeout=${SENTINEL_FAILOVER_TIMEOUT_MS:-60000}
 	quorum=${SENTINEL_QUORUM:-2}
-	for v in "$down_after" "$failover_timeout" "$quorum"; do
-		is_uint "$v" || die "SENTINEL_DOWN_AFTER_MS, SENTINEL_FAILOVER_TIMEOUT_MS and SENTINEL_QUORUM must be whole numbers (got $v)"
+	for v in "$down_after" "$failover_timeout" "$quorum" "$PORT" "$SPORT"; do
+		is_uint "$v" || die "SENTINEL_DOWN_AFTER_MS, SENTINEL_FAILOVER_TIMEOUT_MS, SENTINEL_QUORUM, REDIS_PORT and SENTINEL_PORT must be whole numbers (got $v)"
 	done
 	dir=${SENTINEL_CONFIG_DIR:-/var/lib/sentinel}
 	conf=$dir/sentinel.conf
@@ -445,7 +454,7 @@ run_sentinel() {
 		if master=$(ask_sentinels "${peers#,}"); then
 			log "peer Sentinels name $master as master of $MASTER_NAME"
 		else
-			master="$INITIAL_MASTER 6379"
+			master="$INITIAL_MASTER $PORT"
 			log "no peer Sentinel answered; monitoring the initial master $INITIAL_MASTER"
 		fi
 		mhost=${master% *}
@@ -466,8 +475,10 @@ run_sentinel() {
 	bound_dns
 	# With resolve-hostnames, Sentinel exits if the master's name does not resolve yet
 	# (its container not started); wait for Docker's DNS rather than crash-looping.
+	# (An IPv4 address, as with host networking across hosts, needs no lookup: getent would
+	# look for its reverse name.)
 	i=0
-	until getent hosts "$mhost" >/dev/null 2>&1; do
+	until is_ipv4ish "$mhost" || getent hosts "$mhost" >/dev/null 2>&1; do
 		i=$((i + 1))
 		[ "$i" -le 120 ] || die "master host $mhost does not resolve"
 		sleep 0.5
@@ -476,7 +487,7 @@ run_sentinel() {
 	echo sentinel >"$ROLE_FILE"
 	# Tunables and secrets as arguments: they apply on every start, also over kept state.
 	exec setpriv --reuid=redis --regid=redis --init-groups redis-sentinel "$conf" \
-		--requirepass "$SENTINEL_PASSWORD" \
+		--port "$SPORT" --requirepass "$SENTINEL_PASSWORD" \
 		--sentinel auth-user "$MASTER_NAME" sentinel \
 		--sentinel auth-pass "$MASTER_NAME" "$auth_pass" \
 		--sentinel down-after-milliseconds "$MASTER_NAME" "$down_after" \
@@ -492,8 +503,8 @@ healthcheck() {
 	case "$(cat "$ROLE_FILE" 2>/dev/null)" in
 	redis)
 		REDISCLI_AUTH=$REDIS_PASSWORD
-		[ "$(timeout 3 redis-cli --user admin --raw -p 6379 PING)" = PONG ] || exit 1
-		info=$(timeout 3 redis-cli --user admin --raw -p 6379 INFO replication | tr -d '\r')
+		[ "$(timeout 3 redis-cli --user admin --raw -p "$PORT" PING)" = PONG ] || exit 1
+		info=$(timeout 3 redis-cli --user admin --raw -p "$PORT" INFO replication | tr -d '\r')
 		case "$info" in
 		*role:master*) exit 0 ;;
 		*master_link_status:up*) exit 0 ;;
@@ -501,7 +512,7 @@ healthcheck() {
 		esac
 		;;
 	sentinel)
-		timeout 3 redis-cli --raw -p 26379 SENTINEL CKQUORUM "$MASTER_NAME" | grep -q '^OK' || exit 1
+		timeout 3 redis-cli --raw -p "$SPORT" SENTINEL CKQUORUM "$MASTER_NAME" | grep -q '^OK' || exit 1
 		;;
 	*) exit 1 ;;
 	esac

@@ -71,6 +71,8 @@ func TestEntrypointRefusesBadEnvironment(t *testing.T) {
 		{"lag not a number", []string{"redis"}, []string{"REDIS_PASSWORD=x", "REDIS_MIN_REPLICAS_MAX_LAG=1.5"}, "REDIS_MIN_REPLICAS_MAX_LAG=1.5 is not a whole number"},
 		{"sentinel wait not a number", []string{"redis"}, []string{"REDIS_PASSWORD=x", "REDIS_SENTINEL_WAIT_S=soon"}, "REDIS_SENTINEL_WAIT_S=soon"},
 		{"down-after not a number", []string{"sentinel"}, []string{"REDIS_PASSWORD=x", "SENTINEL_DOWN_AFTER_MS=5s"}, "must be whole numbers (got 5s)"},
+		{"redis port not a number", []string{"redis"}, []string{"REDIS_PASSWORD=x", "REDIS_PORT=63a9"}, "REDIS_PORT=63a9 is not a port number"},
+		{"sentinel port not a number", []string{"sentinel"}, []string{"REDIS_PASSWORD=x", "SENTINEL_PORT=-1"}, "must be whole numbers (got -1)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

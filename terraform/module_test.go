@@ -19,7 +19,7 @@ import (
 
 // aspects are the ways compare can find compose.yaml and the module apart.
 var aspects = []string{"services", "terraform", "images", "replicas", "env", "ports", "files", "volumes",
-	"healthcheck", "command", "restart", "stop", "hostname", "logging", "depends_on"}
+	"healthcheck", "command", "restart", "stop", "hostname", "logging", "depends_on", "network"}
 
 // TestModuleMatchesCompose: the Terraform module lays out the same topology
 // as compose/compose.yaml, aspect by aspect.
@@ -492,6 +492,8 @@ func TestArgumentsExistInProviderV3(t *testing.T) {
 		want []string
 	}{
 		{".", nil},
+		{"multihost", nil},
+		{filepath.Join("modules", "node"), nil},
 		{filepath.Join("testdata", "schema-typo"), []string{
 			`docker_container.c: block "network" not in the provider schema`,
 			`docker_container.c: stop_timout not in the provider schema`,

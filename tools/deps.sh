@@ -3,7 +3,7 @@
 #
 # Usage: tools/deps.sh GROUP...    (make up runs it with `up`, make test and make deps with `up test`)
 #   up    make up / make images: debootstrap builds the base image (images/build-base.sh)
-#   test  make test: real redis-server, redis-sentinel, haproxy, syslog-ng processes,
+#   test  make test: real redis-server, redis-sentinel, haproxy, syslog-ng processes, keepalived -t,
 #         openssl, promtool (prometheus), redis_exporter (prometheus-redis-exporter), tmux
 #   ci    a bare CI runner (.ci/run): git, make, CA certificates
 #
@@ -19,12 +19,12 @@ log() { printf '>> %s\n' "$*"; }
 die() { printf '!! %s\n' "$*" >&2; exit 1; }
 
 group_up=(debootstrap debian-archive-keyring)
-group_test=(redis-server redis-sentinel redis-tools haproxy syslog-ng-core syslog-ng-mod-http openssl prometheus prometheus-redis-exporter tmux)
+group_test=(redis-server redis-sentinel redis-tools haproxy keepalived syslog-ng-core syslog-ng-mod-http openssl prometheus prometheus-redis-exporter tmux)
 group_ci=(ca-certificates git make)
 # The command each package provides, for hosts without dpkg.
 declare -A command_of=(
 	[debootstrap]=debootstrap [redis-server]=redis-server [redis-sentinel]=redis-sentinel
-	[redis-tools]=redis-cli [haproxy]=haproxy [syslog-ng-core]=syslog-ng [openssl]=openssl
+	[redis-tools]=redis-cli [haproxy]=haproxy [keepalived]=keepalived [syslog-ng-core]=syslog-ng [openssl]=openssl
 	[prometheus]=promtool [prometheus-redis-exporter]=prometheus-redis-exporter [tmux]=tmux [git]=git [make]=make
 )
 

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -117,7 +118,11 @@ func (m *Module) SchemaProblems(kinds map[string]ProviderSchema) []string {
 	for _, b := range m.Blocks {
 		switch {
 		case b.Type == "provider" && b.Labels[0] == "docker":
-			check("provider docker", kinds["provider"], b.Body, false)
+			// alias is Terraform's own argument of every provider block.
+			body := *b.Body
+			body.Attributes = maps.Clone(b.Body.Attributes)
+			delete(body.Attributes, "alias")
+			check("provider docker", kinds["provider"], &body, false)
 		case b.Type == "resource":
 			where := b.Labels[0] + "." + b.Labels[1]
 			s, ok := kinds[b.Labels[0]]

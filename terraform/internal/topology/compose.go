@@ -74,7 +74,7 @@ var composeKeys = []string{"image", "deploy", "scale", "environment", "ports", "
 // Compose counterpart to compare).
 var containerArguments = []string{"name", "image", "env", "command", "entrypoint", "restart", "stop_timeout", "memory",
 	"hostname", "log_driver", "log_opts", "wait", "wait_timeout", "count", "for_each", "depends_on",
-	"networks_advanced", "ports", "upload", "volumes", "healthcheck", "lifecycle"}
+	"networks_advanced", "ports", "upload", "volumes", "healthcheck", "lifecycle", "network_mode", "capabilities"}
 
 func composeService(dir, name string, def map[string]any) (*Service, error) {
 	for _, k := range sortedKeys(def) {

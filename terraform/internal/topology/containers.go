@@ -105,6 +105,8 @@ type InstanceSpec struct {
 	Command, Entry []string
 	Network        string
 	Aliases        []string
+	NetworkMode    string   // "host": the host's network stack, no Network or Aliases
+	CapAdd         []string // capabilities { add = [...] }
 	Ports          []PortSpec
 	Uploads        []UploadSpec
 	Volumes        []VolumeSpec
@@ -200,6 +202,8 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 		s.Memory = fmt.Sprintf("%dm", spec.MemoryMiB)
 	}
 	spec.LogDriver = getString(r.Body, "log_driver")
+	spec.NetworkMode = getString(r.Body, "network_mode")
+	s.Network = spec.NetworkMode
 	spec.Wait = getString(r.Body, "wait") == "true"
 	if _, ok := r.Body.Attributes["wait_timeout"]; ok {
 		spec.WaitTimeout = getInt(r.Body, "wait_timeout")
@@ -294,6 +298,9 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 			}
 			s.Volumes = append(s.Volumes, target)
 			spec.Volumes = append(spec.Volumes, VolumeSpec{getString(b.Body, "volume_name"), target})
+		case "capabilities":
+			spec.CapAdd = append(spec.CapAdd, getStrings(b.Body, "add")...)
+			s.Caps = append(s.Caps, getStrings(b.Body, "add")...)
 		case "healthcheck":
 			retries, _ := strconv.Atoi(getString(b.Body, "retries"))
 			spec.Health = &HealthSpec{getStrings(b.Body, "test"), getDuration(b.Body, "interval"),
@@ -302,9 +309,18 @@ func (m *Module) container(r *hclsyntax.Block, inst instance) (*Service, *Instan
 				getString(b.Body, "timeout"), getString(b.Body, "start_period"), retries)
 		}
 	}
-	if networks != 1 {
+	switch {
+	case spec.NetworkMode == "host" && networks != 0:
+		errs = append(errs, fmt.Errorf("network_mode host: want no networks_advanced block, got %d", networks))
+	case spec.NetworkMode == "host":
+		// No alias on the host's network: the container is its own service.
+		s.Name = spec.Name
+	case spec.NetworkMode != "":
+		errs = append(errs, fmt.Errorf("network_mode %q: want host or none (a networks_advanced block)", spec.NetworkMode))
+	case networks != 1:
 		errs = append(errs, fmt.Errorf("want one networks_advanced block, got %d", networks))
 	}
+	sort.Strings(s.Caps)
 	sort.Strings(s.Env)
 	sort.Strings(s.Ports)
 	sort.Strings(s.Files)

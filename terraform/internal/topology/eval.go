@@ -191,6 +191,9 @@ func (m *Module) ctx(inst instance, files *[]string) *hcl.EvalContext {
 	for typ, objs := range m.objects {
 		vars[typ] = cty.ObjectVal(objs)
 	}
+	if len(m.callVals) > 0 {
+		vars["module"] = cty.ObjectVal(m.callVals)
+	}
 	for k, v := range inst {
 		vars[k] = v
 	}
@@ -234,19 +237,89 @@ func (m *Module) ctx(inst instance, files *[]string) *hcl.EvalContext {
 		sum := sha256.Sum256([]byte(s))
 		return cty.StringVal(hex.EncodeToString(sum[:])), nil
 	})
-	return &hcl.EvalContext{
-		Variables: vars,
-		Functions: map[string]function.Function{
-			"sha256": sha, "file": file, "sensitive": identity, "nonsensitive": identity, "tostring": tostring, "toset": toset,
-			"format": stdlib.FormatFunc, "join": stdlib.JoinFunc, "concat": stdlib.ConcatFunc,
-			"merge": stdlib.MergeFunc, "lookup": stdlib.LookupFunc, "keys": stdlib.KeysFunc,
-			"values": stdlib.ValuesFunc, "length": stdlib.LengthFunc, "flatten": stdlib.FlattenFunc,
-			"coalesce": stdlib.CoalesceFunc, "upper": stdlib.UpperFunc, "lower": stdlib.LowerFunc,
-			"replace": stdlib.ReplaceFunc, "trimspace": stdlib.TrimSpaceFunc, "range": stdlib.RangeFunc,
-			"jsonencode": stdlib.JSONEncodeFunc, "split": stdlib.SplitFunc, "sort": stdlib.SortFunc,
-			"max": stdlib.MaxFunc, "min": stdlib.MinFunc,
-		},
+	funcs := map[string]function.Function{
+		"sha256": sha, "file": file, "sensitive": identity, "nonsensitive": identity, "tostring": tostring, "toset": toset,
+		"format": stdlib.FormatFunc, "join": stdlib.JoinFunc, "concat": stdlib.ConcatFunc,
+		"merge": stdlib.MergeFunc, "lookup": stdlib.LookupFunc, "keys": stdlib.KeysFunc,
+		"values": stdlib.ValuesFunc, "length": length, "flatten": stdlib.FlattenFunc,
+		"coalesce": stdlib.CoalesceFunc, "upper": stdlib.UpperFunc, "lower": stdlib.LowerFunc,
+		"replace": stdlib.ReplaceFunc, "trimspace": stdlib.TrimSpaceFunc, "range": stdlib.RangeFunc,
+		"jsonencode": stdlib.JSONEncodeFunc, "split": stdlib.SplitFunc, "sort": stdlib.SortFunc,
+		"max": stdlib.MaxFunc, "min": stdlib.MinFunc, "distinct": stdlib.DistinctFunc,
+		"contains": stdlib.ContainsFunc, "alltrue": alltrue, "formatlist": stdlib.FormatListFunc,
 	}
+	ctx := &hcl.EvalContext{Variables: vars, Functions: funcs}
+	funcs["templatefile"] = m.templatefile(ctx, files)
+	return ctx
+}
+
+// length is Terraform's: of a string its length in characters, else of
+// a collection its element count.
+var length = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType}},
+	Type:   function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.String {
+			return stdlib.Strlen(args[0])
+		}
+		return stdlib.Length(args[0])
+	},
+})
+
+// alltrue is Terraform's: true when every element of a list of bools is true.
+var alltrue = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for it := args[0].ElementIterator(); it.Next(); {
+			if _, v := it.Element(); v.IsNull() || v.False() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
+	},
+})
+
+// templatefile is Terraform's: the file at path (relative to the module)
+// rendered as a string template with the variables of vars (an object or
+// map) and the functions of ctx; files, when not nil, records the path as
+// file() does.
+func (m *Module) templatefile(ctx *hcl.EvalContext, files *[]string) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "path", Type: cty.String}, {Name: "vars", Type: cty.DynamicPseudoType}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(m.Dir, p)
+			}
+			p = filepath.Clean(p)
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			tmpl, diags := hclsyntax.ParseTemplate(raw, p, hcl.InitialPos)
+			if diags.HasErrors() {
+				return cty.NilVal, fmt.Errorf("templatefile %s: %w", p, diags)
+			}
+			if !args[1].Type().IsObjectType() && !args[1].Type().IsMapType() {
+				return cty.NilVal, fmt.Errorf("templatefile %s: vars must be an object or map", p)
+			}
+			vars := map[string]cty.Value{}
+			for it := args[1].ElementIterator(); it.Next(); {
+				k, v := it.Element()
+				vars[k.AsString()] = v
+			}
+			v, diags := tmpl.Value(&hcl.EvalContext{Variables: vars, Functions: ctx.Functions})
+			if diags.HasErrors() {
+				return cty.NilVal, fmt.Errorf("templatefile %s: %w", p, diags)
+			}
+			if files != nil {
+				*files = append(*files, p)
+			}
+			return v, nil
+		},
+	})
 }
 
 // stringFunc is a function of one string argument returning a string.

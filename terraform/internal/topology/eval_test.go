@@ -60,6 +60,14 @@ func TestEvaluate(t *testing.T) {
 			wantErr: "argument privileged is not compared"},
 		{name: "count not known", fixture: "unknown-count",
 			wantErr: "docker_container.c: count"},
+		{name: "module call: outputs through module.NAME", fixture: "module-call",
+			outputs:  map[string]string{"endpoint": "10.0.0.1:8080", "rendered": "listen :8080\nlisten :8081"},
+			services: map[string]int{}},
+		{name: "module call: argument fails the child's validation", fixture: "module-call",
+			opts:    []Option{WithVariables(map[string]cty.Value{"port": cty.NumberIntVal(0)})},
+			wantErr: "module.one: variable port: invalid value"},
+		{name: "module call: unknown provider alias", fixture: "module-call-bad-alias",
+			wantErr: "module.one: no provider configuration docker.nope"},
 		{name: "dynamic block without content", fixture: "dynamic-without-content",
 			wantErr: "dynamic upload: argument file is not supported"},
 	}
@@ -146,5 +154,36 @@ func TestDynamicBlocks(t *testing.T) {
 	}
 	if len(spec.Ports) != 2 || spec.Ports[0] != (PortSpec{Internal: 9501, External: 19501, IP: "127.0.0.1", Protocol: "tcp"}) {
 		t.Errorf("port specs %+v", spec.Ports)
+	}
+}
+
+// TestModuleCalls: a module call is loaded with its arguments, on the host of
+// the provider alias it passes; the child's host-network containers and
+// their capabilities are evaluated.
+func TestModuleCalls(t *testing.T) {
+	m, _, err := LoadModule(filepath.Join("testdata", "eval", "module-call"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := m.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d calls, want 1", len(calls))
+	}
+	c := calls[0]
+	if c.Name != "one" || c.Provider != "docker.a" || c.DockerHost != "ssh://root@10.0.0.1" || !slices.Equal(c.Args, []string{"caps", "port"}) {
+		t.Errorf("call %s provider %s host %q args %q", c.Name, c.Provider, c.DockerHost, c.Args)
+	}
+	if len(c.Specs) != 1 {
+		t.Fatalf("%d specs, want 1", len(c.Specs))
+	}
+	spec, svc := c.Specs[0], c.Topology["svc"]
+	if spec.NetworkMode != "host" || spec.Network != "" || !slices.Equal(spec.CapAdd, []string{"NET_ADMIN"}) {
+		t.Errorf("spec network mode %q network %q caps %q", spec.NetworkMode, spec.Network, spec.CapAdd)
+	}
+	if svc == nil || svc.Network != "host" || !slices.Equal(svc.Caps, []string{"NET_ADMIN"}) || len(svc.Files) != 1 {
+		t.Errorf("service %+v", svc)
+	}
+	if len(spec.Uploads) != 1 || spec.Uploads[0].Content != "listen :8080\n" {
+		t.Errorf("uploads %+v", spec.Uploads)
 	}
 }

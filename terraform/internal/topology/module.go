@@ -19,12 +19,15 @@ type Module struct {
 	Blocks    []*hclsyntax.Block          // every top-level block (terraform, provider, ...)
 	locals    map[string]*hclsyntax.Attribute
 	resources []*hclsyntax.Block // every resource block, in file order
+	calls     []*hclsyntax.Block // every module block, in file order
 
 	vars      map[string]cty.Value
 	overrides map[string]cty.Value // -var values, replacing defaults
 	specs     []*InstanceSpec      // every docker_container instance, in file order
 	localVals map[string]cty.Value
 	objects   map[string]map[string]cty.Value // type -> name -> object (or map/tuple of objects)
+	loaded    []*ModuleCall                   // the module calls, loaded (LoadModule)
+	callVals  map[string]cty.Value            // module name -> object of its outputs
 }
 
 // ParseModule parses every .tf file of dir; nothing is evaluated yet.
@@ -72,6 +75,8 @@ func (m *Module) add(blocks hclsyntax.Blocks) {
 			}
 		case "resource":
 			m.resources = append(m.resources, b)
+		case "module":
+			m.calls = append(m.calls, b)
 		}
 	}
 }
@@ -97,6 +102,9 @@ func LoadModule(dir string, opts ...Option) (*Module, Topology, error) {
 		o(m)
 	}
 	if err := m.evaluate(); err != nil {
+		return m, nil, err
+	}
+	if err := m.loadCalls(); err != nil {
 		return m, nil, err
 	}
 	top, err := m.containers()

@@ -38,6 +38,8 @@ type Service struct {
 	Hostname string
 	Logging  string          // "driver opt=value ...", "" for the daemon's default
 	Depends  map[string]bool // service name -> must be healthy first
+	Network  string          // network mode: "host", or "" for the project network
+	Caps     []string        // added capabilities, sorted
 	// Executable host files must be uploaded executable (Terraform only).
 	Problems []string
 }
@@ -125,6 +127,9 @@ func Compare(c, tf Topology) []Difference {
 		}
 		if cs.Hostname != ts.Hostname {
 			add("hostname", name, "compose hostname %q, terraform hostname %q", cs.Hostname, ts.Hostname)
+		}
+		if cs.Network != ts.Network || strings.Join(cs.Caps, ",") != strings.Join(ts.Caps, ",") {
+			add("network", name, "compose network mode %q caps %q, terraform network mode %q caps %q", cs.Network, cs.Caps, ts.Network, ts.Caps)
 		}
 		if cs.Logging != ts.Logging {
 			add("logging", name, "compose logging %q, terraform logging %q", cs.Logging, ts.Logging)

@@ -1,0 +1,5 @@
+module "one" {
+  source    = "../module-call/child"
+  providers = { docker = docker.nope }
+  port      = 1
+}
