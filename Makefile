@@ -206,7 +206,7 @@ send: ## send a few messages through HAProxy (loadgen) and show the queue length
 		-no-progress -timeout 60s -run-id make-send-$$(date +%s)
 	@master=$$($(COMPOSE) exec -T sentinel-1 sh -c 'REDISCLI_AUTH="$$SENTINEL_PASSWORD" redis-cli --raw -p 26379 SENTINEL get-master-addr-by-name sluice' | sed -n 1p | tr -d '\r'); \
 	echo ">> master is $$master; data_queue length:"; \
-	$(COMPOSE) exec -T "$$master" sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli --user admin LLEN data_queue'
+	$(COMPOSE) exec -T "$$master" sh -c 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli --user admin -p "$${REDIS_PORT:-6379}" LLEN data_queue'
 
 ## ---- status (tools/status) ------------------------------------------------------------
 

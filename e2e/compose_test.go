@@ -235,7 +235,7 @@ func testCompose(t *testing.T, root, tag string, compose []string) {
 		}
 	}
 	for _, node := range nodes {
-		out, err := redisExec(node, "LRANGE", QueueKey, "0", "-1")
+		out, err := redisExec(node, "-p", redisPorts[node], "LRANGE", QueueKey, "0", "-1")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,7 +53,6 @@ const (
 	// QueueKey is the Redis list the ingest service appends to.
 	QueueKey = redisconn.DefaultKey
 
-	redisPort    = "6379/tcp"
 	sentinelPort = "26379/tcp"
 	dataPort     = "9501/tcp"
 	httpPort     = "9502/tcp"

@@ -62,7 +62,7 @@ func (rd *Redis) env(name string) map[string]string {
 		"REDIS_CONSUMER_PASSWORD":      rd.password,
 		"REDIS_MONITORING_PASSWORD":    rd.password,
 		"REDIS_SENTINELS":              "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379",
-		"REDIS_INITIAL_MASTER":         "redis-1",
+		"REDIS_INITIAL_MASTER":         "redis-1:6379",
 		"SENTINEL_MASTER_NAME":         SentinelMaster,
 		"SENTINEL_DOWN_AFTER_MS":       strconv.FormatInt(rd.cfg.DownAfter.Milliseconds(), 10),
 		"SENTINEL_FAILOVER_TIMEOUT_MS": strconv.FormatInt(rd.cfg.FailoverTimeout.Milliseconds(), 10),
@@ -71,8 +71,19 @@ func (rd *Redis) env(name string) map[string]string {
 	}
 	maps.Copy(env, rd.cfg.RedisEnv)
 	env["REDIS_ANNOUNCE_HOST"] = name
+	if p, ok := redisPorts[name]; ok {
+		env["REDIS_PORT"] = p
+	}
 	return env
 }
+
+// redisPorts are the Redis nodes' ports, as in compose/compose.yaml: each node
+// has its own, so that a Sentinel holding a restarted node's old address (now
+// another node's) is refused and resolves the name again.
+var redisPorts = map[string]string{"redis-1": "6379", "redis-2": "6380", "redis-3": "6381"}
+
+// redisPort is the container port of a Redis node, as testcontainers names it.
+func redisPort(name string) string { return redisPorts[name] + "/tcp" }
 
 // StartNode starts one Redis node (also again, empty, after it was removed)
 // and waits until it answers PING.
@@ -81,7 +92,7 @@ func (rd *Redis) StartNode(ctx context.Context, name string) error { return rd.s
 // start starts a Redis node or a Sentinel from the redis image, with the
 // repository's config file, and waits until it answers PING.
 func (rd *Redis) start(ctx context.Context, name string, sentinel bool) error {
-	role, conf, port := "redis", repoFile{"redis/redis.conf", redisConfPath, 0o644}, redisPort
+	role, conf, port := "redis", repoFile{"redis/redis.conf", redisConfPath, 0o644}, redisPort(name)
 	if sentinel {
 		role, conf, port = "sentinel", repoFile{"redis/sentinel.conf", sentinelConfPath, 0o644}, sentinelPort
 	}
@@ -108,7 +119,7 @@ func (rd *Redis) Client(name string) *redis.Client {
 	if c, ok := rd.clients[name]; ok {
 		return c
 	}
-	o := rd.options(name, redisPort, 5*time.Second, 4)
+	o := rd.options(name, redisPort(name), 5*time.Second, 4)
 	o.Username = "admin" // redis/redis.conf: the default user is off
 	c := redis.NewClient(o)
 	rd.clients[name] = c

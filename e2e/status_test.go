@@ -75,14 +75,15 @@ func TestStatusScreen(t *testing.T) {
 		t.Fatalf("tmux new-session: %v: %s", err, out)
 	}
 
+	masterAddr := master + ":" + redisPorts[master]
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^REDIS +master +` + master + `:6379 `),
-		regexp.MustCompile(`(?m)^ +replica +redis-\d:6379 +online `),
-		regexp.MustCompile(`3/3 agree master ` + master + `:6379, quorum 2`),
+		regexp.MustCompile(`(?m)^REDIS +master +` + masterAddr + ` `),
+		regexp.MustCompile(`(?m)^ +replica +redis-\d:63(79|80|81) +online `),
+		regexp.MustCompile(`3/3 agree master ` + masterAddr + `, quorum 2`),
 		regexp.MustCompile(`CKQUORUM OK 3 usable Sentinels`),
 		regexp.MustCompile(`(?m)^INGEST +3/3 ready`),
 		regexp.MustCompile(`(?m)^HAPROXY +ingest +UP +3/3 UP`),
-		regexp.MustCompile(fmt.Sprintf(`(?m)^QUEUE +`+QueueKey+` length %d on %s:6379`, n, master)),
+		regexp.MustCompile(fmt.Sprintf(`(?m)^QUEUE +`+QueueKey+` length %d on %s`, n, masterAddr)),
 		regexp.MustCompile(`(?m)^ACKS +[0-9.]+ msg/s acked`),
 	}
 	// Bounded: the first screen comes after one sample (1 s); Sentinels may
@@ -101,7 +102,7 @@ func TestStatusScreen(t *testing.T) {
 				missing = append(missing, re.String())
 			}
 		}
-		replicas := regexp.MustCompile(`(?m)^ +replica +redis-\d:6379 +online `).FindAllString(screen, -1)
+		replicas := regexp.MustCompile(`(?m)^ +replica +redis-\d:63(79|80|81) +online `).FindAllString(screen, -1)
 		if len(missing) == 0 && len(replicas) == 2 {
 			break
 		}

@@ -599,7 +599,7 @@ func TestPrometheusConfigTargets(t *testing.T) {
 		"ingest":         " dns A ingest:8086",
 		"backup":         " backup:8087",
 		"haproxy":        "/metrics haproxy:8404",
-		"redis":          "/scrape redis://redis-1:6379,redis://redis-2:6379,redis://redis-3:6379",
+		"redis":          "/scrape redis://redis-1:6379,redis://redis-2:6380,redis://redis-3:6381",
 		"redis_exporter": " redis-exporter:9121",
 	}
 	for job, w := range want {

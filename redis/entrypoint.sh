@@ -26,9 +26,15 @@
 #   REDIS_SENTINELS           Sentinels to ask for the master, host:port, comma separated
 #                             (default sentinel-1:26379,sentinel-2:26379,sentinel-3:26379)
 #   REDIS_SENTINEL_WAIT_S     how long a Redis node waits for a Sentinel answer (default 15)
-#   REDIS_INITIAL_MASTER      master when no Sentinel knows one yet, i.e. first boot (default redis-1)
-#   REDIS_PORT                port of the Redis nodes (default 6379); with host networking
-#                             (terraform/modules/node) every node listens on its host's address
+#   REDIS_INITIAL_MASTER      master when no Sentinel knows one yet, i.e. first boot, as host or
+#                             host:port (default redis-1; without a port, REDIS_PORT)
+#   REDIS_PORT                port of this Redis node (default 6379). With host networking
+#                             (terraform/modules/node) every node listens on its host's address.
+#                             On one Docker network each node has its own (compose: 6379, 6380,
+#                             6381): Sentinel keeps the address it resolved for a name while its
+#                             link is up, and containers restarted together may swap addresses;
+#                             on another port the stale address refuses the link, and Sentinel
+#                             resolves the name again (RELIABILITY.md, scenario 12)
 #   SENTINEL_PORT             port of this Sentinel (default 26379)
 #   REDIS_MIN_REPLICAS_MAX_LAG  seconds; keep below Sentinel's down-after (default 2)
 #   REDIS_MAXMEMORY             maxmemory (default 1024mb; noeviction: writes then fail with OOM,
@@ -58,6 +64,10 @@ ANNOUNCE=${REDIS_ANNOUNCE_HOST:-$(hostname)}
 SENTINELS=${REDIS_SENTINELS:-sentinel-1:26379,sentinel-2:26379,sentinel-3:26379}
 MASTER_NAME=${SENTINEL_MASTER_NAME:-sluice}
 INITIAL_MASTER=${REDIS_INITIAL_MASTER:-redis-1}
+case $INITIAL_MASTER in
+*:*) INITIAL_PORT=${INITIAL_MASTER##*:} INITIAL_MASTER=${INITIAL_MASTER%:*} ;;
+*) INITIAL_PORT=${REDIS_PORT:-6379} ;;
+esac
 PORT=${REDIS_PORT:-6379}
 SPORT=${SENTINEL_PORT:-26379}
 ROLE_FILE=/run/sluice-role
@@ -242,6 +252,7 @@ run_redis() {
 	wait_s=${REDIS_SENTINEL_WAIT_S:-15}
 	is_uint "$wait_s" || die "REDIS_SENTINEL_WAIT_S=$wait_s is not a whole number of seconds"
 	is_uint "$PORT" || die "REDIS_PORT=$PORT is not a port number"
+	is_uint "$INITIAL_PORT" || die "REDIS_INITIAL_MASTER=$INITIAL_MASTER:$INITIAL_PORT: want host or host:port"
 	bound_dns
 
 	# Who is master? Ask the Sentinels first: after a failover the old master must come back
@@ -269,7 +280,7 @@ run_redis() {
 		sleep 1
 	done
 	if [ -z "$master" ]; then
-		master="$INITIAL_MASTER $PORT"
+		master="$INITIAL_MASTER $INITIAL_PORT"
 		log "no Sentinel answered within ${wait_s}s; first boot, $INITIAL_MASTER is master"
 	fi
 	mhost=${master% *}
@@ -454,7 +465,7 @@ run_sentinel() {
 		if master=$(ask_sentinels "${peers#,}"); then
 			log "peer Sentinels name $master as master of $MASTER_NAME"
 		else
-			master="$INITIAL_MASTER $PORT"
+			master="$INITIAL_MASTER $INITIAL_PORT"
 			log "no peer Sentinel answered; monitoring the initial master $INITIAL_MASTER"
 		fi
 		mhost=${master% *}

@@ -285,7 +285,7 @@ func TestModuleApplies(t *testing.T) {
 			t.Fatalf("sentinel answer %q", master)
 		}
 		got := strings.Split(strings.TrimSpace(redisCLI(ctx, t, started[project+"-"+master[0]], redisPassword,
-			"--user", "admin", "LRANGE", "data_queue", "0", "-1")), "\n")
+			"--user", "admin", "-p", master[1], "LRANGE", "data_queue", "0", "-1")), "\n")
 		seen := map[string]int{}
 		for _, msg := range got {
 			seen[msg]++

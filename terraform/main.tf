@@ -13,7 +13,10 @@ locals {
     backup  = "sluice/backup:${var.image_tag}"
   }
 
-  redis_nodes    = ["redis-1", "redis-2", "redis-3"]
+  redis_nodes = ["redis-1", "redis-2", "redis-3"]
+  # Each node has its own port (compose.yaml explains why): Sentinel keeps the address it
+  # resolved for a name while its link is up, and nodes restarted together may swap addresses.
+  redis_ports    = { "redis-1" = 6379, "redis-2" = 6380, "redis-3" = 6381 }
   sentinel_nodes = ["sentinel-1", "sentinel-2", "sentinel-3"]
   sentinel_addrs = join(",", [for s in local.sentinel_nodes : "${s}:26379"])
 
@@ -41,7 +44,7 @@ locals {
     REDIS_MONITORING_PASSWORD    = local.user_passwords["monitoring"]
     SENTINEL_PASSWORD            = local.user_passwords["sentinels"]
     REDIS_SENTINELS              = local.sentinel_addrs
-    REDIS_INITIAL_MASTER         = "redis-1"
+    REDIS_INITIAL_MASTER         = "redis-1:6379"
     SENTINEL_MASTER_NAME         = "sluice"
     SENTINEL_DOWN_AFTER_MS       = var.sentinel_down_after_ms
     SENTINEL_FAILOVER_TIMEOUT_MS = var.sentinel_failover_timeout_ms
@@ -131,7 +134,7 @@ resource "docker_container" "redis" {
   hostname = each.key
   # Twice maxmemory: room for the fork of an AOF rewrite or a full sync.
   memory  = var.redis_memory_limit_mb
-  env     = [for k, v in merge(local.redis_env, { REDIS_ANNOUNCE_HOST = each.key }) : "${k}=${v}"]
+  env     = [for k, v in merge(local.redis_env, { REDIS_ANNOUNCE_HOST = each.key, REDIS_PORT = local.redis_ports[each.key] }) : "${k}=${v}"]
   restart = "unless-stopped"
   # redis-server exits on SIGTERM after a final AOF fsync; give it time.
   stop_timeout = 30

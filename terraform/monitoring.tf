@@ -42,7 +42,7 @@ resource "docker_volume" "prometheus" {
   name  = "${var.project_name}-prometheus-data"
 }
 
-# ---- redis_exporter: every Redis node through /scrape?target=redis://<node>:6379.
+# ---- redis_exporter: every Redis node through /scrape?target=redis://<node>:<its port>.
 resource "docker_container" "redis_exporter" {
   count = local.monitoring_count
 
