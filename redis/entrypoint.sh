@@ -349,7 +349,9 @@ run_redis() {
 	# SIGINT to it and exits with its status.
 	setpriv --reuid=redis --regid=redis --init-groups redis-server "$@" &
 	server=$!
-	role_watch &
+	started_master=no
+	is_me "$mhost" && started_master=yes
+	role_watch "$started_master" &
 	watch=$!
 	trap 'got=1; kill "$watch" 2>/dev/null; kill -TERM "$server" 2>/dev/null' TERM INT
 	while :; do
@@ -374,8 +376,8 @@ info_field() {
 # - A master steps down to the node X that more than half of all the Sentinels name, if X
 #   answers as master and X was promoted out of this node's own history (X's
 #   master_replid2 is this node's master_replid: X was its replica when it was promoted),
-#   or this node started as master less than a minute ago (the Sentinels named it at start
-#   and have named X since). That is a stale master: paused, cut off, or restarted while X
+#   or this entrypoint started this node as master less than a minute ago (the Sentinels
+#   named it at start and have named X since; a replica promoted later never counts). That is a stale master: paused, cut off, or restarted while X
 #   was promoted. Sentinel demotes it too, but only after it has reported itself master for
 #   8 s (SENTINEL_PUBLISH_PERIOD * 4, fixed in Sentinel). The winner of a failover never
 #   steps down to the node it replaced: that node's replid2 is not its replid, even while
@@ -389,12 +391,13 @@ info_field() {
 role_watch() {
 	set +e
 	total=$(count_list "$SENTINELS")
-	started_master=unknown
+	# yes: this entrypoint started the node as master (a replica that Sentinel promotes later
+	# is a failover's winner, never "started as master").
+	started_master=$1
 	while sleep 1; do
 		role=$(admin_cli -p "$PORT" ROLE)
 		case "$(printf '%s\n' "$role" | sed -n 1p)" in
 		master)
-			[ "$started_master" = unknown ] && started_master=yes
 			[ -e "$HAS_DATA" ] || : >"$HAS_DATA"
 			;;
 		slave)
