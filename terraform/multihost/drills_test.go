@@ -47,6 +47,20 @@ type cluster struct {
 	redisPassword string
 	statsPassword string
 	domains       map[string]*hostlab.Host // domain -> host running it
+	rec           *e2e.Recorder            // of the running drill
+	fault         time.Time                // of the running drill
+}
+
+// mark logs a step of the running drill: the time since the fault and the
+// acks since then.
+func (c *cluster) mark(format string, args ...any) {
+	c.t.Helper()
+	c.t.Logf("+%s %s (acks since the fault: %d)", time.Since(c.fault).Round(100*time.Millisecond),
+		fmt.Sprintf(format, args...), c.rec.AcksBetween(c.fault, time.Now()))
+}
+
+func (c *cluster) images() []string {
+	return []string{"sluice/redis:" + c.tag, "sluice/ingest:" + c.tag, "sluice/haproxy:" + c.tag}
 }
 
 func (c *cluster) sentinelPassword() string {
@@ -232,8 +246,9 @@ func (c *cluster) drill(ctx context.Context, name string, fault func(heal func()
 	time.Sleep(8 * time.Second)
 	probe := startVIPProbe(ctx)
 	t0 := time.Now()
+	c.rec, c.fault = rec, t0
 	rec.MarkFault(t0)
-	fault(func() { rec.MarkHeal(time.Now()) })
+	fault(func() { c.mark("healed"); rec.MarkHeal(time.Now()) })
 	// Run on until acks resumed and flowed for 10 s, at most 3 minutes after the fault.
 	deadline := t0.Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -251,6 +266,7 @@ func (c *cluster) drill(ctx context.Context, name string, fault func(heal func()
 	}
 	v := rec.Check(master, replicas, e2e.CheckOptions{IgnoreForeign: true})
 	tm := rec.Timing()
+	c.mark("acks resumed at +%s; load stopped", round(tm.AcksResume))
 	r := result{Drill: name, Stall: tm.MaxAckGap, AfterHeal: tm.AcksAfterHeal, VIPOutage: vipOut.to.Sub(vipOut.from), VIPOutageAt: vipOut.from.Sub(t0),
 		Attempted: v.Attempted, Acked: v.Acked, Lost: len(v.Lost), Dupes: v.Duplicates, Recovered: v.Recovered,
 		Unacked: unacked, Problems: v.Problems()}
@@ -258,8 +274,8 @@ func (c *cluster) drill(ctx context.Context, name string, fault func(heal func()
 	for _, p := range r.Problems {
 		t.Errorf("%s: %s", name, p)
 	}
-	if tm.AcksResume < 0 || rec.AcksBetween(time.Now().Add(-30*time.Second), time.Now()) == 0 && tm.AcksAfterHeal < 0 {
-		t.Errorf("%s: acks never resumed", name)
+	if tm.AcksResume < 0 || tm.AcksAfterHeal < 0 {
+		t.Errorf("%s: acks did not resume after the heal", name)
 	}
 	return r
 }
@@ -354,8 +370,7 @@ func TestDrills(t *testing.T) {
 		}
 		c.domains[d] = h
 	}
-	images := []string{"sluice/redis:" + tag, "sluice/ingest:" + tag, "sluice/haproxy:" + tag}
-	if err := lab.LoadImages(ctx, images, c.domains["a"], c.domains["b"], c.domains["c"]); err != nil {
+	if err := lab.LoadImages(ctx, c.images(), c.domains["a"], c.domains["b"], c.domains["c"]); err != nil {
 		t.Fatal(err)
 	}
 	m := c.evaluate()
