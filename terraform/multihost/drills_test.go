@@ -248,12 +248,16 @@ func (c *cluster) drill(ctx context.Context, name string, fault func(heal func()
 	t0 := time.Now()
 	c.rec, c.fault = rec, t0
 	rec.MarkFault(t0)
-	fault(func() { c.mark("healed"); rec.MarkHeal(time.Now()) })
-	// Run on until acks resumed and flowed for 10 s, at most 3 minutes after the fault.
-	deadline := t0.Add(3 * time.Minute)
+	var healed time.Time
+	fault(func() { c.mark("healed"); healed = time.Now(); rec.MarkHeal(healed) })
+	if healed.IsZero() {
+		healed = time.Now()
+		rec.MarkHeal(healed)
+	}
+	// Run on for 10 s after the heal, and until acks flowed for 5 s (at most 3 minutes).
+	deadline := healed.Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		if tm := rec.Timing(); tm.AcksResume >= 0 && rec.AcksBetween(time.Now().Add(-10*time.Second), time.Now()) > 0 &&
-			time.Since(t0.Add(tm.AcksResume)) > 10*time.Second {
+		if time.Since(healed) >= 10*time.Second && rec.AcksBetween(time.Now().Add(-5*time.Second), time.Now()) > 0 {
 			break
 		}
 		time.Sleep(time.Second)
@@ -266,7 +270,7 @@ func (c *cluster) drill(ctx context.Context, name string, fault func(heal func()
 	}
 	v := rec.Check(master, replicas, e2e.CheckOptions{IgnoreForeign: true})
 	tm := rec.Timing()
-	c.mark("acks resumed at +%s; load stopped", round(tm.AcksResume))
+	c.mark("load stopped; first ack after the heal at heal+%s, longest time without acks %s", round(tm.AcksAfterHeal), round(tm.MaxAckGap))
 	r := result{Drill: name, Stall: tm.MaxAckGap, AfterHeal: tm.AcksAfterHeal, VIPOutage: vipOut.to.Sub(vipOut.from), VIPOutageAt: vipOut.from.Sub(t0),
 		Attempted: v.Attempted, Acked: v.Acked, Lost: len(v.Lost), Dupes: v.Duplicates, Recovered: v.Recovered,
 		Unacked: unacked, Problems: v.Problems()}
