@@ -386,6 +386,7 @@ func TestDrills(t *testing.T) {
 		c.dumpLogs(ctx)
 		t.Fatal(err)
 	}
+	c.settle(ctx)
 	var results []result
 	defer func() { report(t, results) }()
 
@@ -474,14 +475,25 @@ func (c *cluster) settle(ctx context.Context) {
 		m, err := c.master(ctx)
 		if err == nil {
 			out, err := redisCLI(ctx, c.redisPassword, m, true, "INFO", "replication")
-			if err == nil && strings.Contains(out, "connected_slaves:2") {
-				c.t.Logf("settled: master %s with 2 replicas", m)
+			if err == nil && strings.Contains(out, "connected_slaves:2") && c.vipHolder(ctx) == "a" {
+				c.t.Logf("settled: master %s with 2 replicas, the VIP on domain a's host (the primary)", m)
 				return
 			}
 		}
 		time.Sleep(time.Second)
 	}
-	c.t.Logf("not settled after 3 minutes (master or replicas missing); the next drill starts anyway")
+	c.t.Logf("not settled after 3 minutes (master or replicas missing, or the VIP is on %q); the next drill starts anyway", c.vipHolder(ctx))
+}
+
+// vipHolder is the domain whose host carries the VIP ("" for none, "a+b" for both).
+func (c *cluster) vipHolder(ctx context.Context) string {
+	var holders []string
+	for _, d := range []string{"a", "b"} {
+		if ok, err := c.domains[d].HasAddress(ctx, vip); err == nil && ok {
+			holders = append(holders, d)
+		}
+	}
+	return strings.Join(holders, "+")
 }
 
 func (c *cluster) dumpLogs(ctx context.Context) {

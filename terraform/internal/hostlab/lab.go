@@ -303,3 +303,12 @@ func (h *Host) ResetAddresses(ctx context.Context) error {
 	}
 	return run(ctx, "ip", "-n", h.NetNS, "addr", "add", h.Addr+"/24", "dev", "eth0")
 }
+
+// HasAddress reports whether the host's eth0 carries ip (a virtual IP, say).
+func (h *Host) HasAddress(ctx context.Context, ip string) (bool, error) {
+	out, err := exec.CommandContext(ctx, "ip", "-n", h.NetNS, "-o", "-4", "addr", "show", "dev", "eth0").CombinedOutput()
+	if err != nil {
+		return false, fmt.Errorf("ip -n %s addr: %w: %s", h.NetNS, err, out)
+	}
+	return strings.Contains(string(out), " "+ip+"/"), nil
+}
