@@ -271,6 +271,12 @@ func (c *cluster) drill(ctx context.Context, name string, fault func(heal func()
 	v := rec.Check(master, replicas, e2e.CheckOptions{IgnoreForeign: true})
 	tm := rec.Timing()
 	c.mark("load stopped; first ack after the heal at heal+%s, longest time without acks %s", round(tm.AcksAfterHeal), round(tm.MaxAckGap))
+	// Acks per 2 s from the fault on: where the stall sits.
+	var buckets []string
+	for from := t0; from.Before(time.Now()) && len(buckets) < 90; from = from.Add(2 * time.Second) {
+		buckets = append(buckets, itoa(rec.AcksBetween(from, from.Add(2*time.Second))))
+	}
+	t.Logf("acks per 2 s from the fault: %s", strings.Join(buckets, " "))
 	r := result{Drill: name, Stall: tm.MaxAckGap, AfterHeal: tm.AcksAfterHeal, VIPOutage: vipOut.to.Sub(vipOut.from), VIPOutageAt: vipOut.from.Sub(t0),
 		Attempted: v.Attempted, Acked: v.Acked, Lost: len(v.Lost), Dupes: v.Duplicates, Recovered: v.Recovered,
 		Unacked: unacked, Problems: v.Problems()}
