@@ -302,6 +302,11 @@ test-multihost: images-infra images-ingest ## host-loss drills on three simulate
 	@SLUICE_TAG=$(TAG) SLUICE_MULTIHOST_REPORT=$(MULTIHOST_REPORT) \
 		$(GO) test -tags multihost -count=1 -timeout 40m -v -run TestDrills ./terraform/multihost/
 
+.PHONY: sentinel-reset
+sentinel-reset: ## after replacing a host: Sentinels forget the dead node, one at a time (SENTINEL_PASSWORD=... make sentinel-reset SENTINELS=ip:port,...)
+	@[ -n "$(SENTINELS)" ] || { echo "usage: SENTINEL_PASSWORD=... make sentinel-reset SENTINELS=ip:26379,ip:26379,ip:26379 (the password in the environment, not on the command line)" >&2; exit 2; }
+	@tools/sentinel-reset.sh "$(SENTINELS)"
+
 .PHONY: compose-v2
 compose-v2: ## build Docker Compose v2 from the Go module proxy into .cache/bin (the compose tests run under v1 and v2)
 	@tools/compose-v2.sh
