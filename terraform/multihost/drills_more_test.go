@@ -58,6 +58,7 @@ func (c *cluster) replaceA(ctx context.Context) result {
 		d, err := c.lab.AddHost(ctx, "d", 14)
 		must(t, err)
 		must(t, c.lab.LoadImages(ctx, c.images(), d))
+		c.mark("spare host d up, images loaded; the master's replicas: %s", c.replicaLines(ctx))
 		c.domains["a"] = d
 		m := c.evaluate()
 		if err := hostlab.Deploy(ctx, t.Logf, c.placements(m, "a")...); err != nil {
@@ -142,4 +143,23 @@ func (c *cluster) failoverAway(ctx context.Context, from string) error {
 		time.Sleep(time.Second)
 	}
 	return fmt.Errorf("the master stayed on %s for 2 minutes after SENTINEL FAILOVER", from)
+}
+
+// replicaLines are the slaveN lines of the master's INFO replication.
+func (c *cluster) replicaLines(ctx context.Context) string {
+	m, err := c.master(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	out, err := redisCLI(ctx, c.redisPassword, m, true, "INFO", "replication")
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "slave") || strings.HasPrefix(l, "master_repl_offset") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return m + " " + strings.Join(lines, " ")
 }
