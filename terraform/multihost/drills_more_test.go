@@ -49,11 +49,15 @@ func (c *cluster) sentinelReset(ctx context.Context) error {
 // (tools/sentinel-reset.sh), and acks resume with INGEST_MIN_REPLICAS=2.
 func (c *cluster) replaceA(ctx context.Context) result {
 	t := c.t
+	// The same case every run: a holds a replica (drill 1 covers a dead master).
+	if m, err := c.master(ctx); err == nil && c.isMaster("a", m) {
+		must(t, c.failoverAway(ctx, m))
+	}
 	return c.drill(ctx, "host a replaced by spare d", func(heal func()) {
 		a := c.domains["a"]
 		must(t, a.KillAll(ctx))
 		must(t, a.Cut(ctx))
-		c.mark("host a killed and cut off for good")
+		c.mark("host a killed and cut off for good; the master's replicas: %s", c.replicaLines(ctx))
 		t0 := time.Now()
 		d, err := c.lab.AddHost(ctx, "d", 14)
 		must(t, err)
