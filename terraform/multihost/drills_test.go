@@ -139,8 +139,11 @@ func redisCLI(ctx context.Context, password, addr string, admin bool, args ...st
 func (c *cluster) master(ctx context.Context) (string, error) {
 	votes := map[string]int{}
 	for _, h := range c.domains {
-		out, err := redisCLI(ctx, c.sentinelPassword(), net.JoinHostPort(h.Addr, itoa(sentinelPrt)), false,
+		// 2 s: a cut-off host must not hold up the drill.
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		out, err := redisCLI(sctx, c.sentinelPassword(), net.JoinHostPort(h.Addr, itoa(sentinelPrt)), false,
 			"SENTINEL", "get-master-addr-by-name", "sluice")
+		cancel()
 		if f := strings.Fields(out); err == nil && len(f) == 2 {
 			votes[net.JoinHostPort(f[0], f[1])]++
 		}
