@@ -354,6 +354,10 @@ func TestDrills(t *testing.T) {
 		}
 		t.Skip("the multi-host drills need root (network namespaces, one dockerd per simulated host): sudo make test-multihost")
 	}
+	// What a killed run (go test -timeout) left behind goes first: its bridge holds our subnet.
+	if err := hostlab.SweepDead(t.Logf); err != nil {
+		t.Errorf("remove the labs of killed runs: %v", err)
+	}
 	tag := os.Getenv("SLUICE_TAG")
 	if tag == "" {
 		t.Fatal("SLUICE_TAG must name the images `make images` built")
