@@ -406,6 +406,10 @@ func TestDrills(t *testing.T) {
 	ok := t.Run("host a dies", func(t *testing.T) {
 		c.t = t
 		a := c.domains["a"]
+		// The case of the issue: a holds the master, a Sentinel and the primary HAProxy (the VIP).
+		if m, err := c.master(ctx); err != nil || !c.isMaster("a", m) || c.vipHolder(ctx) != "a" {
+			t.Fatalf("before the drill: master %q (%v), VIP on %q; want both on a", m, err, c.vipHolder(ctx))
+		}
 		results = append(results, c.drill(ctx, "host a dies (down 30 s)", func(heal func()) {
 			must(t, a.KillAll(ctx))
 			must(t, a.Cut(ctx))
