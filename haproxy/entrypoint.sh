@@ -134,6 +134,9 @@ haproxy -c -q -f "$cfg"
 # SIGTERM/SIGINT to both and stops the other when one exits (keepalived then removes the
 # address, and the peer takes it within a few adverts).
 kconf=${KEEPALIVED_CONFIG:-/etc/keepalived/keepalived.conf}
+# A restarted container keeps /run: keepalived would take a stale pid file whose pid now
+# belongs to another process for a running keepalived and exit.
+rm -f /run/keepalived.pid /run/keepalived_vrrp.pid /run/keepalived_checkers.pid
 mkdir -p "$(dirname "$kconf")"
 keepalived_config >"$kconf"
 keepalived -t -f "$kconf" >/dev/null 2>&1 || die "keepalived rejects $kconf: $(keepalived -t -f "$kconf" 2>&1 | tail -n 3)"

@@ -24,6 +24,11 @@ variable "prometheus_retention" {
   type        = string
   description = "How long Prometheus keeps samples (PROMETHEUS_RETENTION, --storage.tsdb.retention.time), e.g. 15d."
   default     = "15d"
+
+  validation {
+    condition     = can(regex("^([0-9]+(y|w|d|h|m|s|ms))+$", var.prometheus_retention))
+    error_message = "The prometheus_retention must be a Prometheus duration such as 15d or 12h."
+  }
 }
 
 locals {

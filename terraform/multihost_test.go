@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/sluice-ingest/sluice/terraform/internal/topology"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -319,5 +321,68 @@ func TestMultihostHAProxyConfigChecks(t *testing.T) {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HAPROXY_STATS_PASSWORD=x"}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("haproxy -c: %v\n%s", err, out)
+	}
+}
+
+// TestEveryVariableValidated: in every root and module, each variable where
+// a bad value is possible has a validation block (booleans and free-form
+// lists excepted), and the single-host root's new validations accept the
+// defaults and reject bad values.
+func TestEveryVariableValidated(t *testing.T) {
+	free := map[string]bool{"docker_ssh_opts": true} // ssh options: anything ssh accepts
+	for _, dir := range []string{".", "multihost", filepath.Join("modules", "node")} {
+		m, err := topology.ParseModule(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range m.Variables {
+			if free[name] {
+				continue
+			}
+			if ty := b.Body.Attributes["type"]; ty != nil {
+				if v, ok := ty.Expr.(interface{ Variables() []hcl.Traversal }); ok && len(v.Variables()) == 1 && v.Variables()[0].RootName() == "bool" {
+					continue
+				}
+			}
+			if !slices.ContainsFunc(b.Body.Blocks, func(x *hclsyntax.Block) bool { return x.Type == "validation" }) {
+				t.Errorf("%s: variable %s has no validation", dir, name)
+			}
+		}
+	}
+	m, err := topology.ParseModule(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		variable string
+		value    cty.Value
+		valid    bool
+	}{
+		{"bind_address", cty.StringVal("127.0.0.1"), true},
+		{"bind_address", cty.StringVal("localhost"), false},
+		{"docker_host", cty.StringVal("unix:///var/run/docker.sock"), true},
+		{"docker_host", cty.StringVal("/var/run/docker.sock"), false},
+		{"backup_interval", cty.StringVal("1h"), true},
+		{"backup_interval", cty.StringVal("1h30m"), true},
+		{"backup_interval", cty.StringVal("hourly"), false},
+		{"sentinel_down_after_ms", cty.NumberIntVal(5000), true},
+		{"sentinel_down_after_ms", cty.NumberIntVal(5), false},
+		{"redis_min_replicas_max_lag", cty.NumberIntVal(0), false},
+		{"haproxy_stats_user", cty.StringVal("admin"), true},
+		{"haproxy_stats_user", cty.StringVal(`ad"min`), false},
+		{"prometheus_retention", cty.StringVal("15d"), true},
+		{"prometheus_retention", cty.StringVal("15 days"), false},
+		{"image_tag", cty.StringVal("9c82dae-dirty"), true},
+		{"image_tag", cty.StringVal("a b"), false},
+	}
+	for _, tc := range cases {
+		ok, err := m.Validate(tc.variable, tc.value)
+		if err != nil {
+			t.Errorf("%s: %v", tc.variable, err)
+			continue
+		}
+		if ok != tc.valid {
+			t.Errorf("%s = %s: valid %v, want %v", tc.variable, tc.value.GoString(), ok, tc.valid)
+		}
 	}
 }

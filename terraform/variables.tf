@@ -2,6 +2,11 @@ variable "docker_host" {
   type        = string
   description = "Docker daemon to deploy to: unix:///var/run/docker.sock, or ssh://user@host for a remote machine."
   default     = "unix:///var/run/docker.sock"
+
+  validation {
+    condition     = can(regex("^(unix|tcp|ssh)://.+", var.docker_host))
+    error_message = "The docker_host must be a unix://, tcp:// or ssh:// URL."
+  }
 }
 
 variable "docker_ssh_opts" {
@@ -24,6 +29,11 @@ variable "project_name" {
 variable "image_tag" {
   type        = string
   description = "Tag of the locally built sluice/* images (make images prints it; it is `git describe --always --dirty`). Images are never pulled: build or load them on the Docker host first."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
+    error_message = "The image_tag must be a Docker tag: letters, digits, '_', '.', '-', at most 128 characters."
+  }
 }
 
 variable "ingest_replicas" {
@@ -43,6 +53,11 @@ variable "bind_address" {
   type        = string
   description = "Host address HAProxy's ports are published on. 127.0.0.1 keeps the stack private to the Docker host; 0.0.0.0 exposes it."
   default     = "127.0.0.1"
+
+  validation {
+    condition     = can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", var.bind_address))
+    error_message = "The bind_address must be an IPv4 address (127.0.0.1 or 0.0.0.0, say)."
+  }
 }
 
 variable "ingest_port" {
@@ -115,6 +130,11 @@ variable "haproxy_stats_user" {
   type        = string
   description = "Basic-auth user of HAProxy's stats page and /metrics (HAPROXY_STATS_USER)."
   default     = "admin"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,64}$", var.haproxy_stats_user))
+    error_message = "The haproxy_stats_user must be 1 to 64 letters, digits, \".\", \"_\" or \"-\"."
+  }
 }
 
 variable "ingest_min_replicas" {
@@ -132,24 +152,44 @@ variable "sentinel_down_after_ms" {
   type        = number
   description = "Milliseconds without an answer before Sentinel considers a node down (SENTINEL_DOWN_AFTER_MS). Must stay above redis_min_replicas_max_lag seconds."
   default     = 5000
+
+  validation {
+    condition     = var.sentinel_down_after_ms >= 1000 && floor(var.sentinel_down_after_ms) == var.sentinel_down_after_ms
+    error_message = "The sentinel_down_after_ms must be a whole number of milliseconds, at least 1000."
+  }
 }
 
 variable "sentinel_failover_timeout_ms" {
   type        = number
   description = "Sentinel failover timeout in milliseconds (SENTINEL_FAILOVER_TIMEOUT_MS)."
   default     = 60000
+
+  validation {
+    condition     = var.sentinel_failover_timeout_ms >= 1000 && floor(var.sentinel_failover_timeout_ms) == var.sentinel_failover_timeout_ms
+    error_message = "The sentinel_failover_timeout_ms must be a whole number of milliseconds, at least 1000."
+  }
 }
 
 variable "redis_min_replicas_max_lag" {
   type        = number
   description = "Seconds a master accepts writes without a replica ack (min-replicas-max-lag, REDIS_MIN_REPLICAS_MAX_LAG). Kept below sentinel_down_after_ms so a cut-off master stops writing before a replica is promoted."
   default     = 2
+
+  validation {
+    condition     = var.redis_min_replicas_max_lag >= 1 && floor(var.redis_min_replicas_max_lag) == var.redis_min_replicas_max_lag
+    error_message = "The redis_min_replicas_max_lag must be a whole number of seconds, at least 1."
+  }
 }
 
 variable "backup_interval" {
   type        = string
   description = "Time between two RDB snapshots taken by the backup service (BACKUP_INTERVAL, a Go duration such as 1h or 30m)."
   default     = "1h"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$", var.backup_interval))
+    error_message = "The backup_interval must be a Go duration such as 1h or 30m."
+  }
 }
 
 variable "redis_maxmemory_mb" {

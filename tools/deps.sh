@@ -6,6 +6,8 @@
 #   test  make test: real redis-server, redis-sentinel, haproxy, syslog-ng processes, keepalived -t,
 #         openssl, promtool (prometheus), redis_exporter (prometheus-redis-exporter), tmux
 #   ci    a bare CI runner (.ci/run): git, make, CA certificates
+#   multihost  make test-multihost: fuse-overlayfs (storage of the simulated hosts' dockerd),
+#         ip, iptables, redis-cli
 #
 # All present: one `>>` line and nothing else. Some missing: as root (with CI=true also
 # through passwordless sudo) it runs apt-get install under a policy-rc.d that exits 101, so
@@ -21,21 +23,23 @@ die() { printf '!! %s\n' "$*" >&2; exit 1; }
 group_up=(debootstrap debian-archive-keyring)
 group_test=(redis-server redis-sentinel redis-tools haproxy keepalived syslog-ng-core syslog-ng-mod-http openssl prometheus prometheus-redis-exporter tmux)
 group_ci=(ca-certificates git make)
+group_multihost=(fuse-overlayfs iproute2 iptables redis-tools)
 # The command each package provides, for hosts without dpkg.
 declare -A command_of=(
 	[debootstrap]=debootstrap [redis-server]=redis-server [redis-sentinel]=redis-sentinel
 	[redis-tools]=redis-cli [haproxy]=haproxy [keepalived]=keepalived [syslog-ng-core]=syslog-ng [openssl]=openssl
-	[prometheus]=promtool [prometheus-redis-exporter]=prometheus-redis-exporter [tmux]=tmux [git]=git [make]=make
+	[fuse-overlayfs]=fuse-overlayfs [iproute2]=ip [iptables]=iptables [prometheus]=promtool [prometheus-redis-exporter]=prometheus-redis-exporter [tmux]=tmux [git]=git [make]=make
 )
 
-[ $# -gt 0 ] || die "usage: $0 up|test|ci..."
+[ $# -gt 0 ] || die "usage: $0 up|test|ci|multihost..."
 want=()
 for g in "$@"; do
 	case $g in
 	up) want+=("${group_up[@]}") ;;
 	test) want+=("${group_test[@]}") ;;
 	ci) want+=("${group_ci[@]}") ;;
-	*) die "unknown group $g (want up, test or ci)" ;;
+	multihost) want+=("${group_multihost[@]}") ;;
+	*) die "unknown group $g (want up, test, ci or multihost)" ;;
 	esac
 done
 

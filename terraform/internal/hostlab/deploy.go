@@ -68,10 +68,34 @@ type Placement struct {
 // by resource in depends_on order (the same wave on every host at once, as
 // Terraform applies independent modules in parallel).
 func Deploy(ctx context.Context, logf func(string, ...any), placements ...Placement) error {
-	type step struct {
-		host  *Host
-		specs []*topology.InstanceSpec
+	waves, err := plan(placements)
+	if err != nil {
+		return err
 	}
+	for i, wave := range waves {
+		t0 := time.Now()
+		g, gctx := errgroup.WithContext(ctx)
+		for _, s := range wave {
+			g.Go(func() error { return Run(gctx, s.Host, s.Spec) })
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("wave %d: %w", i+1, err)
+		}
+		logf("wave %d: %d containers created (healthy where wait = true) in %s", i+1, len(wave), time.Since(t0).Round(100*time.Millisecond))
+	}
+	return nil
+}
+
+// step is one container to create on one host.
+type step struct {
+	Host *Host
+	Spec *topology.InstanceSpec
+}
+
+// plan orders the placements' containers in waves: a resource joins the first
+// wave after every resource of its depends_on (on the same host); wave i of
+// every host runs together.
+func plan(placements []Placement) ([][]step, error) {
 	var waves [][]step
 	for _, p := range placements {
 		order, byRes := resourceOrder(p.Specs)
@@ -84,31 +108,20 @@ func Deploy(ctx context.Context, logf func(string, ...any), placements ...Placem
 				}
 			}
 			if len(wave) == 0 {
-				return fmt.Errorf("host %s: depends_on cycle among %q", p.Host.Name, order)
+				return nil, fmt.Errorf("host %s: depends_on cycle among %q", p.Host.Name, order)
 			}
 			if len(waves) <= i {
 				waves = append(waves, nil)
 			}
 			for _, r := range wave {
 				done[r] = true
-				waves[i] = append(waves[i], step{p.Host, byRes[r]})
+				for _, spec := range byRes[r] {
+					waves[i] = append(waves[i], step{p.Host, spec})
+				}
 			}
 		}
 	}
-	for i, wave := range waves {
-		t0 := time.Now()
-		g, gctx := errgroup.WithContext(ctx)
-		for _, s := range wave {
-			for _, spec := range s.specs {
-				g.Go(func() error { return Run(gctx, s.host, spec) })
-			}
-		}
-		if err := g.Wait(); err != nil {
-			return fmt.Errorf("wave %d: %w", i+1, err)
-		}
-		logf("wave %d: %d resources created (healthy where wait = true) in %s", i+1, len(wave), time.Since(t0).Round(100*time.Millisecond))
-	}
-	return nil
+	return waves, nil
 }
 
 func resourceOrder(specs []*topology.InstanceSpec) ([]string, map[string][]*topology.InstanceSpec) {

@@ -80,6 +80,11 @@ func NewLab(ctx context.Context, opts ...LabOption) (*Lab, error) {
 	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lab dir %s: %w", l.Dir, err)
 	}
+	// Who owns the lab: SweepDead removes it once this process is gone without Close
+	// (go test -timeout kills before cleanups run).
+	if err := os.WriteFile(filepath.Join(l.Dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return nil, fmt.Errorf("lab dir %s: %w", l.Dir, err)
+	}
 	// Docker sets FORWARD's policy to DROP, and with br_netfilter bridged frames pass
 	// through it: let the hosts reach each other (removed again by Close).
 	if err := run(ctx, "iptables", "-w", "-I", "FORWARD", "1", "-i", l.Bridge, "-o", l.Bridge, "-j", "ACCEPT"); err != nil {
@@ -233,7 +238,7 @@ func (l *Lab) Close() error {
 		errs = append(errs, l.hosts[l.order[i]].close(ctx))
 	}
 	if l.forward {
-		if err := run(ctx, "iptables", "-w", "-D", "FORWARD", "-i", l.Bridge, "-o", l.Bridge, "-j", "ACCEPT"); err != nil {
+		if err := run(ctx, "iptables", "-w", "-D", "FORWARD", "-i", l.Bridge, "-o", l.Bridge, "-j", "ACCEPT"); err != nil && !strings.Contains(err.Error(), "does a matching rule exist") {
 			errs = append(errs, err)
 		}
 	}
@@ -302,4 +307,55 @@ func (h *Host) ResetAddresses(ctx context.Context) error {
 		return err
 	}
 	return run(ctx, "ip", "-n", h.NetNS, "addr", "add", h.Addr+"/24", "dev", "eth0")
+}
+
+// HasAddress reports whether the host's eth0 carries ip (a virtual IP, say).
+func (h *Host) HasAddress(ctx context.Context, ip string) (bool, error) {
+	out, err := exec.CommandContext(ctx, "ip", "-n", h.NetNS, "-o", "-4", "addr", "show", "dev", "eth0").CombinedOutput()
+	if err != nil {
+		return false, fmt.Errorf("ip -n %s addr: %w: %s", h.NetNS, err, out)
+	}
+	return strings.Contains(string(out), " "+ip+"/"), nil
+}
+
+// SweepDead removes the labs under /var/lib whose owning process is gone
+// (killed before Close ran): their containers, daemons, namespaces, links,
+// FORWARD rule and directories.
+func SweepDead(logf func(format string, args ...any)) error {
+	dirs, _ := filepath.Glob("/var/lib/sluice-multihost-*")
+	var errs []error
+	for _, dir := range dirs {
+		raw, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // alive, or not ours to judge
+		}
+		l := &Lab{Bridge: "smh" + strings.TrimPrefix(filepath.Base(dir), "sluice-multihost-"), Dir: dir,
+			hosts: map[string]*Host{}, forward: true, logf: logf}
+		hostDirs, _ := os.ReadDir(dir)
+		for _, e := range hostDirs {
+			if !e.IsDir() {
+				continue
+			}
+			h := &Host{Name: e.Name(), NetNS: l.Bridge + "-" + e.Name(), veth: l.Bridge + e.Name(), root: filepath.Join(dir, e.Name())}
+			h.Socket = "unix://" + filepath.Join(h.root, "docker.sock")
+			if raw, err := os.ReadFile(filepath.Join(h.root, "dockerd.pid")); err == nil {
+				if dpid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+					if p, err := os.FindProcess(dpid); err == nil {
+						h.dockerd = &exec.Cmd{Process: p}
+					}
+				}
+			}
+			l.hosts[h.Name] = h
+			l.order = append(l.order, h.Name)
+		}
+		logf("removing the lab of dead process %d: %s", pid, dir)
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sweep %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
 }
