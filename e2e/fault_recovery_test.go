@@ -136,14 +136,17 @@ func masterLostWithDisk(f *faultRun) error {
 // times users see.
 func TestFaultsShippedTimings(t *testing.T) {
 	ms := func(name string) time.Duration {
-		n, err := strconv.Atoi(composeDefault(t, name))
+		v, err := shippedEnv(repoRoot(t), "sentinel-1", name)
 		if err != nil {
-			t.Fatalf("compose/compose.yaml: %s: %v", name, err)
+			t.Fatal(err)
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("compose/compose.yaml: %s=%q: %v", name, v, err)
 		}
 		return time.Duration(n) * time.Millisecond
 	}
-	s := StartStack(t, WithMinReplicas(shippedMinReplicas(t)),
-		WithDownAfter(ms("SENTINEL_DOWN_AFTER_MS")), WithFailoverTimeout(ms("SENTINEL_FAILOVER_TIMEOUT_MS")))
+	s := StartStack(t, WithDownAfter(ms("SENTINEL_DOWN_AFTER_MS")), WithFailoverTimeout(ms("SENTINEL_FAILOVER_TIMEOUT_MS")))
 	for _, sc := range []scenario{
 		{id: "05s", name: "partition {master, sentinel-1, ingest-1} | rest", fault: isolateMaster},
 		splitBrainScenario("06s"),

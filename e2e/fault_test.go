@@ -19,9 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,9 +90,10 @@ func (f *faultRun) note(format string, args ...any) {
 }
 
 func TestFaults(t *testing.T) {
-	// The shipped INGEST_MIN_REPLICAS, read from compose/compose.yaml, so that
-	// the suite tests what users run (the binary's own default may differ).
-	s := StartStack(t, WithMinReplicas(shippedMinReplicas(t)))
+	// The harness defaults to the shipped INGEST_MIN_REPLICAS, read from
+	// compose/compose.yaml, so that the suite tests what users run (the
+	// binary's own default may differ).
+	s := StartStack(t)
 	for _, sc := range shippedScenarios() {
 		t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
 	}
@@ -115,34 +114,6 @@ func TestFaultsMinReplicas1(t *testing.T) {
 	for _, sc := range []scenario{split, replica} {
 		t.Run(sc.id+"-"+slug(sc.name), func(t *testing.T) { runScenario(t, s, sc) })
 	}
-}
-
-// shippedMinReplicas is the default of INGEST_MIN_REPLICAS in
-// compose/compose.yaml.
-func shippedMinReplicas(t *testing.T) int {
-	t.Helper()
-	v := composeDefault(t, "INGEST_MIN_REPLICAS")
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("compose/compose.yaml: INGEST_MIN_REPLICAS default %q is not a positive number", v)
-	}
-	return n
-}
-
-// composeDefault is the default that compose/compose.yaml gives a variable it
-// passes on as `NAME: ${NAME:-default}`, so that the suite tests what users run.
-func composeDefault(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "compose", "compose.yaml"))
-	if err != nil {
-		t.Fatalf("read compose file: %v", err)
-	}
-	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `: \$\{` + regexp.QuoteMeta(name) + `:-([^}]*)\}\s*$`)
-	m := re.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("compose/compose.yaml: no line %s: ${%s:-default}", name, name)
-	}
-	return string(m[1])
 }
 
 func shippedScenarios() []scenario {
@@ -166,7 +137,7 @@ func shippedScenarios() []scenario {
 // TestFaultsBoundedQueue runs scenario 11 on a stack whose queue is bounded
 // (INGEST_MAX_QUEUE_LEN), with the shipped INGEST_MIN_REPLICAS.
 func TestFaultsBoundedQueue(t *testing.T) {
-	s := StartStack(t, WithMinReplicas(shippedMinReplicas(t)), WithIngestEnv(map[string]string{
+	s := StartStack(t, WithIngestEnv(map[string]string{
 		"INGEST_MAX_QUEUE_LEN": strconv.Itoa(boundedQueueLen),
 	}))
 	sc := stalledConsumerScenario()

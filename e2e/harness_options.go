@@ -87,7 +87,7 @@ func newConfig(root string, opts ...Option) (Config, error) {
 		c.IngestReplicas = 3
 	}
 	if c.MinReplicas == 0 {
-		v, err := shippedIngestEnv(root, "INGEST_MIN_REPLICAS")
+		v, err := shippedEnv(root, "ingest", "INGEST_MIN_REPLICAS")
 		if err != nil {
 			return c, fmt.Errorf("e2e: shipped INGEST_MIN_REPLICAS: %w", err)
 		}
@@ -98,36 +98,28 @@ func newConfig(root string, opts ...Option) (Config, error) {
 	return c, nil
 }
 
-// shippedIngestEnv returns the value compose/compose.yaml gives an ingest
-// environment variable; "${VAR:-default}" yields its default.
-func shippedIngestEnv(root, key string) (string, error) {
+// shippedEnv returns the value compose/compose.yaml gives an environment
+// variable of one service, its x- anchors merged in; "${VAR:-default}" yields
+// its default. The suite reads the shipped settings from there, so that it
+// tests what users run.
+func shippedEnv(root, service, key string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(root, "compose", "compose.yaml"))
 	if err != nil {
 		return "", fmt.Errorf("read compose file: %w", err)
 	}
-	var doc yaml.Node
+	var doc struct {
+		Services map[string]struct {
+			Environment map[string]any `yaml:"environment"`
+		} `yaml:"services"`
+	}
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return "", fmt.Errorf("parse compose file: %w", err)
 	}
-	node := &doc
-	if node.Kind == yaml.DocumentNode && len(node.Content) > 0 {
-		node = node.Content[0]
+	raw, ok := doc.Services[service].Environment[key]
+	if !ok {
+		return "", fmt.Errorf("compose/compose.yaml: no services.%s.environment.%s", service, key)
 	}
-	for _, k := range []string{"services", "ingest", "environment", key} {
-		var next *yaml.Node
-		if node.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(node.Content); i += 2 {
-				if node.Content[i].Value == k {
-					next = node.Content[i+1]
-				}
-			}
-		}
-		if next == nil {
-			return "", fmt.Errorf("compose/compose.yaml: no services.ingest.environment.%s (missing %q)", key, k)
-		}
-		node = next
-	}
-	v := node.Value
+	v := fmt.Sprint(raw)
 	if inner, ok := strings.CutPrefix(v, "${"+key+":-"); ok {
 		v = strings.TrimSuffix(inner, "}")
 	}

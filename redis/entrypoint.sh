@@ -417,10 +417,12 @@ role_watch() {
 		esac
 		m=$(sentinel_votes "$SENTINELS" 1 | majority_of "$total") || continue
 		is_me "${m% *}" && continue
-		if [ "$started_master" = yes ] && [ "$(info_field "localhost $PORT" server uptime_in_seconds)" -lt 60 ] 2>/dev/null; then
-			why="started as master $(info_field "localhost $PORT" server uptime_in_seconds) s ago"
-		elif [ -n "$(info_field "$m" replication master_replid2)" ] &&
-			[ "$(info_field "$m" replication master_replid2)" = "$(info_field "localhost $PORT" replication master_replid)" ]; then
+		up=
+		[ "$started_master" = yes ] && up=$(info_field "localhost $PORT" server uptime_in_seconds)
+		if [ -n "$up" ] && [ "$up" -lt 60 ] 2>/dev/null; then
+			why="started as master $up s ago"
+		elif replid2=$(info_field "$m" replication master_replid2) && [ -n "$replid2" ] &&
+			[ "$replid2" = "$(info_field "localhost $PORT" replication master_replid)" ]; then
 			why="${m% *} was promoted out of this node's history"
 		else
 			continue
