@@ -99,17 +99,28 @@ resource "docker_image" "haproxy" {
   keep_locally = true
 }
 
+# The Redis node and the Sentinel: the same image and environment; each has its command
+# (the entrypoint's role), its state directory and its config file.
+locals {
+  redis_roles = {
+    redis    = { state = "/data", conf = "redis.conf" }
+    sentinel = { state = "/var/lib/sentinel", conf = "sentinel.conf" }
+  }
+}
+
 resource "docker_volume" "data" {
-  for_each = toset(["redis", "sentinel"])
+  for_each = local.redis_roles
   name     = "${local.prefix}-${each.key}-data"
 }
 
-# ---- The Redis node: master on first boot if its address is initial_master, afterwards
-# whatever the Sentinels say (redis/entrypoint.sh). It listens on the host's network.
+# ---- The Redis node (master on first boot if its address is initial_master, afterwards
+# whatever the Sentinels say, redis/entrypoint.sh) and the Sentinel, on the host's network.
 resource "docker_container" "redis" {
-  name         = "${local.prefix}-redis"
+  for_each = local.redis_roles
+
+  name         = "${local.prefix}-${each.key}"
   image        = docker_image.redis.image_id
-  command      = ["redis"]
+  command      = [each.key]
   network_mode = "host"
   env          = [for k, v in local.redis_env : "${k}=${v}"]
   restart      = "unless-stopped"
@@ -118,13 +129,13 @@ resource "docker_container" "redis" {
   log_opts     = local.log_opts
 
   volumes {
-    volume_name    = docker_volume.data["redis"].name
-    container_path = "/data"
+    volume_name    = docker_volume.data[each.key].name
+    container_path = each.value.state
   }
 
   upload {
-    file    = "/etc/sluice/redis.conf"
-    content = file("${path.module}/../../../redis/redis.conf")
+    file    = "/etc/sluice/${each.value.conf}"
+    content = file("${path.module}/../../../redis/${each.value.conf}")
   }
 
   healthcheck {
@@ -144,39 +155,6 @@ resource "docker_container" "redis" {
       error_message = "The redis_min_replicas_max_lag (seconds) must stay below sentinel_down_after_ms."
     }
   }
-}
-
-resource "docker_container" "sentinel" {
-  name         = "${local.prefix}-sentinel"
-  image        = docker_image.redis.image_id
-  command      = ["sentinel"]
-  network_mode = "host"
-  env          = [for k, v in local.redis_env : "${k}=${v}"]
-  restart      = "unless-stopped"
-  stop_timeout = 30
-  log_driver   = "json-file"
-  log_opts     = local.log_opts
-
-  volumes {
-    volume_name    = docker_volume.data["sentinel"].name
-    container_path = "/var/lib/sentinel"
-  }
-
-  upload {
-    file    = "/etc/sluice/sentinel.conf"
-    content = file("${path.module}/../../../redis/sentinel.conf")
-  }
-
-  healthcheck {
-    test         = ["CMD", "/usr/local/bin/sluice-redis", "healthcheck"]
-    interval     = "3s"
-    timeout      = "5s"
-    retries      = 3
-    start_period = "60s"
-  }
-
-  wait         = true
-  wait_timeout = 180
 }
 
 resource "docker_container" "ingest" {
@@ -207,7 +185,7 @@ resource "docker_container" "ingest" {
   wait         = true
   wait_timeout = 120
 
-  depends_on = [docker_container.redis, docker_container.sentinel]
+  depends_on = [docker_container.redis]
 }
 
 # ---- HAProxy (domains a and b), with keepalived holding the virtual IP when vip is set:
