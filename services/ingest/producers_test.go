@@ -99,8 +99,9 @@ func scanList(t *testing.T, rdb *redis.Client, fn func(i int64, v string)) {
 // network() or nc) streams 5,000,000 messages on one connection at a
 // steady rate with a 4 KiB receive buffer. Every message is stored, in
 // order, once; the server never closes the connection; its RSS stays
-// within the in-flight budget plus a fixed overhead. When the sender
-// finally reads, the latest count is waiting.
+// within the in-flight budget plus a fixed overhead; the server holds the
+// acks back instead of filling the sender's receive buffer. When the
+// sender finally reads, the latest count follows.
 func TestSenderThatNeverReads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5M messages")
@@ -171,6 +172,12 @@ func TestSenderThatNeverReads(t *testing.T) {
 	}
 	if closed := m["sluice_ingest_connections_closed_total"]; closed != 0 || m["sluice_ingest_connections"] != 1 {
 		t.Fatalf("connections closed %v, open %v: want 0 and 1", closed, m["sluice_ingest_connections"])
+	}
+	// The server holds the latest count back rather than fill a receive
+	// buffer nobody drains (its kernel would drop our TCP ACKs with the
+	// acks, and this sender's writes would stall).
+	if held := m["sluice_ingest_acks_held_total"]; held < 1 {
+		t.Errorf("sluice_ingest_acks_held_total = %v with the sender not reading, want at least 1", held)
 	}
 	// Bounded: the budget, the kernel's socket buffers and a fixed
 	// overhead, whatever the count (the unread acks are one number).

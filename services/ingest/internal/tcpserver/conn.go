@@ -29,8 +29,9 @@ const (
 // The serve goroutine reads; acks are written by a short-lived acker
 // goroutine started when there is something to acknowledge. Acks are
 // cumulative, so the connection keeps only the latest count: while the
-// client does not read, the acker blocks in one write (no deadline) and
-// the count goes on growing, in O(1) memory, without slowing the reader.
+// client does not read, the acker holds it back (ackGate) or blocks in
+// one write (no deadline), and the count goes on growing, in O(1) memory,
+// without slowing the reader.
 type conn struct {
 	sh     *shared
 	nc     net.Conn
@@ -47,6 +48,12 @@ type conn struct {
 	partialSince time.Time
 
 	stopReason atomic.Int32
+	// gate belongs to the acker.
+	gate ackGate
+	held atomic.Bool // the acker holds the count back: wake it on data
+	// nudge wakes an acker that holds the count back: data arrived (it
+	// carries the client's window), or the connection is finishing.
+	nudge chan struct{}
 	// abandoned: a flush of this connection failed, so nothing more of it
 	// will be acked. Lanes skip its queued messages.
 	abandoned atomic.Bool
@@ -67,7 +74,7 @@ type conn struct {
 }
 
 func newConn(sh *shared, nc net.Conn) *conn {
-	c := &conn{sh: sh, nc: nc, lane: sh.b.Lane()}
+	c := &conn{sh: sh, nc: nc, lane: sh.b.Lane(), gate: newAckGate(nc), nudge: make(chan struct{}, 1)}
 	c.cond.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.bufCtx = c.ctx
@@ -89,6 +96,7 @@ func (c *conn) kill() {
 	c.dead = true
 	c.cond.Broadcast()
 	c.mu.Unlock()
+	c.wakeAcker()
 	_ = c.nc.Close()
 }
 
@@ -128,6 +136,9 @@ func (c *conn) read(dec *protocol.Decoder) (code, text string) {
 		}
 		n, err := dec.Fill()
 		if n > 0 {
+			if c.held.Load() {
+				c.wakeAcker()
+			}
 			complete, ferr := c.push(c.ctx, dec)
 			if ferr != nil {
 				if errors.Is(ferr, protocol.ErrFrameTooLarge) {
@@ -273,13 +284,38 @@ func (c *conn) Settle(n int, f *batcher.Failure) {
 	c.cond.Broadcast()
 }
 
-// ack writes coalesced "OK n" lines until nothing new is stored. Its
-// writes have no deadline: a client that does not read holds this
-// goroutine, and nothing else. finish cuts a blocked write short with the
-// deadline of the final lines, and sends the rest of the line itself.
+// ack writes coalesced "OK n" lines until nothing new is stored. While
+// the client leaves earlier lines unread (ackGate), it holds the count
+// back and looks again when data arrives or after a backoff of up to a
+// second. Its writes have no deadline: a client that does not read holds
+// this goroutine, and nothing else. finish cuts a blocked write short with
+// the deadline of the final lines, and sends the rest of the line itself.
 func (c *conn) ack() {
+	var backoff time.Duration
+	var timer *time.Timer
 	c.mu.Lock()
 	for !c.finishing && !c.dead && c.stored > c.written {
+		c.mu.Unlock()
+		if !c.gate.open() {
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if timer == nil {
+				timer = time.NewTimer(backoff)
+			} else {
+				timer.Reset(backoff)
+			}
+			if !c.held.Swap(true) {
+				c.sh.m.held.Inc()
+			}
+			select {
+			case <-timer.C:
+			case <-c.nudge:
+			}
+			c.mu.Lock()
+			continue
+		}
+		backoff = 0
+		c.held.Store(false)
+		c.mu.Lock()
 		n := c.stored
 		c.mu.Unlock()
 		line := protocol.AppendOK(c.ackBuf[:0], n)
@@ -299,9 +335,21 @@ func (c *conn) ack() {
 		}
 		c.written = n
 	}
+	c.held.Store(false)
 	c.ackerBusy = false
 	c.cond.Broadcast()
 	c.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+}
+
+// wakeAcker makes an acker that holds the count back look again.
+func (c *conn) wakeAcker() {
+	select {
+	case c.nudge <- struct{}{}:
+	default:
+	}
 }
 
 // finish waits until every message read is settled, writes the final
@@ -328,6 +376,7 @@ func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 	}
 	c.finishing = true
 	c.mu.Unlock()
+	c.wakeAcker()
 	// Bounds the acker's write in progress (a client that does not read)
 	// and the final lines below.
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.sh.o.WriteTimeout))
