@@ -3,8 +3,6 @@ package tcpserver
 import (
 	"net"
 	"syscall"
-
-	"github.com/pires/go-proxyproto"
 )
 
 // ackGate tells the acker whether the client has made room for another
@@ -20,10 +18,7 @@ type ackGate struct {
 }
 
 func newAckGate(nc net.Conn) ackGate {
-	if pc, ok := nc.(*proxyproto.Conn); ok {
-		nc = pc.Raw()
-	}
-	tc, ok := nc.(*net.TCPConn)
+	tc, ok := socket(nc).(*net.TCPConn)
 	if !ok {
 		return ackGate{}
 	}

@@ -475,12 +475,16 @@ func (c *conn) storeUntilClosed(dec *protocol.Decoder) {
 
 // halfClose sends FIN.
 func halfClose(nc net.Conn) bool {
-	raw := nc
-	if pc, ok := nc.(*proxyproto.Conn); ok {
-		raw = pc.Raw()
-	}
-	cw, ok := raw.(interface{ CloseWrite() error })
+	cw, ok := socket(nc).(interface{ CloseWrite() error })
 	return ok && cw.CloseWrite() == nil
+}
+
+// socket is the client's connection under a PROXY protocol wrapper.
+func socket(nc net.Conn) net.Conn {
+	if pc, ok := nc.(*proxyproto.Conn); ok {
+		return pc.Raw()
+	}
+	return nc
 }
 
 // closeCleanly sends FIN, then reads and discards until the client closes
