@@ -236,7 +236,8 @@ func (d *Decoder) putLarge() {
 }
 
 // Release returns the pooled buffer. Frames returned earlier become invalid
-// and the decoder must not be used afterwards.
+// and the decoder must not be used afterwards, except to Release it again,
+// which does nothing.
 func (d *Decoder) Release() {
 	d.charge(0)
 	d.putLarge()

@@ -50,7 +50,9 @@ type conn struct {
 	stopReason atomic.Int32
 	// gate belongs to the acker.
 	gate ackGate
-	held atomic.Bool // the acker holds the count back: wake it on data
+	held atomic.Bool // the acker holds the count back or asks: nudge it on data
+	// lastRead: when data last arrived (UnixNano), for the gate's idle rule.
+	lastRead atomic.Int64
 	// nudge wakes an acker that holds the count back: data arrived (it
 	// carries the client's window), or the connection is finishing.
 	nudge chan struct{}
@@ -136,6 +138,7 @@ func (c *conn) read(dec *protocol.Decoder) (code, text string) {
 		}
 		n, err := dec.Fill()
 		if n > 0 {
+			c.lastRead.Store(time.Now().UnixNano())
 			if c.held.Load() {
 				c.wakeAcker()
 			}
@@ -284,6 +287,10 @@ func (c *conn) Settle(n int, f *batcher.Failure) {
 	c.cond.Broadcast()
 }
 
+// idleAfter: a client that sent nothing for this long may be waiting for
+// its ack (ackGate.open).
+const idleAfter = time.Second
+
 // ack writes coalesced "OK n" lines until nothing new is stored. While
 // the client leaves earlier lines unread (ackGate), it holds the count
 // back and looks again when data arrives or after a backoff of up to a
@@ -293,18 +300,22 @@ func (c *conn) Settle(n int, f *batcher.Failure) {
 func (c *conn) ack() {
 	var backoff time.Duration
 	var timer *time.Timer
+	holding := false
 	c.mu.Lock()
 	for !c.finishing && !c.dead && c.stored > c.written {
 		c.mu.Unlock()
-		if !c.gate.open() {
+		c.held.Store(true) // before asking: data from now on nudges
+		idle := time.Since(time.Unix(0, c.lastRead.Load())) >= idleAfter
+		if !c.gate.open(idle, len(c.ackBuf)) {
+			if !holding {
+				holding = true
+				c.sh.m.held.Inc()
+			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			if timer == nil {
 				timer = time.NewTimer(backoff)
 			} else {
 				timer.Reset(backoff)
-			}
-			if !c.held.Swap(true) {
-				c.sh.m.held.Inc()
 			}
 			select {
 			case <-timer.C:
@@ -313,9 +324,12 @@ func (c *conn) ack() {
 			c.mu.Lock()
 			continue
 		}
-		backoff = 0
 		c.held.Store(false)
+		holding, backoff = false, 0
 		c.mu.Lock()
+		if c.finishing || c.dead {
+			break
+		}
 		n := c.stored
 		c.mu.Unlock()
 		line := protocol.AppendOK(c.ackBuf[:0], n)
@@ -363,7 +377,7 @@ func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 		c.dead = true
 		c.finishing = true
 		c.mu.Unlock()
-		_ = c.nc.Close()
+		c.close(dec, false)
 		return
 	}
 	if c.sh.o.NoAck {
@@ -389,7 +403,7 @@ func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 		if c.closeLabel == "" {
 			c.closeLabel = "write_error"
 		}
-		_ = c.nc.Close()
+		c.close(dec, false)
 		return
 	}
 	if c.failCode != "" {
@@ -411,7 +425,7 @@ func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 	if len(buf) > 0 {
 		if _, err := c.nc.Write(buf); err != nil {
 			c.closeLabel = "write_error"
-			_ = c.nc.Close()
+			c.close(dec, false)
 			return
 		}
 	}
@@ -419,7 +433,7 @@ func (c *conn) finish(dec *protocol.Decoder, code, text string) {
 		c.storeUntilClosed(dec)
 		return
 	}
-	closeCleanly(c.nc, c.sh.o.CloseLinger)
+	c.close(dec, true)
 }
 
 // finishQuietly ends a no-ack connection: no final lines. A drain keeps
@@ -441,7 +455,7 @@ func (c *conn) finishQuietly(dec *protocol.Decoder, code, text string) {
 	default:
 		c.sh.log.Info("closing no-ack connection", "remote", c.remote, "code", code, "err", text)
 	}
-	closeCleanly(c.nc, c.sh.o.CloseLinger)
+	c.close(dec, true)
 }
 
 // storeUntilClosed closes a draining connection: FIN, then, until the
@@ -451,7 +465,7 @@ func (c *conn) finishQuietly(dec *protocol.Decoder, code, text string) {
 // still in flight when the socket closes.
 func (c *conn) storeUntilClosed(dec *protocol.Decoder) {
 	if !halfClose(c.nc) {
-		_ = c.nc.Close()
+		c.close(dec, false)
 		return
 	}
 	deadline := time.Now().Add(c.sh.o.CloseLinger)
@@ -469,6 +483,18 @@ func (c *conn) storeUntilClosed(dec *protocol.Decoder) {
 		if err != nil {
 			break
 		}
+	}
+	c.close(dec, false)
+}
+
+// close gives the read buffers back to the budget, then closes the
+// socket: cleanly (closeCleanly) or at once. A client that has seen the
+// close finds the budget free.
+func (c *conn) close(dec *protocol.Decoder, clean bool) {
+	dec.Release()
+	if clean {
+		closeCleanly(c.nc, c.sh.o.CloseLinger)
+		return
 	}
 	_ = c.nc.Close()
 }

@@ -1,0 +1,68 @@
+package tcpserver
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluice-ingest/sluice/internal/redistest"
+)
+
+// TestAckGateLetsAReaderThrough: a client with an Ethernet-sized MSS and
+// a 32 KiB receive buffer (its kernel clamps its window to two segments,
+// less than a quarter of its first window, once small unread acks squeeze
+// its memory) sends without reading until the server holds its acks back. Then it reads them all, and goes on one message at a time,
+// waiting for each ack without sending anything else: every ack arrives,
+// however small its window stayed.
+func TestAckGateLetsAReaderThrough(t *testing.T) {
+	r := redistest.NewRedis(t, redistest.RedisOptions{})
+	o := testOptions()
+	o.BatchMax = 1 // one ack line per message
+	ts := startServer(t, redisTarget{addr: r.Addr}, o)
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = errors.Join(
+				syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1448),
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10))
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	nc, err := d.Dial("tcp", ts.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &rawClient{t: t, nc: nc.(*net.TCPConn), r: bufio.NewReader(nc)}
+	t.Cleanup(func() { nc.Close() })
+
+	sent := 0
+	deadline := time.Now().Add(2 * time.Minute)
+	for testutil.ToFloat64(ts.sh.m.held) == 0 {
+		if time.Now().After(deadline) || sent >= 500_000 {
+			t.Fatalf("no hold after %d messages", sent)
+		}
+		var b strings.Builder
+		for range 100 {
+			fmt.Fprintf(&b, "%s\n", msg("unread", sent))
+			sent++
+		}
+		c.send(b.String())
+		time.Sleep(time.Millisecond) // separate flushes, separate lines
+	}
+	t.Logf("held after %d messages", sent)
+	c.waitAck(uint64(sent), 30*time.Second)
+	for i := range 20 {
+		c.send(msg("one", i) + "\n")
+		c.waitAck(uint64(sent+i+1), 30*time.Second)
+	}
+}
