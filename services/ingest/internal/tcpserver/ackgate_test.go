@@ -2,7 +2,6 @@ package tcpserver
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -26,18 +25,10 @@ func TestAckGateLetsAReaderThrough(t *testing.T) {
 	o := testOptions()
 	o.BatchMax = 1 // one ack line per message
 	ts := startServer(t, redisTarget{addr: r.Addr}, o)
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = errors.Join(
-				syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1448),
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10))
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := dialerWith(
+		sockopt{syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1448},
+		sockopt{syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32 << 10},
+	)
 	nc, err := d.Dial("tcp", ts.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,6 +211,23 @@ func dial(t *testing.T, addr net.Addr) *rawClient {
 	}
 	t.Cleanup(func() { nc.Close() })
 	return &rawClient{t: t, nc: nc.(*net.TCPConn), r: bufio.NewReader(nc)}
+}
+
+// sockopt is a setsockopt of a test client's socket, made before it
+// connects.
+type sockopt struct{ level, name, value int }
+
+// dialerWith dials with the given socket options.
+func dialerWith(opts ...sockopt) *net.Dialer {
+	return &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			for _, o := range opts {
+				serr = errors.Join(serr, syscall.SetsockoptInt(int(fd), o.level, o.name, o.value))
+			}
+		})
+		return errors.Join(err, serr)
+	}}
 }
 
 func (c *rawClient) send(s string) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -114,13 +113,7 @@ func memInUse() uint64 {
 
 // smallBufDialer dials with a tiny receive buffer, so unread acks fill it
 // after a few lines.
-var smallBufDialer = net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024)
-	})
-	return errors.Join(err, serr)
-}}
+var smallBufDialer = dialerWith(sockopt{syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024})
 
 // shrinkSendBuffers shrinks the server side's send buffers too, so a few
 // hundred unread ack lines fill both (the kernel would otherwise grow
